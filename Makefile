@@ -1,0 +1,62 @@
+# polysync-vertex: the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+CHECKOV_VENV ?= .venv-checkov
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: venv checkov-venv demo dev test test-unit test-integration test-e2e test-slow lint fmt bench clean
+
+$(BIN)/activate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	touch $(BIN)/activate
+
+venv: $(BIN)/activate
+
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov
+
+checkov-venv: $(CHECKOV_VENV)/bin/checkov
+
+## The local demo: the whole stack on this machine, three runs, live events, then everything stops.
+demo: venv
+	$(BIN)/polysync-vertex demo
+
+## The local stack alone, until Ctrl-C.
+dev: venv
+	$(BIN)/polysync-vertex dev
+
+## Every test: lint, unit, integration (real emulators), infra checks, e2e (whole local stack).
+test: venv checkov-venv lint
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(BIN)/pytest -m "not slow" $(PYTEST_ARGS) tests
+
+test-unit: venv
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: venv
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: venv
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+test-slow: venv
+	$(BIN)/pytest -m slow $(PYTEST_ARGS) tests
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check functions emulator tests bench
+
+fmt: venv
+	$(BIN)/ruff format functions emulator tests bench
+	$(BIN)/ruff check --fix .
+	terraform fmt -recursive infra
+
+bench: venv
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Thin adapters, one per Google Cloud service. Heavy client libraries are imported lazily."""

@@ -1,0 +1,172 @@
+"""Runs and idempotency records in Firestore (Native mode).
+
+Collections (names prefixed with PSV_COLLECTION_PREFIX):
+- `requests/{requestKey}`: the idempotency record of one submit: requestId, fingerprint, phase ("creating" while a
+  function holds the lease, "done" once the run is recorded), leaseUntil, runId.
+- `runs/{project~location~jobId}`: the run record (see core/runs.py).
+Reads and writes are counted, so tests and benchmarks can assert what a path costs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Outcome of claiming a requestId: new (we create), takeover (a previous attempt died), done, busy, conflict."""
+
+    kind: str
+    record: dict[str, Any] | None = None
+
+
+class RunStore:
+    def __init__(self, project: str, database: str = "(default)", prefix: str = "") -> None:
+        from google.cloud import firestore
+
+        self._firestore = firestore
+        self.client = firestore.Client(project=project, database=database)
+        self.requests = self.client.collection(f"{prefix}requests")
+        self.runs = self.client.collection(f"{prefix}runs")
+        self.polls = self.client.collection(f"{prefix}polls")
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def _count(self, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[kind] += n
+
+    # -- idempotency records -------------------------------------------------------------------------------
+    def claim(self, key: str, request_id: str, fingerprint: str, lease_until: float, now: float) -> Claim:
+        """Create the request record if absent (create-if-absent, no transaction needed); else report its state.
+
+        An expired lease is taken over with an update conditioned on the record's update time, so of several
+        retries racing for a dead attempt exactly one wins.
+        """
+        from google.api_core import exceptions as gexc
+
+        ref = self.requests.document(key)
+        record = {
+            "requestId": request_id,
+            "fingerprint": fingerprint,
+            "phase": "creating",
+            "leaseUntil": lease_until,
+            "runId": None,
+            "attempt": 1,
+        }
+        try:
+            self._count("writes")
+            ref.create(record)
+            return Claim("new", record)
+        except gexc.Conflict:
+            pass
+        snap = ref.get()
+        self._count("reads")
+        if not snap.exists:  # released between our create and get: try once more
+            return self.claim(key, request_id, fingerprint, lease_until, now)
+        existing = snap.to_dict() or {}
+        if existing.get("fingerprint") != fingerprint:
+            return Claim("conflict", existing)
+        if existing.get("phase") == "done":
+            return Claim("done", existing)
+        if float(existing.get("leaseUntil", 0)) > now:
+            return Claim("busy", existing)
+        try:
+            self._count("writes")
+            ref.update(
+                {"leaseUntil": lease_until, "attempt": int(existing.get("attempt", 1)) + 1},
+                option=self.client.write_option(last_update_time=snap.update_time),
+            )
+        except (gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
+            return Claim("busy", existing)
+        return Claim("takeover", existing)
+
+    def get_request(self, key: str) -> dict[str, Any] | None:
+        snap = self.requests.document(key).get()
+        self._count("reads")
+        return snap.to_dict() if snap.exists else None
+
+    def release(self, key: str) -> None:
+        """Drop a claim whose attempt created no job, so a retry starts afresh."""
+        self._count("writes")
+        self.requests.document(key).delete()
+
+    def complete(self, key: str, run: dict[str, Any], doc_id: str) -> dict[str, Any]:
+        """Record the run and mark the request done, atomically. Returns the stored run (an existing one wins)."""
+        from google.api_core import exceptions as gexc
+
+        run_ref = self.runs.document(doc_id)
+        batch = self.client.batch()
+        batch.create(run_ref, run)
+        batch.update(self.requests.document(key), {"phase": "done", "runId": run["runId"]})
+        try:
+            self._count("writes", 2)
+            batch.commit()
+            return run
+        except gexc.Conflict:
+            self._count("writes")
+            self.requests.document(key).update({"phase": "done", "runId": run["runId"]})
+            existing = self.get_run(doc_id)
+            return existing if existing is not None else run
+
+    # -- runs ----------------------------------------------------------------------------------------------
+    def get_run(self, doc_id: str) -> dict[str, Any] | None:
+        snap = self.runs.document(doc_id).get()
+        self._count("reads")
+        return snap.to_dict() if snap.exists else None
+
+    def update_run(self, doc_id: str, mutate: Callable[[dict[str, Any]], T | None]) -> T | None:
+        """Read-modify-write one run in a transaction. `mutate` changes the dict in place and returns a result;
+        None means "nothing to change" and nothing is written. Contention retries re-run `mutate` on fresh data."""
+        ref = self.runs.document(doc_id)
+        transaction = self.client.transaction(max_attempts=20)
+
+        @self._firestore.transactional
+        def run_txn(txn: Any) -> T | None:
+            snap = ref.get(transaction=txn)
+            self._count("reads")
+            if not snap.exists:
+                return None
+            data = snap.to_dict() or {}
+            result = mutate(data)
+            if result is not None:
+                txn.set(ref, data)
+                self._count("writes")
+            return result
+
+        return run_txn(transaction)
+
+    def active_runs(self, shard_range: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
+        """Runs that need the poller, optionally only those whose shard is in [lo, hi)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self.runs.where(filter=FieldFilter("active", "==", True))
+        if shard_range is not None:
+            lo, hi = shard_range
+            query = query.where(filter=FieldFilter("shard", ">=", lo)).where(filter=FieldFilter("shard", "<", hi))
+        for snap in query.stream():
+            self._count("reads")
+            yield snap.to_dict() or {}
+
+    def mark_polled(self, project: str, location: str, when: str) -> None:
+        self._count("writes")
+        self.polls.document(f"{project}~{location}").set({"lastPolled": when})
+
+    def last_polled(self, project: str, location: str) -> str | None:
+        snap = self.polls.document(f"{project}~{location}").get()
+        self._count("reads")
+        return (snap.to_dict() or {}).get("lastPolled") if snap.exists else None
+
+    def count_active(self) -> int:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self.runs.where(filter=FieldFilter("active", "==", True)).count()
+        self._count("reads")
+        result = query.get()
+        return int(result[0][0].value)

@@ -1,0 +1,200 @@
+"""Vertex AI CustomJobs through the generated v1 client (`google.cloud.aiplatform_v1`, REST transport).
+
+Jobs cross this boundary as the REST JSON (camelCase dicts), so the core never sees protobuf. Every method
+retries transient failures (429, 500, 503, 504, timeouts, connection errors) with capped exponential backoff
+and full jitter inside the caller's deadline, then raises `UpstreamError`. Calls are counted by method.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..core.errors import UpstreamError
+
+T = TypeVar("T")
+
+_HTTP_CODES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def _classify(exc: Exception) -> tuple[str, str]:
+    """Canonical code and message of a client exception."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.GoogleAPICallError):
+        code = _HTTP_CODES.get(int(exc.code or 0), "UNKNOWN") if exc.code else "UNKNOWN"
+        response = getattr(exc, "response", None)
+        if response is not None:
+            try:
+                status = response.json().get("error", {}).get("status")
+                if isinstance(status, str) and status:
+                    code = status
+            except Exception:  # noqa: BLE001 - a non-JSON error body keeps the HTTP-derived code
+                pass
+        return code, str(exc.message)
+    if isinstance(exc, gexc.RetryError):
+        return "DEADLINE_EXCEEDED", str(exc)
+    try:
+        import requests
+
+        if isinstance(exc, requests.Timeout):
+            return "DEADLINE_EXCEEDED", str(exc)
+        if isinstance(exc, requests.ConnectionError):
+            return "UNAVAILABLE", f"cannot reach Vertex AI: {exc}"
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return "UNAVAILABLE", str(exc)
+    raise exc
+
+
+class VertexJobs:
+    """CustomJob operations. `endpoint` overrides the regional endpoint (the local emulator)."""
+
+    def __init__(
+        self,
+        endpoint: str = "",
+        *,
+        base_delay: float = 0.2,
+        max_delay: float = 5.0,
+        call_timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.call_timeout = call_timeout
+        self.sleep = sleep
+        self.calls: Counter[str] = Counter()
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- clients -------------------------------------------------------------------------------------------
+    def _client(self, location: str) -> Any:
+        endpoint = self.endpoint or (
+            "https://aiplatform.googleapis.com"
+            if location == "global"
+            else f"https://{location}-aiplatform.googleapis.com"
+        )
+        with self._lock:
+            client = self._clients.get(endpoint)
+            if client is None:
+                from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
+
+                credentials = None
+                if self.endpoint.startswith("http://"):
+                    from google.auth.credentials import AnonymousCredentials
+
+                    credentials = AnonymousCredentials()
+                client = JobServiceClient(
+                    transport="rest", credentials=credentials, client_options={"api_endpoint": endpoint}
+                )
+                self._clients[endpoint] = client
+            return client
+
+    @staticmethod
+    def _location(name: str) -> str:
+        return name.split("/")[3]
+
+    # -- retry ---------------------------------------------------------------------------------------------
+    def _call(self, method: str, fn: Callable[[float], T], deadline: float, *, retry: bool = True) -> T:
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise UpstreamError("DEADLINE_EXCEEDED", "out of time before Vertex AI answered", method=method)
+            self.calls[method] += 1
+            try:
+                return fn(min(self.call_timeout, max(remaining, 0.5)))
+            except Exception as exc:  # noqa: BLE001 - classified below, unknown ones re-raised
+                code, message = _classify(exc)
+                error = UpstreamError(code, message, method=method)
+            delay = random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+            if not (retry and error.transient) or time.monotonic() + delay >= deadline:
+                raise error
+            attempt += 1
+            self.sleep(delay)
+
+    # -- conversions ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _to_dict(message: Any) -> dict[str, Any]:
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(type(message).pb(message))
+
+    @staticmethod
+    def _to_proto(job: dict[str, Any]) -> Any:
+        from google.cloud.aiplatform_v1.types import CustomJob
+
+        return CustomJob.from_json(json.dumps(job))
+
+    # -- operations ----------------------------------------------------------------------------------------
+    def create(self, parent: str, job: dict[str, Any], deadline: float, *, retry: bool = False) -> dict[str, Any]:
+        """Create once by default: a retried create could make a second job (the caller looks it up first)."""
+        client = self._client(parent.split("/")[3])
+        proto = self._to_proto(job)
+        result = self._call(
+            "CreateCustomJob",
+            lambda t: client.create_custom_job(parent=parent, custom_job=proto, timeout=t, retry=None),
+            deadline,
+            retry=retry,
+        )
+        return self._to_dict(result)
+
+    def get(self, name: str, deadline: float) -> dict[str, Any]:
+        client = self._client(self._location(name))
+        result = self._call("GetCustomJob", lambda t: client.get_custom_job(name=name, timeout=t, retry=None), deadline)
+        return self._to_dict(result)
+
+    def cancel(self, name: str, deadline: float) -> None:
+        client = self._client(self._location(name))
+        self._call("CancelCustomJob", lambda t: client.cancel_custom_job(name=name, timeout=t, retry=None), deadline)
+
+    def list_page(
+        self,
+        parent: str,
+        deadline: float,
+        *,
+        filter: str = "",
+        page_size: int = 100,
+        page_token: str = "",
+        read_mask: tuple[str, ...] = (),
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of jobs and the next page token ("" at the end)."""
+        from google.cloud.aiplatform_v1.types import ListCustomJobsRequest
+        from google.protobuf import field_mask_pb2
+
+        client = self._client(parent.split("/")[3])
+        request = ListCustomJobsRequest(parent=parent, filter=filter, page_size=page_size, page_token=page_token)
+        if read_mask:
+            request.read_mask = field_mask_pb2.FieldMask(paths=list(read_mask))
+
+        def call(timeout: float) -> Any:
+            # Only the pager's first page: exactly one HTTP request, no automatic walk over further pages.
+            pager = client.list_custom_jobs(request=request, timeout=timeout, retry=None)
+            return next(iter(pager.pages))
+
+        response = self._call("ListCustomJobs", call, deadline)
+        jobs = [self._to_dict(j) for j in response.custom_jobs]
+        return jobs, response.next_page_token
+
+    def find_by_label(self, parent: str, key: str, value: str, deadline: float) -> dict[str, Any] | None:
+        jobs, _ = self.list_page(parent, deadline, filter=f'labels.{key}="{value}"', page_size=10)
+        return jobs[0] if jobs else None

@@ -1,0 +1,84 @@
+"""Every setting the connector reads, in one place.
+
+Settings come from environment variables (Terraform sets them on each function; the local stack sets them for the
+processes it starts). `Settings.from_env()` is the only reader of `os.environ` in the package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# name -> (default, description). The README's configuration table and the Terraform contract test read this.
+SETTINGS: dict[str, tuple[str, str]] = {
+    "PSV_PROJECT": ("", "Project that holds Firestore and Pub/Sub (falls back to GOOGLE_CLOUD_PROJECT)."),
+    "PSV_DEFAULT_LOCATION": ("us-central1", "Vertex AI location for runs submitted without a template."),
+    "PSV_ALLOWED_PROJECTS": ("", "Comma-separated projects jobs may be created in (default: PSV_PROJECT)."),
+    "PSV_ALLOWED_LOCATIONS": ("", "Comma-separated Vertex AI locations allowed (default: PSV_DEFAULT_LOCATION)."),
+    "PSV_WEBHOOK_SECRETS": ("", "Webhook HMAC secrets, comma or newline separated (several while rotating)."),
+    "PSV_VERTEX_ENDPOINT": ("", "Vertex AI API endpoint override (the local emulator); default regional endpoint."),
+    "PSV_STATUS_TOPIC": ("polysync-vertex-status", "Pub/Sub topic (id or full name) for status events."),
+    "PSV_SHARD_TOPIC": ("", "Pub/Sub topic (id or full name) for poll shard work; empty: poll inline only."),
+    "PSV_POLL_INLINE_MAX": ("2000", "Active runs one poll invocation handles before fanning out to shards."),
+    "PSV_QUEUED_THRESHOLD_SECONDS": ("1800", "Seconds a run may stay PENDING/QUEUED before queued_too_long."),
+    "PSV_FIRESTORE_DATABASE": ("(default)", "Firestore database id."),
+    "PSV_COLLECTION_PREFIX": ("", "Prefix for Firestore collection names (isolates tests and stacks)."),
+    "PSV_REQUEST_BUDGET_SECONDS": ("45", "Time budget of one HTTP request including Vertex AI retries."),
+    "PSV_TEMPLATE_CACHE_SECONDS": ("60", "How long a fetched template jobSpec is cached in an instance."),
+    "PSV_LOG_LEVEL": ("INFO", "Minimum log severity."),
+}
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    parts = [p.strip() for p in value.replace("\n", ",").split(",")]
+    return tuple(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    default_location: str = "us-central1"
+    allowed_projects: tuple[str, ...] = ()
+    allowed_locations: tuple[str, ...] = ()
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    vertex_endpoint: str = ""
+    status_topic: str = "polysync-vertex-status"
+    shard_topic: str = ""
+    poll_inline_max: int = 2000
+    queued_threshold_seconds: int = 1800
+    firestore_database: str = "(default)"
+    collection_prefix: str = ""
+    request_budget_seconds: float = 45.0
+    template_cache_seconds: float = 60.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+
+        def get(name: str) -> str:
+            return e.get(name, SETTINGS[name][0]).strip()
+
+        project = get("PSV_PROJECT") or e.get("GOOGLE_CLOUD_PROJECT", "").strip()
+        location = get("PSV_DEFAULT_LOCATION") or "us-central1"
+        return cls(
+            project=project,
+            default_location=location,
+            allowed_projects=_csv(get("PSV_ALLOWED_PROJECTS")) or ((project,) if project else ()),
+            allowed_locations=_csv(get("PSV_ALLOWED_LOCATIONS")) or (location,),
+            webhook_secrets=_csv(e.get("PSV_WEBHOOK_SECRETS", "")),
+            vertex_endpoint=get("PSV_VERTEX_ENDPOINT"),
+            status_topic=get("PSV_STATUS_TOPIC"),
+            shard_topic=get("PSV_SHARD_TOPIC"),
+            poll_inline_max=int(get("PSV_POLL_INLINE_MAX")),
+            queued_threshold_seconds=int(get("PSV_QUEUED_THRESHOLD_SECONDS")),
+            firestore_database=get("PSV_FIRESTORE_DATABASE"),
+            collection_prefix=get("PSV_COLLECTION_PREFIX"),
+            request_budget_seconds=float(get("PSV_REQUEST_BUDGET_SECONDS")),
+            template_cache_seconds=float(get("PSV_TEMPLATE_CACHE_SECONDS")),
+            log_level=get("PSV_LOG_LEVEL").upper(),
+        )
+
+    def topic_path(self, topic: str) -> str:
+        return topic if topic.startswith("projects/") else f"projects/{self.project}/topics/{topic}"

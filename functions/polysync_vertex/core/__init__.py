@@ -1,0 +1,1 @@
+"""The pure core: validation, job building, state mapping, run model, events. No cloud imports here."""

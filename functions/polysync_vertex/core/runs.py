@@ -1,0 +1,182 @@
+"""The run record: what is stored in Firestore, what callers see, and how it changes.
+
+A run's `sequence` is 1 for the state recorded at submit and rises by one per Vertex AI state change. Every change
+appends its event to the run's `outbox`; the poller publishes the outbox after the change has committed and then
+removes what it published, so a failed publish is retried on the next tick with the same `ce-id`.
+`active` is true while the run needs the poller: its job is not final, or its outbox is not empty.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from . import events, states
+from .names import JobName
+
+# Fields of the submit response, in the contract's order.
+SUBMIT_FIELDS = ("runId", "requestId", "displayName", "status", "vertexState", "consoleUrl", "warnings")
+# Fields of the status response (and of event data).
+PUBLIC_FIELDS = SUBMIT_FIELDS + (
+    "jobName",
+    "sequence",
+    "createTime",
+    "startTime",
+    "endTime",
+    "updateTime",
+    "error",
+    "lastPolled",
+)
+JOB_TIME_FIELDS = ("createTime", "startTime", "endTime", "updateTime")
+
+
+def iso(now: datetime) -> str:
+    return now.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _error(job: dict[str, Any]) -> dict[str, Any] | None:
+    err = job.get("error")
+    if not err:
+        return None
+    return {"code": int(err.get("code", 0)), "message": str(err.get("message", ""))}
+
+
+def new_run(
+    *,
+    job_name_obj: JobName,
+    job: dict[str, Any],
+    request_id: str,
+    key: str,
+    job_name: str,
+    template: str | None,
+    fingerprint: str,
+    warnings: tuple[str, ...],
+    shard: int,
+    now: datetime,
+) -> dict[str, Any]:
+    state = job.get("state") or states.UNSPECIFIED
+    pool0 = ((job.get("jobSpec") or {}).get("workerPoolSpecs") or [{}])[0]
+    run: dict[str, Any] = {
+        "runId": job_name_obj.name,
+        "requestId": request_id,
+        "requestKey": key,
+        "displayName": job.get("displayName", ""),
+        "status": states.polysync_status(state),
+        "vertexState": state,
+        "consoleUrl": job_name_obj.console_url(),
+        "warnings": list(warnings),
+        "jobName": job_name,
+        "sequence": 1,
+        "error": _error(job),
+        "lastPolled": None,
+        "project": job_name_obj.project,
+        "location": job_name_obj.location,
+        "jobId": job_name_obj.job_id,
+        "template": template,
+        "fingerprint": fingerprint,
+        "acceleratorType": (pool0.get("machineSpec") or {}).get("acceleratorType"),
+        "shard": shard,
+        "outbox": [],
+        "waitingSince": iso(now) if state in states.WAITING_STATES else None,
+        "queuedAlerted": False,
+        "recordedAt": iso(now),
+    }
+    for f in JOB_TIME_FIELDS:
+        run[f] = job.get(f)
+    run["active"] = needs_poller(run)
+    return run
+
+
+def public(run: dict[str, Any], fields: tuple[str, ...] = PUBLIC_FIELDS) -> dict[str, Any]:
+    return {f: run.get(f) for f in fields}
+
+
+def needs_poller(run: dict[str, Any]) -> bool:
+    return bool(run.get("outbox")) or not states.is_final(run["vertexState"])
+
+
+def apply_state(run: dict[str, Any], job: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """Record the job's observed state on `run` (in place). Returns the event appended, or None if unchanged."""
+    state = job.get("state") or states.UNSPECIFIED
+    previous_state = run["vertexState"]
+    if state == previous_state or states.is_final(previous_state):
+        return None
+    previous_status = run["status"]
+    run["vertexState"] = state
+    run["status"] = states.polysync_status(state)
+    run["sequence"] = int(run["sequence"]) + 1
+    for f in JOB_TIME_FIELDS:
+        if job.get(f):
+            run[f] = job[f]
+    run["error"] = _error(job)
+    run["lastPolled"] = iso(now)
+    if state in states.WAITING_STATES:
+        run["waitingSince"] = run.get("waitingSince") or iso(now)
+    else:
+        run["waitingSince"] = None
+    entry = events.outbox_entry(
+        event_type=events.STATUS_CHANGED,
+        ce_id=f"{run['runId']}/{run['sequence']}",
+        run=public(run),
+        time=iso(now),
+        project=run["project"],
+        location=run["location"],
+        extra={"previousStatus": previous_status, "previousVertexState": previous_state},
+    )
+    run["outbox"] = [*run.get("outbox", []), entry]
+    run["active"] = needs_poller(run)
+    return entry
+
+
+def mark_deleted(run: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """The job vanished from Vertex AI (deleted outside the connector): the run becomes Unknown, once."""
+    return apply_state(
+        run,
+        {
+            "state": states.DELETED,
+            "error": {
+                "code": 5,
+                "message": "the Vertex AI job no longer exists (deleted outside polysync-vertex); "
+                "its final state is unknown",
+            },
+        },
+        now,
+    )
+
+
+def queued_too_long(run: dict[str, Any], now: datetime, threshold_seconds: int) -> dict[str, Any] | None:
+    """Append the one `queued_too_long` event when the run has waited past the threshold."""
+    since = run.get("waitingSince")
+    if run.get("queuedAlerted") or run["vertexState"] not in states.WAITING_STATES or not since:
+        return None
+    waited = (now - datetime.fromisoformat(since.replace("Z", "+00:00"))).total_seconds()
+    if waited < threshold_seconds:
+        return None
+    accelerator = run.get("acceleratorType")
+    cause = (
+        f"accelerator quota for {accelerator} in {run['location']} is most likely exhausted"
+        if accelerator
+        else f"machine or quota capacity in {run['location']} is most likely exhausted"
+    )
+    message = (
+        f"run has been {run['vertexState']} for {int(waited // 60)} min (threshold "
+        f"{threshold_seconds // 60} min): {cause}; request more quota or switch region"
+    )
+    entry = events.outbox_entry(
+        event_type=events.QUEUED_TOO_LONG,
+        ce_id=f"{run['runId']}/queued_too_long",
+        run=public(run),
+        time=iso(now),
+        project=run["project"],
+        location=run["location"],
+        extra={"message": message, "waitingSeconds": int(waited)},
+    )
+    run["queuedAlerted"] = True
+    run["outbox"] = [*run.get("outbox", []), entry]
+    run["active"] = True
+    return entry
+
+
+def drop_published(run: dict[str, Any], published_ids: set[str]) -> None:
+    run["outbox"] = [e for e in run.get("outbox", []) if e["id"] not in published_ids]
+    run["active"] = needs_poller(run)

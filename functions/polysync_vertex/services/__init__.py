@@ -1,0 +1,1 @@
+"""Services compose the core with the adapters; one module per use case."""

@@ -1,0 +1,239 @@
+"""poll: follow every active run at the cost of a few Vertex AI calls per tick, and publish each change once.
+
+Per (project, location) with active runs, one walk over the connector's non-final jobs (label and state filter,
+pages of 100, only the fields needed) tells which runs changed; only runs the walk no longer shows (they ended,
+or were deleted) are fetched one by one. Each change is recorded in a transaction that re-reads the run, so
+overlapping pollers and a racing cancel record it once; its event goes to the run's outbox in the same write and
+is published after the commit, then removed. A failed publish stays in the outbox for the next tick.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import log
+from ..core import events, runs, states
+from ..core.errors import UpstreamError
+from ..core.jobs import LABEL_MANAGED_BY, LABEL_SHARD, MANAGED_BY, SHARDS
+from ..core.names import parent_name
+
+LIST_PAGE_SIZE = 100
+READ_MASK = ("name", "state", "create_time", "start_time", "end_time", "update_time", "error")
+_fallback_logged: set[str] = set()
+
+
+def list_filter(shard_range: tuple[int, int] | None, *, with_state: bool = True) -> str:
+    parts = [f'labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"']
+    if with_state:
+        parts.append("(" + " OR ".join(f'state="{s}"' for s in states.NON_FINAL_STATES) + ")")
+    if shard_range is not None and shard_range != (0, SHARDS):
+        lo, hi = shard_range
+        parts.append("(" + " OR ".join(f'labels.{LABEL_SHARD}="{i:02d}"' for i in range(lo, hi)) + ")")
+    return " AND ".join(parts)
+
+
+def shard_ranges(groups: int) -> list[tuple[int, int]]:
+    groups = max(1, min(SHARDS, groups))
+    bounds = [round(i * SHARDS / groups) for i in range(groups + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(groups) if bounds[i] < bounds[i + 1]]
+
+
+class PollService:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.settings = app.settings
+
+    # -- entry points --------------------------------------------------------------------------------------
+    def tick(self) -> dict[str, Any]:
+        """The scheduler's tick: poll inline, or fan out to shard workers when there is more than one can do."""
+        s = self.settings
+        if s.shard_topic:
+            active = self.app.store.count_active()
+            if active > s.poll_inline_max:
+                ranges = shard_ranges(math.ceil(active / s.poll_inline_max))
+                topic = s.topic_path(s.shard_topic)
+                for lo, hi in ranges:
+                    self.app.publisher.publish_plain(topic, b"{}", shardLo=str(lo), shardHi=str(hi))
+                log.info("poll fanned out", activeRuns=active, shards=len(ranges))
+                return {"fannedOut": len(ranges), "activeRuns": active}
+        return self.poll(None)
+
+    def poll(self, shard_range: tuple[int, int] | None) -> dict[str, Any]:
+        started = time.monotonic()
+        vertex_before = dict(self.app.vertex.calls)
+        store_before = dict(self.app.store.counts)
+        now = datetime.now(UTC)
+        deadline = time.monotonic() + max(30.0, self.settings.request_budget_seconds * 10)
+
+        by_location: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        seen = 0
+        for run in self.app.store.active_runs(shard_range):
+            seen += 1
+            by_location[(run["project"], run["location"])].append(run)
+
+        changes = 0
+        pending: list[dict[str, Any]] = []  # runs whose outbox holds events to publish
+        for (project, location), group in by_location.items():
+            changed, with_outbox = self._poll_location(project, location, group, shard_range, now, deadline)
+            changes += changed
+            pending.extend(with_outbox)
+
+        published = self._publish(pending)
+        summary = {
+            "shardRange": list(shard_range) if shard_range else None,
+            "runsSeen": seen,
+            "locations": len(by_location),
+            "changes": changes,
+            "eventsPublished": published,
+            "vertexCalls": _diff(self.app.vertex.calls, vertex_before),
+            "firestore": _diff(self.app.store.counts, store_before),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        log.info("poll tick", **summary)
+        return summary
+
+    # -- one location --------------------------------------------------------------------------------------
+    def _list_active(
+        self, parent: str, shard_range: tuple[int, int] | None, deadline: float
+    ) -> dict[str, dict[str, Any]]:
+        with_state = parent not in _fallback_logged
+        try:
+            return self._walk(
+                parent, list_filter(shard_range, with_state=with_state), deadline, drop_final=not with_state
+            )
+        except UpstreamError as err:
+            if not (with_state and err.code == "INVALID_ARGUMENT"):
+                raise
+        _fallback_logged.add(parent)
+        log.warning(
+            "Vertex AI rejected the state filter; listing by label alone and dropping final jobs client-side",
+            parent=parent,
+        )
+        return self._walk(parent, list_filter(shard_range, with_state=False), deadline, drop_final=True)
+
+    def _walk(self, parent: str, filter_: str, deadline: float, *, drop_final: bool) -> dict[str, dict[str, Any]]:
+        listed: dict[str, dict[str, Any]] = {}
+        token = ""
+        while True:
+            jobs, token = self.app.vertex.list_page(
+                parent, deadline, filter=filter_, page_size=LIST_PAGE_SIZE, page_token=token, read_mask=READ_MASK
+            )
+            for job in jobs:
+                if drop_final and states.is_final(job.get("state", "")):
+                    continue
+                listed[job["name"]] = job
+            if not token:
+                return listed
+
+    def _poll_location(
+        self,
+        project: str,
+        location: str,
+        group: list[dict[str, Any]],
+        shard_range: tuple[int, int] | None,
+        now: datetime,
+        deadline: float,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        parent = parent_name(project, location)
+        changes = 0
+        with_outbox: list[dict[str, Any]] = []
+        in_flight = [r for r in group if not states.is_final(r["vertexState"])]
+        listed: dict[str, dict[str, Any]] | None = None
+        if in_flight:
+            try:
+                listed = self._list_active(parent, shard_range, deadline)
+            except UpstreamError as err:
+                log.warning(
+                    "listing jobs failed; this location is polled again next tick", parent=parent, code=err.code
+                )
+        for run in group:
+            observed: dict[str, Any] | None = None
+            deleted = False
+            if listed is not None and not states.is_final(run["vertexState"]):
+                observed = listed.get(run["runId"])
+                if observed is None:  # left the non-final list: it ended (or was deleted)
+                    try:
+                        observed = self.app.vertex.get(run["runId"], deadline)
+                    except UpstreamError as err:
+                        if err.code == "NOT_FOUND":
+                            deleted = True
+                        else:
+                            log.warning("reading a job failed; retried next tick", runId=run["runId"], code=err.code)
+            updated = self._record(run, observed, deleted, now)
+            if updated is not None:
+                changes += 1
+                run = updated
+            if run.get("outbox"):
+                with_outbox.append(run)
+        if listed is not None:
+            self.app.store.mark_polled(project, location, runs.iso(now))
+        return changes, with_outbox
+
+    def _record(
+        self, run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, now: datetime
+    ) -> dict[str, Any] | None:
+        """Record a change (or the queued_too_long alert) in a transaction; returns the stored run if written."""
+        threshold = self.settings.queued_threshold_seconds
+        state_changed = deleted or (observed is not None and observed.get("state") != run["vertexState"])
+        alert_due = (
+            not state_changed
+            and not run.get("queuedAlerted")
+            and run["vertexState"] in states.WAITING_STATES
+            and runs.queued_too_long(dict(run), now, threshold) is not None
+        )
+        if not (state_changed or alert_due):
+            return None
+        doc_id = f"{run['project']}~{run['location']}~{run['jobId']}"
+        result: dict[str, Any] = {}
+
+        def mutate(r: dict[str, Any]) -> dict[str, Any] | None:
+            if deleted:
+                entry = runs.mark_deleted(r, now)
+            elif state_changed and observed is not None:
+                entry = runs.apply_state(r, observed, now)
+            else:
+                entry = None
+            if entry is None or r["vertexState"] in states.WAITING_STATES:
+                entry = runs.queued_too_long(r, now, threshold) or entry
+            if entry is not None:
+                result["run"] = r
+            return entry
+
+        self.app.store.update_run(doc_id, mutate)
+        return result.get("run")
+
+    # -- outbox --------------------------------------------------------------------------------------------
+    def _publish(self, pending: list[dict[str, Any]]) -> int:
+        if not pending:
+            return 0
+        topic = self.settings.topic_path(self.settings.status_topic)
+        messages = [events.to_message(e) for run in pending for e in run["outbox"]]
+        published = self.app.publisher.publish(topic, messages)
+        for run in pending:
+            ids = {e["id"] for e in run["outbox"]} & published
+            if not ids:
+                continue
+            doc_id = f"{run['project']}~{run['location']}~{run['jobId']}"
+
+            def drop(r: dict[str, Any], ids: set[str] = ids) -> bool | None:
+                before = len(r.get("outbox", []))
+                runs.drop_published(r, ids)
+                return True if len(r["outbox"]) != before else None
+
+            self.app.store.update_run(doc_id, drop)
+        return len(published)
+
+
+def _diff(after: Any, before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in dict(after).items() if v - before.get(k, 0)}
+
+
+def parse_shard_message(attributes: dict[str, str]) -> tuple[int, int]:
+    lo, hi = int(attributes["shardLo"]), int(attributes["shardHi"])
+    if not 0 <= lo < hi <= SHARDS:
+        raise ValueError(f"bad shard range {lo}..{hi}")
+    return lo, hi
