@@ -40,7 +40,7 @@ def verify(header: str | None, payload: bytes, secrets: Sequence[str], now: floa
         key, sep, value = part.strip().partition("=")
         if not sep:
             continue
-        if key == "t" and value.isdigit() and len(value) <= 12:
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif key == "v1" and value:
             candidates.append(value.strip().lower())
@@ -53,6 +53,6 @@ def verify(header: str | None, payload: bytes, secrets: Sequence[str], now: floa
         expected = sign(secret, timestamp, payload)
         for candidate in candidates:
             # Evaluate every pair so timing does not reveal which secret or entry matched.
-            matched |= hmac.compare_digest(expected, candidate)
+            matched |= hmac.compare_digest(expected.encode(), candidate.encode())
     if not matched:
         raise _unauthenticated("signature does not match")

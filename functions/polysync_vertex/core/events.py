@@ -54,7 +54,8 @@ def to_message(entry: dict[str, Any]) -> Message:
         "ce-time": entry["time"],
         "content-type": "application/json",
         "status": str(data.get("status", "")),
-        "jobName": str(data.get("jobName", ""))[:1024],
+        # Pub/Sub limits an attribute value to 1024 bytes (not characters).
+        "jobName": str(data.get("jobName", "")).encode()[:1024].decode("utf-8", "ignore"),
     }
     body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return Message(body, attributes, entry["subject"])

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from .errors import invalid
 
-PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-LOCATION_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$")
-JOB_ID_RE = re.compile(r"^[0-9]{1,24}$")
-JOB_NAME_RE = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/customJobs/(?P<job_id>[^/]+)$")
+PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\Z")
+LOCATION_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}[a-z0-9]\Z")
+JOB_ID_RE = re.compile(r"^[0-9]{1,24}\Z")
+JOB_NAME_RE = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/customJobs/(?P<job_id>[^/]+)\Z")
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,14 @@ from .names import JobName, parse_job_name
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 32
-REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-DURATION_RE = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,9})?s$")
-ACCELERATOR_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-MACHINE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,1023}$")
-SERVICE_ACCOUNT_RE = re.compile(r"^[a-z0-9-]{1,63}@[a-z0-9.-]{1,200}$")
-NETWORK_RE = re.compile(r"^projects/[a-z0-9-]{1,64}/global/networks/[a-z0-9-]{1,63}$")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
+DURATION_RE = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,9})?s\Z")
+ACCELERATOR_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}\Z")
+MACHINE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}\Z")
+IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,1023}\Z")
+SERVICE_ACCOUNT_RE = re.compile(r"^[a-z0-9-]{1,63}@[a-z0-9.-]{1,200}\Z")
+NETWORK_RE = re.compile(r"^projects/[a-z0-9-]{1,64}/global/networks/[a-z0-9-]{1,63}\Z")
 
 DIRECTIONS = ("Input", "InputOutput", "Output")
 TYPES = ("String", "Number", "Boolean", "Date", "DateTime")
@@ -92,6 +92,11 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise invalid("request body must be a JSON object")
     if _depth(body, MAX_DEPTH) > MAX_DEPTH:
         raise invalid(f"request body is nested deeper than {MAX_DEPTH} levels")
+    try:
+        # JSON may spell lone surrogates (\ud800) that no later step (hash, Firestore, Vertex AI) can encode.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid("request body contains invalid Unicode (a lone surrogate escape)") from None
     return body
 
 
@@ -116,7 +121,9 @@ def _string(body: dict[str, Any], key: str, path: str, *, required: bool, max_le
 
 
 def _int(value: Any, path: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid("must be a whole number", path)
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
         raise invalid("must be a whole number", path)
     if not low <= int(value) <= high:
         raise invalid(f"must be between {low} and {high}", path)

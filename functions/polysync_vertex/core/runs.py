@@ -150,7 +150,7 @@ def queued_too_long(run: dict[str, Any], now: datetime, threshold_seconds: int) 
     if run.get("queuedAlerted") or run["vertexState"] not in states.WAITING_STATES or not since:
         return None
     waited = (now - datetime.fromisoformat(since.replace("Z", "+00:00"))).total_seconds()
-    if waited < threshold_seconds:
+    if waited <= threshold_seconds:  # the contract: longer than the configured time
         return None
     accelerator = run.get("acceleratorType")
     cause = (

@@ -25,6 +25,8 @@ from ..core.request import SubmitRequest, parse_submit
 from .upstream import api_error
 
 LEASE_MARGIN_SECONDS = 15.0
+# Failures after which Vertex AI may or may not have created the job.
+AMBIGUOUS = frozenset({"DEADLINE_EXCEEDED", "UNKNOWN", "INTERNAL"})
 
 
 class SubmitService:
@@ -158,31 +160,30 @@ class SubmitService:
             raise api_error(err, project=parent.split("/")[1]) from None
 
     def _create_once(self, parent: str, job: dict[str, Any], key: str, deadline: float) -> dict[str, Any]:
-        """Create the job; after a failure whose outcome is unknown, look it up by label before trying again."""
+        """Create the job. After a failure whose outcome is unknown (timeout, 500), look it up by its label before
+        trying again; a rejection (429, 503, 4xx) means Vertex AI created nothing."""
         vertex = self.app.vertex
+        project = parent.split("/")[1]
         attempt = 0
+        unresolved = False  # an ambiguous failure whose job we could not look up yet
         while True:
             try:
                 return vertex.create(parent, job, deadline)
             except UpstreamError as err:
                 failure = err
-            if not failure.transient:
-                self.app.store.release(key)  # Vertex AI refused: no job exists, nothing stays recorded
-                raise api_error(failure, project=parent.split("/")[1])
-            try:
-                found = vertex.find_by_label(parent, LABEL_REQUEST, key, deadline)
-            except UpstreamError:
-                found = None
-                lookup_failed = True
-            else:
-                lookup_failed = False
+            if failure.code in AMBIGUOUS or unresolved:
+                try:
+                    found = vertex.find_by_label(parent, LABEL_REQUEST, key, deadline)
+                    unresolved = False
+                except UpstreamError:
+                    found, unresolved = None, True
                 if found is not None:
                     return found
             delay = random.uniform(0, min(5.0, 0.2 * 2**attempt))
-            if time.monotonic() + delay >= deadline:
-                if not lookup_failed:
-                    self.app.store.release(key)  # the lookup shows no job: release so a retry starts afresh
+            if not failure.transient or time.monotonic() + delay >= deadline:
+                if not unresolved:
+                    self.app.store.release(key)  # no job exists: nothing stays recorded, a retry starts afresh
                 # else: keep the lease; when it expires a retry takes over and looks the job up again.
-                raise api_error(failure, project=parent.split("/")[1])
+                raise api_error(failure, project=project)
             attempt += 1
             time.sleep(delay)
