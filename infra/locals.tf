@@ -1,0 +1,27 @@
+locals {
+  vertex_locations = coalesce(var.vertex_locations, [var.region])
+  vertex_projects  = coalesce(var.vertex_projects, [var.project_id])
+  labels           = merge(var.labels, { app = "polysync-vertex" })
+
+  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  # Every setting in functions/polysync_vertex/config.py (SETTINGS) is set here, on every function, except
+  #   PSV_WEBHOOK_SECRETS  - a secret environment variable from Secret Manager (functions.tf), and
+  #   PSV_VERTEX_ENDPOINT  - only for the local Vertex AI emulator; empty means Google's regional endpoint.
+  # tests/infra/test_terraform.py holds this map against SETTINGS.
+  common_env = {
+    PSV_PROJECT                  = var.project_id
+    PSV_DEFAULT_LOCATION         = local.vertex_locations[0]
+    PSV_ALLOWED_PROJECTS         = join(",", local.vertex_projects)
+    PSV_ALLOWED_LOCATIONS        = join(",", local.vertex_locations)
+    PSV_STATUS_TOPIC             = google_pubsub_topic.status.id
+    PSV_SHARD_TOPIC              = google_pubsub_topic.shard.id
+    PSV_POLL_INLINE_MAX          = tostring(var.poll_inline_max)
+    PSV_QUEUED_THRESHOLD_SECONDS = tostring(var.queued_threshold_seconds)
+    PSV_FIRESTORE_DATABASE       = var.firestore_database
+    PSV_COLLECTION_PREFIX        = var.collection_prefix
+    PSV_REQUEST_BUDGET_SECONDS   = tostring(var.request_budget_seconds)
+    PSV_TEMPLATE_CACHE_SECONDS   = tostring(var.template_cache_seconds)
+    PSV_LOG_LEVEL                = var.log_level
+  }
+}

@@ -1,0 +1,82 @@
+output "function_urls" {
+  description = "HTTPS URL of each HTTP function, keyed by entry point: configure these in Polysync."
+  value       = { for k, f in google_cloudfunctions2_function.http : k => f.service_config[0].uri }
+}
+
+output "submit_url" {
+  description = "URL Polysync POSTs run requests to."
+  value       = google_cloudfunctions2_function.http["submit"].service_config[0].uri
+}
+
+output "cancel_url" {
+  description = "URL Polysync POSTs cancel requests to."
+  value       = google_cloudfunctions2_function.http["cancel"].service_config[0].uri
+}
+
+output "status_url" {
+  description = "URL Polysync GETs a run's status from."
+  value       = google_cloudfunctions2_function.http["status"].service_config[0].uri
+}
+
+output "templates_url" {
+  description = "URL Polysync's import GETs templates from."
+  value       = google_cloudfunctions2_function.http["templates"].service_config[0].uri
+}
+
+output "status_topic" {
+  description = "Full name of the topic status events are published to."
+  value       = google_pubsub_topic.status.id
+}
+
+output "status_subscription" {
+  description = "Full name of Polysync's ordered subscription to the status events."
+  value       = google_pubsub_subscription.status.id
+}
+
+output "dead_letter_topic" {
+  description = "Topic that receives status events Polysync failed to acknowledge status_max_delivery_attempts times."
+  value       = google_pubsub_topic.dead_letter.id
+}
+
+output "dead_letter_subscription" {
+  description = "Subscription that keeps dead-lettered messages for inspection and replay."
+  value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "tick_topic" {
+  description = "Topic Cloud Scheduler publishes the poll tick to."
+  value       = google_pubsub_topic.tick.id
+}
+
+output "shard_topic" {
+  description = "Topic poll fans out to poll_shard through."
+  value       = google_pubsub_topic.shard.id
+}
+
+output "poll_triggers" {
+  description = "Eventarc triggers of the event functions (their Pub/Sub subscriptions are managed by Eventarc)."
+  value = {
+    poll       = google_cloudfunctions2_function.poll.event_trigger[0].trigger
+    poll_shard = google_cloudfunctions2_function.poll_shard.event_trigger[0].trigger
+  }
+}
+
+output "webhook_secret_id" {
+  description = "Secret Manager secret the HTTP functions read PSV_WEBHOOK_SECRETS from; add versions with gcloud."
+  value       = local.webhook_secret_id
+}
+
+output "firestore_database" {
+  description = "Firestore database id that holds runs and idempotency records."
+  value       = var.firestore_database
+}
+
+output "source_bucket" {
+  description = "Bucket that holds the zipped function source."
+  value       = google_storage_bucket.source.name
+}
+
+output "service_accounts" {
+  description = "Runtime service account of each function."
+  value       = { for k, sa in google_service_account.function : k => sa.email }
+}

@@ -1,0 +1,594 @@
+"""Offline checks of infra/ (the Terraform registry is unreachable, so `terraform validate` cannot run here).
+
+- `terraform fmt -check` is clean;
+- checkov finds nothing, and every `checkov:skip` says why;
+- the parsed HCL (python-hcl2) agrees with the code: every entry point of functions/main.py is deployed with its
+  trigger type, every setting in polysync_vertex.config.SETTINGS is set, each function has its own service account,
+  no primitive role, Pub/Sub publish rights on single topics only, the scheduler tick reaches poll, the status
+  subscription is ordered; and every var./local./resource reference resolves.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+CLOUDBUILD = ROOT / "cloudbuild.yaml"
+FUNCTIONS = ROOT / "functions"
+MAIN_PY = FUNCTIONS / "main.py"
+
+PUBSUB_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"
+# Entry points as fixed by the design, used only while functions/main.py does not exist yet.
+FALLBACK_ENTRY_POINTS = {
+    "submit": "http",
+    "cancel": "http",
+    "status": "http",
+    "templates": "http",
+    "poll": "cloud_event",
+    "poll_shard": "cloud_event",
+}
+# Settings deliberately absent from local.common_env: the secret comes from Secret Manager, the endpoint override is
+# for the local Vertex AI emulator only.
+NOT_IN_COMMON_ENV = {"PSV_WEBHOOK_SECRETS", "PSV_VERTEX_ENDPOINT"}
+PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
+CHECKOV_INSTALL = (
+    "checkov is required for this test. Install it in its own environment: "
+    "`python3 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov` (repository root), "
+    "or point CHECKOV_BIN at a checkov executable."
+)
+
+Tree = dict[str, Any]
+
+
+# --- loading -------------------------------------------------------------------------------------------------------
+
+
+def _load(path: Path) -> Tree:
+    text = path.read_text(encoding="utf-8")
+    try:
+        from hcl2.utils import SerializationOptions
+    except ImportError:  # python-hcl2 < 8: no options; normalise what older versions may leave in
+        return _plain(hcl2.loads(text))
+    options = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
+    return hcl2.loads(text, serialization_options=options)
+
+
+def _plain(node: Any) -> Any:
+    """Drops parser metadata keys and one layer of literal quotes from keys and strings."""
+    if isinstance(node, dict):
+        return {_plain(k): _plain(v) for k, v in node.items() if not str(k).startswith("__")}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
+        return node[1:-1]
+    return node
+
+
+class Config:
+    """All infra/*.tf files merged: resources[type][name], data[type][name], locals, variables, outputs."""
+
+    def __init__(self, files: dict[str, Tree]) -> None:
+        self.files = files
+        self.resources: dict[str, dict[str, Tree]] = {}
+        self.data: dict[str, dict[str, Tree]] = {}
+        self.locals: dict[str, Any] = {}
+        self.variables: dict[str, Tree] = {}
+        self.outputs: dict[str, Tree] = {}
+        for tree in files.values():
+            for block in tree.get("resource", []):
+                for rtype, named in block.items():
+                    self.resources.setdefault(rtype, {}).update(named)
+            for block in tree.get("data", []):
+                for dtype, named in block.items():
+                    self.data.setdefault(dtype, {}).update(named)
+            for block in tree.get("locals", []):
+                self.locals.update(block)
+            for block in tree.get("variable", []):
+                self.variables.update(block)
+            for block in tree.get("output", []):
+                self.outputs.update(block)
+
+    def resource(self, rtype: str, name: str) -> Tree:
+        assert name in self.resources.get(rtype, {}), f"infra/ has no {rtype}.{name}"
+        return self.resources[rtype][name]
+
+
+@cache
+def config() -> Config:
+    files = {p.name: _load(p) for p in sorted(INFRA.glob("*.tf"))}
+    assert files, f"no .tf files in {INFRA}"
+    return Config(files)
+
+
+def first(block: Any) -> Tree:
+    """A nested block as parsed (a list of one dict) or a plain dict."""
+    if isinstance(block, list):
+        assert len(block) == 1, f"expected one block, got {block!r}"
+        block = block[0]
+    assert isinstance(block, dict), f"expected a block, got {block!r}"
+    return block
+
+
+def local_name(expr: Any) -> str | None:
+    """'${local.x}' -> 'x'."""
+    m = re.fullmatch(r"\$\{local\.(\w+)\}", str(expr))
+    return m.group(1) if m else None
+
+
+def topic_of(expr: Any) -> str | None:
+    """The google_pubsub_topic resource name an expression refers to ('${google_pubsub_topic.tick.id}' -> 'tick')."""
+    m = re.search(r"google_pubsub_topic\.(\w+)\.(?:id|name)\b", str(expr))
+    return m.group(1) if m else None
+
+
+def walk(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every scalar in a parsed tree, with the keys leading to it."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item, path)
+    else:
+        yield path, node
+
+
+# --- what the code says --------------------------------------------------------------------------------------------
+
+
+def _decorator_kind(decorator: ast.expr) -> str | None:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+        if target.value.id == "functions_framework" and target.attr in ("http", "cloud_event"):
+            return target.attr
+    if isinstance(target, ast.Name) and target.id in ("http", "cloud_event"):
+        return target.id
+    return None
+
+
+@cache
+def entry_points() -> dict[str, str]:
+    """Entry point name -> 'http' | 'cloud_event', from functions/main.py (the fixed list until it exists)."""
+    if not MAIN_PY.exists():
+        return dict(FALLBACK_ENTRY_POINTS)
+    found: dict[str, str] = {}
+    for node in ast.parse(MAIN_PY.read_text(encoding="utf-8"), filename=str(MAIN_PY)).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            kinds = {k for k in map(_decorator_kind, node.decorator_list) if k}
+            assert len(kinds) <= 1, f"{node.name} in main.py has both http and cloud_event decorators"
+            if kinds:
+                found[node.name] = kinds.pop()
+    assert found, "functions/main.py defines no functions_framework.http / cloud_event entry point"
+    return found
+
+
+@cache
+def settings() -> dict[str, tuple[str, str]]:
+    sys.path.insert(0, str(FUNCTIONS))
+    try:
+        module = importlib.import_module("polysync_vertex.config")
+    finally:
+        sys.path.remove(str(FUNCTIONS))
+    return dict(module.SETTINGS)
+
+
+# --- what infra/ deploys -------------------------------------------------------------------------------------------
+
+
+class Deployed:
+    def __init__(self, address: str, key: str | None, entry_point: str, body: Tree) -> None:
+        self.address = address
+        self.key = key
+        self.entry_point = entry_point
+        self.body = body
+
+    @property
+    def kind(self) -> str:
+        return "cloud_event" if "event_trigger" in self.body else "http"
+
+    @property
+    def service(self) -> Tree:
+        return first(self.body["service_config"])
+
+    @property
+    def build(self) -> Tree:
+        return first(self.body["build_config"])
+
+    def resolve(self, expr: Any) -> str:
+        """Substitutes each.key in a reference (for_each instances)."""
+        text = str(expr)
+        return text.replace("[each.key]", f'["{self.key}"]') if self.key is not None else text
+
+
+@cache
+def deployed() -> list[Deployed]:
+    cfg = config()
+    result: list[Deployed] = []
+    for name, body in cfg.resources.get("google_cloudfunctions2_function", {}).items():
+        build = first(body["build_config"])
+        if "for_each" in body:
+            source = local_name(body["for_each"])
+            assert source, f"google_cloudfunctions2_function.{name}: for_each must iterate a local map"
+            for key, item in cfg.locals[source].items():
+                ep = build["entry_point"]
+                if ep == "${each.value.entry_point}":
+                    ep = item["entry_point"]
+                elif ep == "${each.key}":
+                    ep = key
+                result.append(Deployed(f'google_cloudfunctions2_function.{name}["{key}"]', key, ep, body))
+        else:
+            result.append(Deployed(f"google_cloudfunctions2_function.{name}", None, build["entry_point"], body))
+    return result
+
+
+def deployed_by_entry_point() -> dict[str, Deployed]:
+    by_ep: dict[str, Deployed] = {}
+    for fn in deployed():
+        assert fn.entry_point not in by_ep, f"entry point {fn.entry_point} is deployed twice"
+        by_ep[fn.entry_point] = fn
+    return by_ep
+
+
+# --- terraform fmt / checkov ---------------------------------------------------------------------------------------
+
+
+def test_terraform_fmt_is_clean() -> None:
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not installed on this machine (the cloudbuild terraform step runs fmt -check)")
+    proc = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(INFRA)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"terraform fmt -check failed; run `terraform fmt -recursive infra`\n{proc.stdout}"
+
+
+def _checkov_bin() -> str:
+    candidates = [os.environ.get("CHECKOV_BIN", ""), str(ROOT / ".venv-checkov" / "bin" / "checkov")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    on_path = shutil.which("checkov")
+    if on_path:
+        return on_path
+    pytest.fail(CHECKOV_INSTALL)
+
+
+def test_checkov_finds_nothing() -> None:
+    cmd = [
+        _checkov_bin(),
+        "-d",
+        str(INFRA),
+        "--framework",
+        "terraform",
+        "--quiet",
+        "--compact",
+        "--skip-download",
+        "-o",
+        "json",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False, cwd=ROOT)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"checkov gave no JSON (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    reports = report if isinstance(report, list) else [report]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c.get('file_path')}): {c.get('check_name')}"
+        for r in reports
+        for c in r.get("results", {}).get("failed_checks", [])
+    ]
+    assert not failed, "checkov failed checks (fix them or skip with a reason):\n" + "\n".join(failed)
+    summaries = [r["summary"] for r in reports if "summary" in r]
+    assert summaries, f"checkov reported no summary: {proc.stdout[-2000:]}"
+    assert sum(s.get("parsing_errors", 0) for s in summaries) == 0, f"checkov could not parse infra/: {summaries}"
+    assert sum(s.get("passed", 0) + s.get("skipped", 0) for s in summaries) > 0, "checkov ran no check at all"
+    assert proc.returncode == 0, f"checkov exited {proc.returncode}: {proc.stderr[-2000:]}"
+
+
+def test_every_checkov_skip_has_a_reason() -> None:
+    for path in sorted(INFRA.rglob("*.tf")):
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            m = re.search(r"checkov:skip=([A-Za-z0-9_]+)(?::(.*))?", line)
+            if not m:
+                continue
+            reason = (m.group(2) or "").strip()
+            assert len(reason.split()) >= 3, f"{path.name}:{lineno}: checkov:skip={m.group(1)} needs a reason"
+
+
+# --- entry points and triggers -------------------------------------------------------------------------------------
+
+
+def test_every_entry_point_is_deployed_with_its_trigger() -> None:
+    by_ep = deployed_by_entry_point()
+    expected = entry_points()
+    assert set(by_ep) == set(expected), f"main.py entry points {sorted(expected)} != deployed {sorted(by_ep)}"
+    for ep, kind in expected.items():
+        fn = by_ep[ep]
+        assert fn.kind == kind, f"{fn.address}: entry point {ep} is {kind} in main.py but deployed as {fn.kind}"
+        if kind == "cloud_event":
+            trigger = first(fn.body["event_trigger"])
+            assert trigger["event_type"] == PUBSUB_EVENT, f"{fn.address}: event_type"
+            assert topic_of(trigger.get("pubsub_topic")), f"{fn.address}: event_trigger must name a google_pubsub_topic"
+            assert trigger.get("retry_policy") == "RETRY_POLICY_RETRY", f"{fn.address}: retries must be on"
+            assert trigger.get("service_account_email"), f"{fn.address}: the trigger needs its own service account"
+
+
+def test_functions_are_sized_on_purpose() -> None:
+    for fn in deployed():
+        assert re.fullmatch(r"python3\d+", str(resolve(fn.build["runtime"]))), f"{fn.address}: runtime"
+        svc = fn.service
+        for arg in ("available_memory", "timeout_seconds", "max_instance_count", "ingress_settings"):
+            assert arg in svc, f"{fn.address}: service_config.{arg} must be set explicitly"
+        expected_timeout = 60 if fn.kind == "http" else 540
+        assert svc["timeout_seconds"] == expected_timeout, f"{fn.address}: timeout_seconds"
+        if fn.kind == "cloud_event":
+            assert svc["ingress_settings"] == "ALLOW_INTERNAL_ONLY", f"{fn.address}: only Eventarc calls it"
+
+
+def test_every_function_deploys_the_hashed_source() -> None:
+    cfg = config()
+    archive = cfg.data["archive_file"]["functions"]
+    assert str(archive["source_dir"]).endswith("../functions")
+    assert any("__pycache__" in str(e) for e in archive.get("excludes", []))
+    obj = cfg.resource("google_storage_bucket_object", "functions")
+    assert "data.archive_file.functions.output_md5" in str(obj["name"]), "the object name must change with the code"
+    bucket = cfg.resource("google_storage_bucket", "source")
+    assert bucket["uniform_bucket_level_access"] is True
+    assert bucket["public_access_prevention"] == "enforced"
+    for fn in deployed():
+        storage = first(first(fn.build["source"])["storage_source"])
+        obj_ref = cfg.locals.get(local_name(storage["object"]) or "", storage["object"])
+        assert "google_storage_bucket_object.functions" in str(obj_ref), f"{fn.address}: source object"
+
+
+# --- settings ------------------------------------------------------------------------------------------------------
+
+
+def test_common_env_sets_every_setting_the_code_reads() -> None:
+    env = config().locals["common_env"]
+    keys = set(env)
+    expected = set(settings()) - NOT_IN_COMMON_ENV
+    assert expected - keys == set(), f"local.common_env lacks {sorted(expected - keys)}"
+    assert keys - set(settings()) == set(), f"local.common_env sets unknown settings {sorted(keys - set(settings()))}"
+    assert not keys & NOT_IN_COMMON_ENV
+
+
+def test_every_function_gets_the_settings() -> None:
+    for fn in deployed():
+        assert fn.service.get("environment_variables") == "${local.common_env}", f"{fn.address}: environment"
+
+
+def resolve(expr: Any) -> Any:
+    """'${local.a}' and '${local.a.b}' to their values in infra/; anything else as is."""
+    m = re.fullmatch(r"\$\{local\.(\w+)(?:\.(\w+))?\}", str(expr))
+    if not m:
+        return expr
+    value = config().locals[m.group(1)]
+    return value[m.group(2)] if m.group(2) else value
+
+
+def test_http_functions_read_the_webhook_secret_from_secret_manager() -> None:
+    cfg = config()
+    for fn in deployed():
+        keys = [resolve(s["key"]) for s in fn.service.get("secret_environment_variables", [])]
+        if fn.kind == "http":
+            assert keys == ["PSV_WEBHOOK_SECRETS"], f"{fn.address}: PSV_WEBHOOK_SECRETS must be a secret env var"
+        else:
+            assert not keys, f"{fn.address}: event functions do not verify signatures and get no secret"
+    assert "google_secret_manager_secret_version" not in cfg.resources, "the secret value must never be in state"
+
+
+def test_topic_settings_point_at_the_right_topics() -> None:
+    env = config().locals["common_env"]
+    by_ep = deployed_by_entry_point()
+    assert topic_of(env["PSV_STATUS_TOPIC"]) == "status"
+    assert str(env["PSV_STATUS_TOPIC"]).endswith(".id}"), "PSV_STATUS_TOPIC must be the full topic name"
+    assert str(env["PSV_SHARD_TOPIC"]).endswith(".id}"), "PSV_SHARD_TOPIC must be the full topic name"
+    if "poll_shard" in by_ep:
+        shard_trigger = first(by_ep["poll_shard"].body["event_trigger"])
+        assert topic_of(env["PSV_SHARD_TOPIC"]) == topic_of(shard_trigger["pubsub_topic"])
+
+
+# --- wiring --------------------------------------------------------------------------------------------------------
+
+
+def test_the_schedule_reaches_poll() -> None:
+    cfg = config()
+    jobs = cfg.resources.get("google_cloud_scheduler_job", {})
+    assert len(jobs) == 1, "one scheduler job publishes the poll tick"
+    job = next(iter(jobs.values()))
+    target = first(job["pubsub_target"])
+    tick = topic_of(target["topic_name"])
+    assert tick, "the scheduler job must publish to a google_pubsub_topic"
+    poll = deployed_by_entry_point()["poll"]
+    assert topic_of(first(poll.body["event_trigger"])["pubsub_topic"]) == tick, "poll must listen to the tick topic"
+    assert "PSV_SHARD_TOPIC" in cfg.locals["common_env"]
+    assert tick not in {topic_of(cfg.locals["common_env"][k]) for k in ("PSV_STATUS_TOPIC", "PSV_SHARD_TOPIC")}
+
+
+def test_status_subscription_is_ordered_and_dead_letters() -> None:
+    subs = [
+        s for s in config().resources.get("google_pubsub_subscription", {}).values() if topic_of(s["topic"]) == "status"
+    ]
+    assert len(subs) == 1, "one subscription on the status topic, for Polysync"
+    sub = subs[0]
+    assert sub.get("enable_message_ordering") is True
+    dead_letter = first(sub["dead_letter_policy"])
+    assert topic_of(dead_letter["dead_letter_topic"]) not in (None, "status")
+    assert first(sub["expiration_policy"])["ttl"] == "", "Polysync's subscription must never expire"
+    assert "retry_policy" in sub
+
+
+# --- identities and roles ------------------------------------------------------------------------------------------
+
+
+def test_no_two_functions_share_a_service_account() -> None:
+    runtime = {fn.address: fn.resolve(fn.service["service_account_email"]) for fn in deployed()}
+    triggers = {
+        fn.address: fn.resolve(first(fn.body["event_trigger"])["service_account_email"])
+        for fn in deployed()
+        if fn.kind == "cloud_event"
+    }
+    identities = list(runtime.values()) + list(triggers.values())
+    assert all("google_service_account." in i for i in identities), f"use the module's own accounts: {identities}"
+    assert len(set(identities)) == len(identities), f"a service account is shared: {runtime} {triggers}"
+    build = {fn.resolve(fn.build.get("service_account", "")) for fn in deployed()}
+    assert not build & set(identities), "the build account must not be a runtime identity"
+
+
+def test_no_primitive_role_anywhere() -> None:
+    for name, tree in config().files.items():
+        for path, value in walk(tree):
+            assert value not in PRIMITIVE_ROLES, f"{name}: primitive role {value} at {'.'.join(path)}"
+
+
+def test_pubsub_publisher_only_on_single_topics() -> None:
+    cfg = config()
+    allowed_parent = ("resource", "google_pubsub_topic_iam_member")
+    for name, tree in cfg.files.items():
+        for path, value in walk(tree):
+            if value == "roles/pubsub.publisher":
+                assert path[:2] == allowed_parent, f"{name}: roles/pubsub.publisher outside topic IAM at {path}"
+    function_grants: list[tuple[str, str]] = []
+    for rname, body in cfg.resources.get("google_pubsub_topic_iam_member", {}).items():
+        if body["role"] != "roles/pubsub.publisher":
+            continue
+        items = [body]
+        source = local_name(body.get("for_each", ""))
+        if source:
+            items = list(cfg.locals[source].values())
+        for item in items:
+            topic = topic_of(body["topic"]) or topic_of(item.get("topic"))
+            assert topic, f"google_pubsub_topic_iam_member.{rname}: topic must be a google_pubsub_topic"
+            member = str(body["member"])
+            if "google_service_account.function" in member:
+                fn = item.get("fn") or re.search(r'function\["(\w+)"\]', member).group(1)
+                function_grants.append((fn, topic))
+            else:
+                assert topic == "dead_letter", f"{rname}: only the Pub/Sub agent publishes, to the dead-letter topic"
+    assert function_grants, "the pollers need publisher on the status topic"
+    for fn, topic in function_grants:
+        assert fn in ("poll", "poll_shard"), f"only the pollers publish (submit/cancel leave events to poll), not {fn}"
+        assert topic in ("status", "shard"), f"{fn} may not publish to {topic}"
+        if topic == "shard":
+            assert fn == "poll", f"only poll fans out to the shard topic, not {fn}"
+    assert {fn for fn, topic in function_grants if topic == "status"} >= {"poll", "poll_shard"}
+
+
+def test_job_service_account_is_granted_only_to_submit_and_only_when_set() -> None:
+    cfg = config()
+    for rtype in ("google_project_iam_member", "google_project_iam_binding"):
+        for path, value in walk(cfg.resources.get(rtype, {})):
+            assert value not in ("roles/iam.serviceAccountUser", "roles/iam.serviceAccountTokenCreator"), (
+                f"{rtype}: service account impersonation must be granted on single accounts ({path})"
+            )
+    grants = [
+        b
+        for b in cfg.resources.get("google_service_account_iam_member", {}).values()
+        if b["role"] == "roles/iam.serviceAccountUser"
+    ]
+    assert len(grants) == 1
+    assert "var.job_service_account == null ? 0 : 1" in str(grants[0].get("count"))
+    assert 'google_service_account.function["submit"]' in str(grants[0]["member"])
+
+
+def test_all_users_only_as_the_stated_http_invoker_policy() -> None:
+    cfg = config()
+    public: list[str] = []
+    for rtype, named in cfg.resources.items():
+        for rname, body in named.items():
+            if any(value in ("allUsers", "allAuthenticatedUsers") for _, value in walk(body)):
+                public.append(f"{rtype}.{rname}")
+    assert public == ["google_cloud_run_service_iam_member.http_public"], public
+    body = cfg.resources["google_cloud_run_service_iam_member"]["http_public"]
+    assert "var.public_http" in str(body["for_each"]) and "local.http_functions" in str(body["for_each"])
+    assert body["role"] == "roles/run.invoker"
+    assert cfg.variables["public_http"]["default"] is True
+
+
+# --- references (the part of `terraform validate` that works offline) ----------------------------------------------
+
+
+def _references(value: str) -> Iterator[str]:
+    for expr in re.findall(r"\$\{(.*?)\}", value, flags=re.S):
+        yield from re.findall(r"(?<![\w.\"])((?:data\.)?[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*)", expr)
+
+
+def test_every_reference_resolves() -> None:
+    cfg = config()
+    missing: set[str] = set()
+    for name, tree in cfg.files.items():
+        for _, value in walk(tree):
+            for ref in _references(str(value)):
+                head, _, rest = ref.partition(".")
+                if head == "var":
+                    ok = rest in cfg.variables
+                elif head == "local":
+                    ok = rest in cfg.locals
+                elif head == "data":
+                    dtype, _, dname = rest.partition(".")
+                    ok = dname in cfg.data.get(dtype, {})
+                elif head.startswith("google_"):
+                    ok = rest in cfg.resources.get(head, {})
+                else:  # each., count., path., self., terraform functions
+                    ok = True
+                if not ok:
+                    missing.add(f"{name}: {ref}")
+    assert not missing, "unresolved references:\n" + "\n".join(sorted(missing))
+
+
+def test_example_tfvars_sets_only_declared_variables() -> None:
+    cfg = config()
+    example = _load(INFRA / "example.tfvars")
+    assert set(example) <= set(cfg.variables), f"undeclared: {sorted(set(example) - set(cfg.variables))}"
+    required = {name for name, body in cfg.variables.items() if "default" not in body}
+    assert required <= set(example), f"example.tfvars lacks required {sorted(required - set(example))}"
+
+
+# --- cloudbuild.yaml -----------------------------------------------------------------------------------------------
+
+
+def test_cloudbuild_checks_everything_and_applies_only_on_main() -> None:
+    build = yaml.safe_load(CLOUDBUILD.read_text(encoding="utf-8"))
+    steps = {step["id"]: step for step in build["steps"]}
+    commands = {
+        sid: " ".join([str(step.get("entrypoint", "")), *map(str, step.get("args", []))]) for sid, step in steps.items()
+    }
+    expected = {
+        "lint": "make lint",
+        "unit-tests": "make test-unit",
+        "integration-tests": "make test-integration",
+        "infra-tests": "tests/infra",
+        "terraform-fmt": "fmt -check",
+        "terraform-validate": "validate",
+        "terraform-plan": "plan",
+        "checkov": "--framework terraform",
+    }
+    for sid, needle in expected.items():
+        assert sid in steps and needle in commands[sid], f"cloudbuild.yaml step {sid} must run {needle!r}"
+    assert "emulators" in steps["integration-tests"]["name"], "integration tests need the gcloud emulators image"
+    assert [sid for sid, cmd in commands.items() if re.search(r"\bapply\b", cmd)] == ["terraform-apply"]
+    assert '"${BRANCH_NAME}" != "main"' in commands["terraform-apply"], "apply must be gated on the main branch"
+    gates = {"unit-tests", "infra-tests", "integration-tests", "terraform-plan", "checkov"}
+    assert gates <= set(steps["terraform-apply"]["waitFor"]), "apply must wait for every check"
+    assert {"_REGION", "_TF_STATE_BUCKET"} <= set(build["substitutions"])
