@@ -6,7 +6,9 @@
 
 - `filter` is Vertex AI's list filter, passed through. Unless `includeRuns=true`, the connector's own runs (label
   managed-by=polysync-vertex) are excluded in the filter sent to Vertex AI (`(F) AND NOT labels.managed-by=...`),
-  so pages stay full. A page token is valid only with the same project, location, filter and includeRuns.
+  so pages stay full. A filter whose parentheses do not pair up is refused (400) before that wrapping. A page token
+  is valid only with the same project, location, filter and includeRuns. `get` by externalId answers any CustomJob,
+  the connector's runs included (the caller named it).
 - `pageSize` 1-100 (larger values are lowered to 100, Vertex AI's maximum); default 100.
 - `all=true` walks the pages server-side from `pageToken` (or the start), at most `page_budget` pages and within the
   request's time budget; when it stops early it answers `"truncated": true` and the token to continue with.
@@ -61,6 +63,37 @@ def _page_size(args: Any) -> int:
     if not value.isdigit() or int(value) < 1:
         raise invalid(f"pageSize must be a whole number from 1 to {MAX_PAGE_SIZE}", "pageSize")
     return min(int(value), MAX_PAGE_SIZE)
+
+
+def check_parentheses(text: str) -> None:
+    """Reject a filter whose parentheses (outside quoted strings) do not pair up.
+
+    The caller's filter is wrapped in parentheses before the exclusion of runs is ANDed to it; an unbalanced one
+    like `a="1") OR (b="2"` would otherwise escape the wrapping and bring the connector's runs back.
+    """
+    depth = 0
+    quote = ""
+    escaped = False
+    for position, ch in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise invalid(f"filter has an unmatched ')' at position {position}", "filter")
+    if quote:
+        raise invalid("filter has an unterminated quoted string", "filter")
+    if depth:
+        raise invalid("filter has an unmatched '('", "filter")
 
 
 def vertex_filter(user_filter: str, include_runs: bool) -> str:
@@ -145,6 +178,7 @@ class TemplateService:
         self._check_allowed(project, location, ("project", "location"))
         deadline = time.monotonic() + self.settings.request_budget_seconds
         parent = parent_name(project, location)
+        check_parentheses(user_filter)
         query = vertex_filter(user_filter, include_runs)
         templates: list[dict[str, Any]] = []
         token = page_token
