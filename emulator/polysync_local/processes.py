@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -142,15 +143,26 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def wait_http(url: str, process: ManagedProcess, timeout: float = 90.0) -> None:
+def wait_http(
+    url: str, process: ManagedProcess, timeout: float = 90.0, *, cancel: threading.Event | None = None
+) -> None:
+    """Wait until `url` answers with any HTTP status below 500 (a 401 or 405 from a function counts as up).
+
+    Raises RuntimeError if the process exits, the timeout passes (the process is then stopped), or `cancel` is set.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if cancel is not None and cancel.is_set():
+            raise RuntimeError(f"{process.name}: start-up cancelled")
         if not process.alive():
             raise RuntimeError(f"{process.name} exited early:\n{process.log_tail()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status < 500:
                     return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
@@ -172,30 +184,15 @@ class Emulator:
         self.process.stop()
 
 
-def start_firestore(port: int | None = None, project: str = "local-project") -> Emulator:
-    check_prerequisites()
-    host = f"127.0.0.1:{port or free_port()}"
-    proc = ManagedProcess(
-        "firestore",
-        ["gcloud", "emulators", "firestore", "start", f"--host-port={host}", f"--project={project}", "--quiet"],
-    ).start()
-    wait_http(f"http://{host}/", proc)
-    return Emulator("firestore", host, proc)
+def firestore_command(host: str, project: str = "local-project") -> list[str]:
+    return ["gcloud", "emulators", "firestore", "start", f"--host-port={host}", f"--project={project}", "--quiet"]
 
 
-def start_pubsub(port: int | None = None, project: str = "local-project") -> Emulator:
-    check_prerequisites()
-    host = f"127.0.0.1:{port or free_port()}"
-    proc = ManagedProcess(
-        "pubsub",
-        ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port={host}", f"--project={project}", "--quiet"],
-    ).start()
-    wait_http(f"http://{host}/", proc)
-    return Emulator("pubsub", host, proc)
+def pubsub_command(host: str, project: str = "local-project") -> list[str]:
+    return ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port={host}", f"--project={project}", "--quiet"]
 
 
-def start_vertex(port: int | None = None, *, time_factor: float = 1.0, execute: bool = False) -> Emulator:
-    host = f"127.0.0.1:{port or free_port()}"
+def vertex_command(port: int, *, time_factor: float = 1.0, execute: bool = False) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -203,13 +200,35 @@ def start_vertex(port: int | None = None, *, time_factor: float = 1.0, execute: 
         "--host",
         "127.0.0.1",
         "--port",
-        host.split(":")[1],
+        str(port),
         "--time-factor",
         str(time_factor),
     ]
     if execute:
         cmd.append("--execute")
-    proc = ManagedProcess("vertex", cmd).start()
+    return cmd
+
+
+def start_firestore(port: int | None = None, project: str = "local-project") -> Emulator:
+    check_prerequisites()
+    host = f"127.0.0.1:{port or free_port()}"
+    proc = ManagedProcess("firestore", firestore_command(host, project)).start()
+    wait_http(f"http://{host}/", proc)
+    return Emulator("firestore", host, proc)
+
+
+def start_pubsub(port: int | None = None, project: str = "local-project") -> Emulator:
+    check_prerequisites()
+    host = f"127.0.0.1:{port or free_port()}"
+    proc = ManagedProcess("pubsub", pubsub_command(host, project)).start()
+    wait_http(f"http://{host}/", proc)
+    return Emulator("pubsub", host, proc)
+
+
+def start_vertex(port: int | None = None, *, time_factor: float = 1.0, execute: bool = False) -> Emulator:
+    port = port or free_port()
+    host = f"127.0.0.1:{port}"
+    proc = ManagedProcess("vertex", vertex_command(port, time_factor=time_factor, execute=execute)).start()
     wait_http(f"http://{host}/emulator/health", proc, timeout=30)
     return Emulator("vertex", host, proc)
 
