@@ -1,0 +1,485 @@
+"""End to end: the `polysync-vertex` CLI against `polysync-vertex dev` running as a subprocess.
+
+The dev stack runs with jobs 20x faster than scripted (--time-factor 0.05) and a poll tick every second. The tests
+submit, follow status events to the final state, cancel, list templates, check the exit codes, stop a stack with
+SIGTERM and prove that nothing of it is left, and run the demo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from polysync_local import processes
+from polysync_local.stack import port_open
+
+pytestmark = pytest.mark.timeout(300)
+
+CLI = [sys.executable, "-m", "polysync_local.cli"]
+PROJECT, LOCATION = "local-project", "us-central1"
+STATUS_CHANGED = "com.polysync.vertex.run.status_changed"
+IMAGE = "us-docker.pkg.dev/local-project/e2e/trainer:1"
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def run_cli(*args: str, endpoints: Path | None = None, timeout: float = 60, env: dict[str, str] | None = None) -> Any:
+    cmd = [*CLI, *args]
+    if endpoints is not None:
+        cmd += ["--endpoints-file", str(endpoints)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid` (by parent links in /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def pgid_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@dataclass
+class DevStack:
+    proc: subprocess.Popen[bytes]
+    endpoints_file: Path
+    log_path: Path
+    endpoints: dict[str, Any] = field(default_factory=dict)
+    groups: set[int] = field(default_factory=set)  # process groups seen under the dev process
+
+    def scan(self) -> list[int]:
+        """The dev process's live descendants; remembers their process groups for the clean-up."""
+        children = descendants(self.proc.pid)
+        self.groups |= {g for g in (pgid_of(p) for p in children) if g is not None}
+        return children
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def ports(self) -> list[int]:
+        e = self.endpoints
+        urls = [*e["functions"].values(), e["vertexEndpoint"]]
+        ports = [int(u.rstrip("/").rsplit(":", 1)[1]) for u in urls]
+        ports += [int(e["firestoreHost"].rsplit(":", 1)[1]), int(e["pubsubHost"].rsplit(":", 1)[1])]
+        return ports
+
+    def kill_everything(self) -> None:
+        """Last-resort clean-up (not an assertion): SIGKILL the dev process and every group it started."""
+        if self.proc.poll() is None:
+            self.scan()
+        for group in self.groups | {self.proc.pid}:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+
+def start_dev(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> DevStack:
+    processes.check_prerequisites()
+    endpoints = tmp / "endpoints.json"
+    log_path = tmp / "dev.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                *CLI,
+                "dev",
+                "--endpoints-file",
+                str(endpoints),
+                "--time-factor",
+                "0.05",
+                "--tick-seconds",
+                "1",
+                "--log-dir",
+                str(tmp / "logs"),
+                *extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+    stack = DevStack(proc, endpoints, log_path)
+    deadline = time.monotonic() + 150
+    while not endpoints.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"polysync-vertex dev exited with {proc.returncode} before writing endpoints:\n{stack.log()}")
+        if time.monotonic() > deadline:
+            stack.kill_everything()
+            pytest.fail(f"polysync-vertex dev wrote no endpoints file within 150 s:\n{stack.log()}")
+        time.sleep(0.2)
+    stack.endpoints = json.loads(endpoints.read_text())
+    stack.scan()
+    return stack
+
+
+def stop_dev(stack: DevStack) -> None:
+    if stack.proc.poll() is None:
+        stack.scan()
+        stack.proc.send_signal(signal.SIGTERM)
+        try:
+            stack.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+    stack.kill_everything()
+
+
+class EventFollower:
+    """`polysync-vertex events --follow --json` in the background; lines are collected by a reader thread."""
+
+    def __init__(self, endpoints: Path) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, "events", "--follow", "--json", "--endpoints-file", str(endpoints)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.events: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def of_run(self, run_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["attributes"].get("ce-subject") == run_id]
+
+    def wait_for(self, run_id: str, predicate: Any, timeout: float = 60) -> list[dict[str, Any]]:
+        """Collect events until one of `run_id` satisfies `predicate(data)`; returns that run's events so far."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.of_run(run_id):
+                if predicate(event["data"]):
+                    return self.of_run(run_id)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.proc.poll() is not None:
+                err = self.proc.stderr.read() if self.proc.poll() is not None and self.proc.stderr else ""
+                pytest.fail(f"no matching event for {run_id} within {timeout} s; got {self.of_run(run_id)} {err}")
+            with contextlib.suppress(queue.Empty):
+                self.events.append(json.loads(self.lines.get(timeout=min(remaining, 1.0))))
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+
+def submit(endpoints: Path, job_name: str, scenario: str, *extra: str) -> dict[str, Any]:
+    result = run_cli(
+        "submit",
+        "--json",
+        "--job-name",
+        job_name,
+        "--attr",
+        "machineType=n1-standard-4",
+        "--attr",
+        f"containerImageUri={IMAGE}",
+        "--param",
+        f"VERTEX_EMULATOR_SCENARIO={scenario}",
+        *extra,
+        endpoints=endpoints,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    return json.loads(result.stdout)
+
+
+def check_event_chain(run_id: str, job_name: str, events: list[dict[str, Any]]) -> None:
+    """Contract: sequences 2, 3, ... (1 is the submit), ce-id = runId/sequence, attributes, ordering key, and
+    each event's previous state is the one before it."""
+    assert events, "no events"
+    sequences = [e["data"]["sequence"] for e in events]
+    assert sequences == list(range(2, 2 + len(events))), sequences
+    previous_state = "JOB_STATE_PENDING"
+    for event in events:
+        attrs, data = event["attributes"], event["data"]
+        assert attrs["ce-specversion"] == "1.0"
+        assert attrs["ce-type"] == STATUS_CHANGED
+        assert attrs["ce-source"] == f"//polysync-vertex/{PROJECT}/{LOCATION}"
+        assert attrs["ce-subject"] == run_id
+        assert attrs["ce-id"] == f"{run_id}/{data['sequence']}"
+        assert attrs["ce-time"]
+        assert attrs["content-type"] == "application/json"
+        assert attrs["status"] == data["status"]
+        assert attrs["jobName"] == job_name == data["jobName"]
+        assert event["orderingKey"] == run_id
+        assert data["runId"] == run_id
+        assert data["previousVertexState"] == previous_state
+        previous_state = data["vertexState"]
+    finals = [e for e in events if e["data"]["status"] in ("Success", "Failed", "Cancelled")]
+    assert finals == events[-1:], "exactly one terminal event, and it is the last"
+
+
+# -- the dev stack -------------------------------------------------------------------------------------------
+class TestDevStack:
+    @pytest.fixture(scope="class")
+    def stack(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+        # --execute: jobs whose template has a container command run it locally (the demo's trainer).
+        stack = start_dev(tmp_path_factory.mktemp("dev"), "--execute")
+        try:
+            yield stack
+        finally:
+            stop_dev(stack)
+
+    @pytest.fixture(scope="class")
+    def templates(self, stack: DevStack) -> list[str]:
+        from polysync_local.demo import create_templates
+
+        return [name for name, _ in create_templates(stack.endpoints["vertexEndpoint"], PROJECT, LOCATION)]
+
+    @pytest.fixture(scope="class")
+    def events(self, stack: DevStack) -> Iterator[EventFollower]:
+        follower = EventFollower(stack.endpoints_file)
+        try:
+            yield follower
+        finally:
+            follower.stop()
+
+    def test_endpoints_file(self, stack: DevStack) -> None:
+        e = stack.endpoints
+        assert set(e) == {
+            "project",
+            "location",
+            "functions",
+            "vertexEndpoint",
+            "firestoreHost",
+            "pubsubHost",
+            "statusTopic",
+            "statusSubscription",
+            "webhookSecret",
+        }
+        assert set(e["functions"]) == {"submit", "cancel", "status", "templates"}
+        assert e["project"] == PROJECT and e["location"] == LOCATION
+        assert e["statusTopic"].startswith(f"projects/{PROJECT}/topics/")
+        assert e["statusSubscription"].startswith(f"projects/{PROJECT}/subscriptions/")
+        assert len(e["webhookSecret"]) >= 32
+        assert all(u.startswith("http://127.0.0.1:") for u in e["functions"].values())
+        assert stack.endpoints_file.stat().st_mode & 0o077 == 0, "the endpoints file holds the secret"
+        assert "submit" in stack.log() and str(stack.endpoints_file.resolve()) in stack.log()
+
+    def test_submit_until_success(self, stack: DevStack, events: EventFollower) -> None:
+        scenario = "PENDING:10,QUEUED:20,RUNNING:40,SUCCEEDED"  # 0.5 s, 1 s, 2 s at time factor 0.05
+        run = submit(stack.endpoints_file, "e2e-success", scenario, "--request-id", "e2e-success-1")
+        run_id = run["runId"]
+        assert run_id.startswith(f"projects/{PROJECT}/locations/{LOCATION}/customJobs/")
+        assert run["requestId"] == "e2e-success-1"
+        assert run["status"] == "Running" and run["vertexState"] == "JOB_STATE_PENDING"
+
+        again = submit(stack.endpoints_file, "e2e-success", scenario, "--request-id", "e2e-success-1")
+        assert again["runId"] == run_id, "the same requestId and body answer the same run"
+
+        got = events.wait_for(run_id, lambda d: d["status"] == "Success")
+        check_event_chain(run_id, "e2e-success", got)
+        assert got[-1]["data"]["vertexState"] == "JOB_STATE_SUCCEEDED"
+        assert got[-1]["data"]["previousStatus"] == "Running"
+
+        status = run_cli("status", run_id, "--json", endpoints=stack.endpoints_file)
+        assert status.returncode == 0, status.stderr
+        record = json.loads(status.stdout)
+        assert record["status"] == "Success"
+        assert record["sequence"] == got[-1]["data"]["sequence"]
+        assert record["endTime"] and record["consoleUrl"].startswith("https://console.cloud.google.com/")
+
+        human = run_cli("status", run_id, endpoints=stack.endpoints_file)
+        assert human.returncode == 0
+        assert "run Success" in human.stdout and "JOB_STATE_SUCCEEDED" in human.stdout
+
+    def test_cancel_running_run(self, stack: DevStack, events: EventFollower) -> None:
+        run = submit(stack.endpoints_file, "e2e-cancel", "PENDING:10,RUNNING:4000,SUCCEEDED")
+        run_id = run["runId"]
+        events.wait_for(run_id, lambda d: d["vertexState"] == "JOB_STATE_RUNNING")
+
+        cancel = run_cli("cancel", run_id, endpoints=stack.endpoints_file)
+        assert cancel.returncode == 0, cancel.stderr
+        assert "cancel requested [HTTP 202]" in cancel.stdout and "JOB_STATE_CANCELLING" in cancel.stdout
+
+        got = events.wait_for(run_id, lambda d: d["status"] == "Cancelled")
+        check_event_chain(run_id, "e2e-cancel", got)
+        assert got[-1]["data"]["vertexState"] == "JOB_STATE_CANCELLED"
+
+        repeat = run_cli("cancel", run_id, "--json", endpoints=stack.endpoints_file)
+        assert repeat.returncode == 0, repeat.stderr
+        assert json.loads(repeat.stdout)["status"] == "Cancelled", "a repeated cancel is harmless"
+
+    def test_templates(self, stack: DevStack, templates: list[str]) -> None:
+        created = templates
+        listed = run_cli("templates", "--all", "--json", endpoints=stack.endpoints_file)
+        assert listed.returncode == 0, listed.stderr
+        by_id = {t["externalId"]: t for t in json.loads(listed.stdout)["templates"]}
+        assert set(created) <= set(by_id)
+        assert all(t["jobType"] == "Vertex AI Custom Job" for t in by_id.values())
+
+        one = run_cli("templates", "--external-id", created[1], "--json", endpoints=stack.endpoints_file)
+        assert one.returncode == 0, one.stderr
+        template = json.loads(one.stdout)
+        assert template["workerPools"] == 2
+        link_types = {link["type"] for link in template["links"]}
+        assert {
+            "gcp-iam-service-account",
+            "gcp-compute-network",
+            "gcp-storage-bucket",
+            "gcp-cloud-kms-crypto-key",
+            "gcp-artifact-registry-docker-image",
+        } <= link_types
+
+        human = run_cli("templates", endpoints=stack.endpoints_file)
+        assert human.returncode == 0
+        assert "DISPLAY NAME" in human.stdout and "demo-distributed-trainer" in human.stdout
+
+    def test_template_run_executes_trainer(self, stack: DevStack, events: EventFollower, templates: list[str]) -> None:
+        from vertex_emulator.admin import AdminClient
+
+        run = submit(
+            stack.endpoints_file,
+            "e2e-train",
+            "PENDING:10,RUNNING:4000,SUCCEEDED",  # under --execute the process decides how RUNNING ends
+            "--template",
+            templates[0],
+            "--param",
+            "EPOCHS=150:Number",
+            "--param",
+            "LEARNING_RATE=0.2:Number",
+        )
+        got = events.wait_for(run["runId"], lambda d: d["status"] in ("Success", "Failed"))
+        log = AdminClient(stack.endpoints["vertexEndpoint"]).logs(run["runId"])
+        assert got[-1]["data"]["status"] == "Success", log
+        assert "EPOCHS=150 LEARNING_RATE=0.2" in log, "parameters arrive as environment variables"
+        assert "epoch   150/150" in log and "final loss" in log
+
+    def test_exit_codes(self, stack: DevStack, tmp_path: Path) -> None:
+        unknown = f"projects/{PROJECT}/locations/{LOCATION}/customJobs/123"
+        not_found = run_cli("status", unknown, "--json", endpoints=stack.endpoints_file)
+        assert not_found.returncode == 3
+        assert json.loads(not_found.stdout)["error"]["status"] == "NOT_FOUND"
+
+        bad_secret = run_cli("status", unknown, "--secret", "wrong", endpoints=stack.endpoints_file)
+        assert bad_secret.returncode == 3 and "UNAUTHENTICATED" in bad_secret.stderr
+
+        env = {**os.environ, "POLYSYNC_VERTEX_SECRET": stack.endpoints["webhookSecret"]}
+        by_env = run_cli("status", unknown, "--url", stack.endpoints["functions"]["status"], env=env)
+        assert by_env.returncode == 3 and "NOT_FOUND" in by_env.stderr, "URL and secret from flag and environment"
+
+        closed = processes.free_port()
+        unreachable = run_cli("status", unknown, "--url", f"http://127.0.0.1:{closed}/", endpoints=stack.endpoints_file)
+        assert unreachable.returncode == 4 and "unreachable" in unreachable.stderr
+
+        no_name = run_cli("submit", "--attr", "machineType=n1-standard-4", endpoints=stack.endpoints_file)
+        assert no_name.returncode == 2 and "--job-name" in no_name.stderr
+
+        missing = run_cli("status", unknown, endpoints=tmp_path / "nowhere.json")
+        assert missing.returncode == 2 and "polysync-vertex dev" in missing.stderr
+
+        invalid = run_cli(
+            "submit", "--job-name", "x", "--attr", "machineType=n1-standard-4", endpoints=stack.endpoints_file
+        )
+        assert invalid.returncode == 3 and "INVALID_ARGUMENT" in invalid.stderr
+
+
+def test_fan_out_then_sigterm_leaves_nothing_running(tmp_path: Path) -> None:
+    # PSV_* settings in the environment reach the functions: with at most one run per poll, two active runs make
+    # poll fan out to the shard topic, whose messages the stack delivers to poll_shard.
+    stack = start_dev(tmp_path, env={"PSV_POLL_INLINE_MAX": "1"})
+    try:
+        runs = [
+            submit(stack.endpoints_file, f"e2e-shard-{i}", "PENDING:10,RUNNING:4000,SUCCEEDED")["runId"] for i in (1, 2)
+        ]
+        got = run_cli("events", "--follow", "--json", "--max", "2", endpoints=stack.endpoints_file, timeout=60)
+        assert got.returncode == 0, got.stderr
+        seen = {json.loads(line)["attributes"]["ce-id"] for line in got.stdout.splitlines()}
+        assert seen == {f"{run_id}/2" for run_id in runs}
+        shard_ticks = [
+            json.loads(line)
+            for line in (tmp_path / "logs" / "poll_shard.log").read_text().splitlines()
+            if '"poll tick"' in line
+        ]
+        assert any(t["shardRange"] and t["changes"] for t in shard_ticks), "poll_shard recorded the changes"
+
+        children = stack.scan()
+        groups = {g for g in (pgid_of(p) for p in children) if g is not None}
+        # firestore, pubsub, vertex and six functions, each in its own process group
+        assert len(groups - {stack.proc.pid}) >= 9, (groups, stack.log())
+        ports = stack.ports()
+        assert all(port_open(p) for p in ports)
+
+        stack.proc.send_signal(signal.SIGTERM)
+        assert stack.proc.wait(timeout=60) == 0, stack.log()
+
+        assert processes.group_members(stack.proc.pid) == []
+        for group in groups:
+            assert processes.group_members(group) == [], f"process group {group} outlived the stack"
+        assert [p for p in children if alive(p)] == []
+        assert [p for p in ports if port_open(p)] == []
+        assert not stack.endpoints_file.exists(), "the endpoints file is removed on stop"
+        assert "stopped" in stack.log()
+    finally:
+        stop_dev(stack)
+
+
+def test_demo(tmp_path: Path) -> None:
+    processes.check_prerequisites()
+    started = time.monotonic()
+    result = subprocess.run(
+        [*CLI, "demo", "--time-factor", "0.05"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert time.monotonic() - started < 120, "the demo must finish well under two minutes"
+    table_start = result.stdout.index("RUN ")
+    rows = {line.split()[0]: line.split() for line in result.stdout[table_start:].splitlines()[1:4]}
+    assert rows["train-tiny"][1:3] == ["Success", "Success"], output
+    assert rows["distributed"][1:3] == ["Failed", "Failed"], output
+    assert rows["adhoc-cancel"][1:3] == ["Cancelled", "Cancelled"], output
+    for row in rows.values():
+        assert row[-1].startswith("https://console.cloud.google.com/vertex-ai/locations/us-central1/training/")
+        assert row[4].endswith("s") and float(row[4][:-1]) > 0, "duration"
+    assert "cancel requested: HTTP 202" in result.stdout
+    assert "demo OK" in result.stdout and "stopped" in result.stdout
+    assert not list(tmp_path.iterdir()), "the demo writes nothing into the working directory"
