@@ -41,7 +41,7 @@ def templates(request: Any) -> Any:
 @functions_framework.cloud_event
 def poll(event: CloudEvent) -> None:
     """Pub/Sub tick from Cloud Scheduler: poll every active run, or fan out to shard workers."""
-    bootstrap.app().poll.tick()
+    bootstrap.app().poll.tick(event.get("time"))
 
 
 @functions_framework.cloud_event

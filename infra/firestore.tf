@@ -20,8 +20,6 @@ locals {
 
 # Composite indexes; the code's queries (functions/polysync_vertex/adapters/firestore.py) define them, keep both in step:
 #   active_shard:            runs where active == true and shard >= lo and shard < hi  (poll_shard's slice)
-#   project_location_active: runs where project == P and location == L and active == true (active runs per
-#                            Vertex AI project and location)
 # "runs where active == true" alone (poll, count_active) is served by the automatic single-field index.
 resource "google_firestore_index" "runs_active_shard" {
   project    = var.project_id
@@ -37,31 +35,6 @@ resource "google_firestore_index" "runs_active_shard" {
     order      = "ASCENDING"
   }
   # Spelled out: the API appends __name__ itself, and leaving it implicit makes plans show a change forever.
-  fields {
-    field_path = "__name__"
-    order      = "ASCENDING"
-  }
-
-  depends_on = [google_firestore_database.this]
-}
-
-resource "google_firestore_index" "runs_project_location_active" {
-  project    = var.project_id
-  database   = var.firestore_database
-  collection = local.runs_collection
-
-  fields {
-    field_path = "project"
-    order      = "ASCENDING"
-  }
-  fields {
-    field_path = "location"
-    order      = "ASCENDING"
-  }
-  fields {
-    field_path = "active"
-    order      = "ASCENDING"
-  }
   fields {
     field_path = "__name__"
     order      = "ASCENDING"

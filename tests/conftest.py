@@ -58,7 +58,8 @@ def vertex_server() -> Iterator[Any]:
     """Our Vertex AI emulator, in-process on a free port, jobs advancing 50x faster than scripted."""
     from vertex_emulator import EmulatorServer
 
-    server = EmulatorServer(host="127.0.0.1", port=0, time_factor=0.02)
+    # CANCELLING lasts 5 s (250 s scaled), so tests observe it before it ends on its own.
+    server = EmulatorServer(host="127.0.0.1", port=0, time_factor=0.02, cancel_delay=250)
     server.start()
     try:
         yield server
@@ -134,7 +135,7 @@ def status_subscription(env: dict[str, str], cloud_emulators: dict[str, str]) ->
     topic = f"projects/{PROJECT}/topics/{env['PSV_STATUS_TOPIC']}"
     sub = f"projects/{PROJECT}/subscriptions/{env['PSV_STATUS_TOPIC']}-sub"
     publisher.create_topic(name=topic)
-    subscriber.create_subscription(name=sub, topic=topic, enable_message_ordering=True)
+    subscriber.create_subscription(request={"name": sub, "topic": topic, "enable_message_ordering": True})
     yield sub
     subscriber.delete_subscription(subscription=sub)
     publisher.delete_topic(topic=topic)

@@ -71,7 +71,7 @@ class Settings:
             vertex_endpoint=get("PSV_VERTEX_ENDPOINT"),
             status_topic=get("PSV_STATUS_TOPIC"),
             shard_topic=get("PSV_SHARD_TOPIC"),
-            poll_inline_max=int(get("PSV_POLL_INLINE_MAX")),
+            poll_inline_max=max(1, int(get("PSV_POLL_INLINE_MAX"))),
             queued_threshold_seconds=int(get("PSV_QUEUED_THRESHOLD_SECONDS")),
             firestore_database=get("PSV_FIRESTORE_DATABASE"),
             collection_prefix=get("PSV_COLLECTION_PREFIX"),

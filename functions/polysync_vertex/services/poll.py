@@ -22,6 +22,11 @@ from ..core.jobs import LABEL_MANAGED_BY, LABEL_SHARD, MANAGED_BY, SHARDS
 from ..core.names import parent_name
 
 LIST_PAGE_SIZE = 100
+STALE_TICK_SECONDS = 300
+# Per-call budgets inside a tick: a call still failing after them is left for the next tick, so one bad job or
+# page cannot eat the whole invocation.
+GET_BUDGET_SECONDS = 5.0
+PAGE_BUDGET_SECONDS = 20.0
 READ_MASK = ("name", "state", "create_time", "start_time", "end_time", "update_time", "error")
 _fallback_logged: set[str] = set()
 
@@ -48,9 +53,19 @@ class PollService:
         self.settings = app.settings
 
     # -- entry points --------------------------------------------------------------------------------------
-    def tick(self) -> dict[str, Any]:
-        """The scheduler's tick: poll inline, or fan out to shard workers when there is more than one can do."""
+    def tick(self, published: str | None = None) -> dict[str, Any]:
+        """The scheduler's tick: poll inline, or fan out to shard workers when there is more than one can do.
+
+        A tick older than STALE_TICK_SECONDS (a retried delivery after an outage) is acknowledged without work:
+        the ticks that follow it do the polling, so a backlog of retries cannot pile up.
+        """
         s = self.settings
+        sent = _parse_time(published)
+        if sent is not None:
+            age = (datetime.now(UTC) - sent).total_seconds()
+            if age > STALE_TICK_SECONDS:
+                log.info("stale tick skipped", ageSeconds=round(age, 1))
+                return {"skipped": "stale", "ageSeconds": round(age, 1)}
         if s.shard_topic:
             active = self.app.store.count_active()
             if active > s.poll_inline_max:
@@ -120,7 +135,12 @@ class PollService:
         token = ""
         while True:
             jobs, token = self.app.vertex.list_page(
-                parent, deadline, filter=filter_, page_size=LIST_PAGE_SIZE, page_token=token, read_mask=READ_MASK
+                parent,
+                min(deadline, time.monotonic() + PAGE_BUDGET_SECONDS),
+                filter=filter_,
+                page_size=LIST_PAGE_SIZE,
+                page_token=token,
+                read_mask=READ_MASK,
             )
             for job in jobs:
                 if drop_final and states.is_final(job.get("state", "")):
@@ -157,7 +177,9 @@ class PollService:
                 observed = listed.get(run["runId"])
                 if observed is None:  # left the non-final list: it ended (or was deleted)
                     try:
-                        observed = self.app.vertex.get(run["runId"], deadline)
+                        observed = self.app.vertex.get(
+                            run["runId"], min(deadline, time.monotonic() + GET_BUDGET_SECONDS)
+                        )
                     except UpstreamError as err:
                         if err.code == "NOT_FOUND":
                             deleted = True
@@ -191,6 +213,7 @@ class PollService:
         result: dict[str, Any] = {}
 
         def mutate(r: dict[str, Any]) -> dict[str, Any] | None:
+            result.clear()  # a transaction retried after contention runs this again on fresh data
             if deleted:
                 entry = runs.mark_deleted(r, now)
             elif state_changed and observed is not None:
@@ -226,6 +249,16 @@ class PollService:
 
             self.app.store.update_run(doc_id, drop)
         return len(published)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _diff(after: Any, before: dict[str, int]) -> dict[str, int]:
