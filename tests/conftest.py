@@ -151,7 +151,9 @@ def pull_events(subscription: str, *, max_wait: float = 5.0, expect: int | None 
     deadline = time.monotonic() + max_wait
     try:
         while time.monotonic() < deadline:
-            resp = subscriber.pull(subscription=subscription, max_messages=500, timeout=5)
+            resp = subscriber.pull(
+                request={"subscription": subscription, "max_messages": 500, "return_immediately": True}, timeout=5
+            )
             if resp.received_messages:
                 for m in resp.received_messages:
                     out.append(

@@ -9,6 +9,7 @@ Reads and writes are counted, so tests and benchmarks can assert what a path cos
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,13 +31,13 @@ class RunStore:
     def __init__(self, project: str, database: str = "(default)", prefix: str = "") -> None:
         from google.cloud import firestore
 
-        self._firestore = firestore
         self.client = firestore.Client(project=project, database=database)
         self.requests = self.client.collection(f"{prefix}requests")
         self.runs = self.client.collection(f"{prefix}runs")
         self.polls = self.client.collection(f"{prefix}polls")
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._seen: dict[str, tuple[dict[str, Any], Any]] = {}
 
     def _count(self, kind: str, n: int = 1) -> None:
         with self._lock:
@@ -116,31 +117,54 @@ class RunStore:
             return existing if existing is not None else run
 
     # -- runs ----------------------------------------------------------------------------------------------
+    # Runs are updated optimistically: a write carries the precondition "unchanged since I read it" (the document's
+    # update time), and a refused write re-reads and re-applies the change. No locks are held, so overlapping
+    # pollers and a racing cancel never wait on each other, and the poll path needs no second read of a run it
+    # has just listed. `_seen` keeps the last version read or written per run for that purpose.
+    def _remember(self, doc_id: str, data: dict[str, Any], version: Any) -> None:
+        with self._lock:
+            if len(self._seen) > 50_000:
+                self._seen.clear()
+            self._seen[doc_id] = (copy.deepcopy(data), version)
+
     def get_run(self, doc_id: str) -> dict[str, Any] | None:
         snap = self.runs.document(doc_id).get()
         self._count("reads")
-        return snap.to_dict() if snap.exists else None
+        if not snap.exists:
+            return None
+        data = snap.to_dict() or {}
+        self._remember(doc_id, data, snap.update_time)
+        return copy.deepcopy(data)
 
-    def update_run(self, doc_id: str, mutate: Callable[[dict[str, Any]], T | None]) -> T | None:
-        """Read-modify-write one run in a transaction. `mutate` changes the dict in place and returns a result;
-        None means "nothing to change" and nothing is written. Contention retries re-run `mutate` on fresh data."""
+    def update_run(self, doc_id: str, mutate: Callable[[dict[str, Any]], T | None], attempts: int = 10) -> T | None:
+        """Apply `mutate` (changes the dict in place, returns a result; None = nothing to write) and store it with
+        an optimistic precondition. A conflicting write elsewhere makes it re-read and run `mutate` again."""
+        from google.api_core import exceptions as gexc
+
         ref = self.runs.document(doc_id)
-        transaction = self.client.transaction(max_attempts=20)
-
-        @self._firestore.transactional
-        def run_txn(txn: Any) -> T | None:
-            snap = ref.get(transaction=txn)
-            self._count("reads")
-            if not snap.exists:
-                return None
-            data = snap.to_dict() or {}
+        with self._lock:
+            cached = self._seen.pop(doc_id, None)
+        for _ in range(attempts):
+            if cached is None:
+                snap = ref.get()
+                self._count("reads")
+                if not snap.exists:
+                    return None
+                data, version = snap.to_dict() or {}, snap.update_time
+            else:
+                (data, version), cached = cached, None
             result = mutate(data)
-            if result is not None:
-                txn.set(ref, data)
+            if result is None:
+                self._remember(doc_id, data, version)
+                return None
+            try:
                 self._count("writes")
+                written = ref.update(data, option=self.client.write_option(last_update_time=version))
+            except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
+                continue  # changed since we read it: read again and re-apply
+            self._remember(doc_id, data, written.update_time)
             return result
-
-        return run_txn(transaction)
+        raise RuntimeError(f"run {doc_id} kept changing under {attempts} attempts to update it")
 
     def active_runs(self, shard_range: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
         """Runs that need the poller, optionally only those whose shard is in [lo, hi)."""
@@ -150,9 +174,13 @@ class RunStore:
         if shard_range is not None:
             lo, hi = shard_range
             query = query.where(filter=FieldFilter("shard", ">=", lo)).where(filter=FieldFilter("shard", "<", hi))
+        with self._lock:
+            self._seen.clear()
         for snap in query.stream():
             self._count("reads")
-            yield snap.to_dict() or {}
+            data = snap.to_dict() or {}
+            self._remember(snap.id, data, snap.update_time)
+            yield data
 
     def mark_polled(self, project: str, location: str, when: str) -> None:
         self._count("writes")

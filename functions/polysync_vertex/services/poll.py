@@ -51,6 +51,8 @@ class PollService:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.settings = app.settings
+        self.get_budget = GET_BUDGET_SECONDS
+        self.page_budget = PAGE_BUDGET_SECONDS
 
     # -- entry points --------------------------------------------------------------------------------------
     def tick(self, published: str | None = None) -> dict[str, Any]:
@@ -136,7 +138,7 @@ class PollService:
         while True:
             jobs, token = self.app.vertex.list_page(
                 parent,
-                min(deadline, time.monotonic() + PAGE_BUDGET_SECONDS),
+                min(deadline, time.monotonic() + self.page_budget),
                 filter=filter_,
                 page_size=LIST_PAGE_SIZE,
                 page_token=token,
@@ -177,9 +179,7 @@ class PollService:
                 observed = listed.get(run["runId"])
                 if observed is None:  # left the non-final list: it ended (or was deleted)
                     try:
-                        observed = self.app.vertex.get(
-                            run["runId"], min(deadline, time.monotonic() + GET_BUDGET_SECONDS)
-                        )
+                        observed = self.app.vertex.get(run["runId"], min(deadline, time.monotonic() + self.get_budget))
                     except UpstreamError as err:
                         if err.code == "NOT_FOUND":
                             deleted = True
