@@ -48,10 +48,10 @@ test-slow: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check functions emulator tests bench
+	$(BIN)/ruff format --check .
 
 fmt: venv
-	$(BIN)/ruff format functions emulator tests bench
+	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	terraform fmt -recursive infra
 
