@@ -47,7 +47,5 @@ def poll(event: CloudEvent) -> None:
 @functions_framework.cloud_event
 def poll_shard(event: CloudEvent) -> None:
     """Pub/Sub message from `poll`'s fan-out: poll the runs of one shard range."""
-    from polysync_vertex.services.poll import parse_shard_message
-
     attributes = ((event.data or {}).get("message") or {}).get("attributes") or {}
-    bootstrap.app().poll.poll(parse_shard_message(attributes))
+    bootstrap.app().poll.shard(attributes)

@@ -410,3 +410,14 @@ def test_cancel_and_poll_racing_record_each_change_once(
         seqs = [int(i.rsplit("/", 1)[1]) for i in ids]
         assert seqs == list(range(2, 2 + len(seqs)))
         assert app.runs.status(run_id)[1]["status"] == "Cancelled"
+
+
+def test_stale_tick_and_malformed_shard_message_do_no_work(app: Any, vertex: Any) -> None:
+    submit_run(app, "stale-1")
+    vertex.reset_calls()
+    assert app.poll.tick("2026-01-01T00:00:00Z")["skipped"] == "stale"
+    assert app.poll.shard({"shardLo": "9", "shardHi": "3"}) == {"skipped": "malformed"}
+    assert app.poll.shard({}) == {"skipped": "malformed"}
+    assert vertex.calls().get("ListCustomJobs", 0) == 0
+    fresh = app.poll.tick(datetime.now(UTC).isoformat())
+    assert fresh["runsSeen"] == 1 and vertex.calls().get("ListCustomJobs") == 1

@@ -79,6 +79,15 @@ class PollService:
                 return {"fannedOut": len(ranges), "activeRuns": active}
         return self.poll(None)
 
+    def shard(self, attributes: dict[str, str]) -> dict[str, Any]:
+        """A shard worker's message. A malformed one is logged and acknowledged (retrying it cannot help)."""
+        try:
+            shard_range = parse_shard_message(attributes)
+        except (KeyError, ValueError) as exc:
+            log.error("malformed shard message dropped", attributes=attributes, error=str(exc))
+            return {"skipped": "malformed"}
+        return self.poll(shard_range)
+
     def poll(self, shard_range: tuple[int, int] | None) -> dict[str, Any]:
         started = time.monotonic()
         vertex_before = dict(self.app.vertex.calls)
