@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -30,12 +31,21 @@ def error_response(err: ApiError) -> Any:
     return _response(err.http, err.body(), headers)
 
 
+def _leave_body_unread(request: Any) -> None:
+    """functions-framework reads the whole remaining body into memory after every response (its `read_request`
+    hook). For a body that is refused or never used, give it an empty stream instead: the WSGI server (gunicorn)
+    discards what is left unread without keeping it."""
+    request.stream = io.BytesIO()
+
+
 def _read_body(request: Any) -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
+        _leave_body_unread(request)
         raise ApiError("PAYLOAD_TOO_LARGE", f"request body is larger than {MAX_BODY_BYTES} bytes")
     data = request.stream.read(MAX_BODY_BYTES + 1)
     if len(data) > MAX_BODY_BYTES:
+        _leave_body_unread(request)
         raise ApiError("PAYLOAD_TOO_LARGE", f"request body is larger than {MAX_BODY_BYTES} bytes")
     return bytes(data)
 
@@ -50,10 +60,12 @@ def handle(
     with log.context(httpRequestId=uuid.uuid4().hex[:12], path=request.path):
         try:
             if request.method != method:
+                _leave_body_unread(request)
                 raise ApiError("INVALID_ARGUMENT", f"use {method} for this endpoint", http=405)
             if method == "POST":
                 payload = _read_body(request)
             else:
+                _leave_body_unread(request)
                 payload = request.query_string or b""
             auth.verify(request.headers.get(auth.HEADER), payload, secrets(), time.time())
             if method == "POST":

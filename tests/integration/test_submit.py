@@ -358,3 +358,44 @@ def test_status_errors(call: Any, vertex: Any) -> None:
         assert resp.status_code == 400, bad
         assert resp.get_json()["error"]["status"] == "INVALID_ARGUMENT"
     assert call("status", example_body()).status_code == 405  # POST to a GET endpoint
+
+
+def test_create_that_times_out_is_found_not_repeated(settings: Any, vertex: Any, vertex_server: Any) -> None:
+    """The client gives up on a create that Vertex AI still completes: the job is awaited by label, not re-created."""
+    from polysync_vertex import bootstrap
+    from polysync_vertex.adapters.vertex import VertexJobs
+
+    app = bootstrap.build(settings, vertex=VertexJobs(settings.vertex_endpoint, call_timeout=0.5))
+    vertex.add_fault(method="CreateCustomJob", latency_ms=1500, count=1)
+    code, body = app.submit.submit(example_body("ambiguous-1"))
+    assert code == 201
+    assert vertex.calls().get("CreateCustomJob") == 1
+    jobs = list_jobs(job_client(vertex_server.url), filter='labels.managed-by="polysync-vertex"')
+    assert [j["name"] for j in jobs] == [body["runId"]]
+
+
+def test_create_outcome_unknown_past_the_budget_keeps_the_claim(settings: Any, vertex: Any, vertex_server: Any) -> None:
+    """When the job has not shown up by the deadline the claim stays; the next attempt finds the job."""
+    import dataclasses
+
+    from polysync_vertex import bootstrap
+    from polysync_vertex.adapters.vertex import VertexJobs
+    from polysync_vertex.core.errors import ApiError
+
+    short = dataclasses.replace(settings, request_budget_seconds=1.5)
+    app = bootstrap.build(short, vertex=VertexJobs(short.vertex_endpoint, call_timeout=0.5))
+    app.submit.lease_margin = -short.request_budget_seconds  # let the lease expire when the attempt ends
+    vertex.add_fault(method="CreateCustomJob", latency_ms=2500, count=1)
+    with pytest.raises(ApiError) as err:
+        app.submit.submit(example_body("ambiguous-2"))
+    assert err.value.http == 503 and err.value.retry_after
+    assert stored_docs(app) == {"requests": 1, "runs": 0}  # the claim is kept: the job may still land
+    client = job_client(vertex_server.url)
+    wait_jobs = lambda: list_jobs(client, filter='labels.managed-by="polysync-vertex"')  # noqa: E731
+    from tests.helpers import wait_for
+
+    landed = wait_for(wait_jobs, timeout=10, what="the slow create to land")
+    code, body = bootstrap.build(settings).submit.submit(example_body("ambiguous-2"))
+    assert code == 201 and body["runId"] == landed[0]["name"]
+    assert vertex.calls().get("CreateCustomJob") == 1
+    assert len(wait_jobs()) == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -42,16 +44,20 @@ class Publisher:
                 continue
             futures.append((message, future))
         published: set[str] = set()
+        deadline = time.monotonic() + PUBLISH_TIMEOUT  # one budget for the whole batch, not one per message
         for message, future in futures:
             if message.ordering_key in failed_keys:
                 continue
             try:
-                future.result(timeout=PUBLISH_TIMEOUT)
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
                 published.add(message.ce_id)
             except Exception:  # noqa: BLE001 - any failure leaves the event in the outbox
                 failed_keys.add(message.ordering_key)
         for key in failed_keys:
-            self.client.resume_publish(topic, key)
+            # Only a key whose publish failed for good is paused; one that merely timed out here is still being
+            # retried by the client library, and resuming it would raise.
+            with contextlib.suppress(RuntimeError):
+                self.client.resume_publish(topic, key)
         with self._lock:
             self.counts["published"] += len(published)
             self.counts["failed"] += len(messages) - len(published)

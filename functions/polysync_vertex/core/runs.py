@@ -87,6 +87,26 @@ def new_run(
     return run
 
 
+def announce_final_at_submit(run: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """A run recorded at submit in a final state (its job ended before the record was written: a retry took over
+    a killed attempt, or an ambiguous create was resolved late) gets its terminal event as sequence 1; otherwise no
+    poller would ever publish it, since the poller publishes changes from the recorded state."""
+    if not states.is_final(run["vertexState"]):
+        return None
+    entry = events.outbox_entry(
+        event_type=events.STATUS_CHANGED,
+        ce_id=f"{run['runId']}/{run['sequence']}",
+        run=public(run),
+        time=iso(now),
+        project=run["project"],
+        location=run["location"],
+        extra={"previousStatus": None, "previousVertexState": None},
+    )
+    run["outbox"] = [*run.get("outbox", []), entry]
+    run["active"] = needs_poller(run)
+    return entry
+
+
 def public(run: dict[str, Any], fields: tuple[str, ...] = PUBLIC_FIELDS) -> dict[str, Any]:
     return {f: run.get(f) for f in fields}
 

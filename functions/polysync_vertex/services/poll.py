@@ -223,6 +223,10 @@ class PollService:
 
         def mutate(r: dict[str, Any]) -> dict[str, Any] | None:
             result.clear()  # a transaction retried after contention runs this again on fresh data
+            if r["vertexState"] != run["vertexState"]:
+                # Another poller or a cancel recorded a change since this tick read the run: the observation may be
+                # older than that change (recording it would move the run back); the next tick looks again.
+                return None
             if deleted:
                 entry = runs.mark_deleted(r, now)
             elif state_changed and observed is not None:

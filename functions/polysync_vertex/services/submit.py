@@ -136,6 +136,7 @@ class SubmitService:
             shard=shard_of(key),
             now=datetime.now(UTC),
         )
+        runs.announce_final_at_submit(run, datetime.now(UTC))
         try:
             stored = self.app.store.complete(key, run, name.doc_id)
         except Exception as exc:  # noqa: BLE001 - the job exists; the next attempt completes the record
@@ -160,30 +161,46 @@ class SubmitService:
             raise api_error(err, project=parent.split("/")[1]) from None
 
     def _create_once(self, parent: str, job: dict[str, Any], key: str, deadline: float) -> dict[str, Any]:
-        """Create the job. After a failure whose outcome is unknown (timeout, 500), look it up by its label before
-        trying again; a rejection (429, 503, 4xx) means Vertex AI created nothing."""
+        """Create the job, retrying rejections (429, 503: Vertex AI created nothing).
+
+        After a failure whose outcome is unknown (timeout, 500) the create is never repeated in this request: the
+        job may still be landing. It is looked up by its label until the deadline; if it does not show, the claim
+        is kept and the answer is 503. The next attempt takes over once the lease expired (well after any
+        in-flight create has landed), looks the job up once more, and only then creates it.
+        """
         vertex = self.app.vertex
         project = parent.split("/")[1]
         attempt = 0
-        unresolved = False  # an ambiguous failure whose job we could not look up yet
         while True:
             try:
                 return vertex.create(parent, job, deadline)
             except UpstreamError as err:
                 failure = err
-            if failure.code in AMBIGUOUS or unresolved:
-                try:
-                    found = vertex.find_by_label(parent, LABEL_REQUEST, key, deadline)
-                    unresolved = False
-                except UpstreamError:
-                    found, unresolved = None, True
+            if failure.code in AMBIGUOUS:
+                found = self._await_job(parent, key, deadline)
                 if found is not None:
                     return found
+                log.warning("create outcome unknown; the lease is kept for the next attempt", requestKey=key)
+                raise api_error(failure, project=project)
             delay = random.uniform(0, min(5.0, 0.2 * 2**attempt))
             if not failure.transient or time.monotonic() + delay >= deadline:
-                if not unresolved:
-                    self.app.store.release(key)  # no job exists: nothing stays recorded, a retry starts afresh
-                # else: keep the lease; when it expires a retry takes over and looks the job up again.
+                self.app.store.release(key)  # no job exists: nothing stays recorded, a retry starts afresh
                 raise api_error(failure, project=project)
             attempt += 1
             time.sleep(delay)
+
+    def _await_job(self, parent: str, key: str, deadline: float) -> dict[str, Any] | None:
+        attempt = 0
+        while time.monotonic() < deadline:
+            try:
+                found = self.app.vertex.find_by_label(parent, LABEL_REQUEST, key, deadline)
+            except UpstreamError:
+                found = None
+            if found is not None:
+                return found
+            delay = min(2.0, 0.2 * 2**attempt)
+            if time.monotonic() + delay >= deadline:
+                return None
+            attempt += 1
+            time.sleep(delay)
+        return None
