@@ -44,7 +44,7 @@ def per_job_poll(app: Any, *, budget_seconds: float = 900.0) -> dict[str, Any]:
             with_outbox.append(run)
     for project, location in sorted(locations):
         app.store.mark_polled(project, location, runs.iso(now))
-    published = service._publish(with_outbox)
+    published, _ = service._publish(with_outbox)
     return {
         "runsSeen": seen,
         "changes": changes,

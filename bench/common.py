@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +256,8 @@ def run_records(jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
             shard=shard_of(key),
             now=now,
         )
+        # Submitted a while ago (older than the poller's new-run margin), as in a steady state.
+        record["recordedAt"] = runs.iso(now - timedelta(minutes=15))
         out.append((name.doc_id, record))
     return out
 

@@ -17,8 +17,11 @@ import argparse
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from polysync_vertex.core import runs as run_model
 
 from .baseline import per_job_poll
 from .common import (
@@ -117,6 +120,7 @@ def run_case(stack: Stack, runs: int, changed: int, repeats: int) -> Case:
     case = Case(runs=runs, changed=changed)
     timings = Timings()
     timings.wrap_iter(app.store, "active_runs", "firestore query")
+    timings.wrap_iter(app.store, "runs_recorded_since", "firestore query")
     timings.wrap(app.store, "update_run", "record transactions")
     timings.wrap(app.vertex, "list_page", "Vertex AI calls")
     timings.wrap(app.vertex, "get", "Vertex AI calls")
@@ -162,7 +166,10 @@ def run_case(stack: Stack, runs: int, changed: int, repeats: int) -> Case:
                 f"firestore={cycle.firestore} {seconds:.2f}s"
             )
             set_states(admin, names, "JOB_STATE_PENDING")
-            write_records(app, chosen)
+            # Put back as newly submitted runs (recorded now), so the next cycle again sees N active runs: our
+            # poller finds them through "recorded since the last tick", as it finds every new submit.
+            fresh = run_model.iso(datetime.now(UTC))
+            write_records(app, [(doc_id, {**record, "recordedAt": fresh}) for doc_id, record in chosen])
     print(case.line(), flush=True)
     return case
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -229,12 +229,14 @@ def test_thousand_runs_ten_finished_cost_ten_pages_and_ten_gets(
                 ),
             )
         )
+    for _, record in records:
+        record["recordedAt"] = runs.iso(now - timedelta(minutes=10))  # submitted a while ago
     for start in range(0, len(records), 400):
         batch = app.store.client.batch()
         for doc_id, record in records[start : start + 400]:
             batch.set(app.store.runs.document(doc_id), record)
         batch.commit()
-    app.poll.tick()  # PENDING -> RUNNING recorded for all (the scenario starts RUNNING at once)
+    first = app.poll.tick()  # PENDING -> RUNNING recorded for all (the scenario starts RUNNING at once)
     pull_events(status_subscription, expect=1000, max_wait=20)
     finished = [r["runId"] for _, r in records[:10]]
     for run_id in finished:
@@ -243,6 +245,11 @@ def test_thousand_runs_ten_finished_cost_ten_pages_and_ten_gets(
     summary = app.poll.tick()
     calls = vertex.calls()
     assert summary["runsSeen"] == 1000 and summary["changes"] == 10
+    # The first tick scanned every run; this one reads the poller's index (at most one document per shard), the
+    # scope, and only the 10 runs that changed, instead of all 1,000 records.
+    assert first["fullScan"] and first["firestore"]["reads"] >= 1000
+    assert not summary["fullScan"]
+    assert summary["firestore"]["reads"] <= 1 + 64 + 10
     assert calls.get("ListCustomJobs") == math.ceil(990 / 100)
     assert calls.get("GetCustomJob") == 10  # per-job polling would make 1,000 calls
     assert sum(calls.values()) <= 20
@@ -421,3 +428,20 @@ def test_stale_tick_and_malformed_shard_message_do_no_work(app: Any, vertex: Any
     assert vertex.calls().get("ListCustomJobs", 0) == 0
     fresh = app.poll.tick(datetime.now(UTC).isoformat())
     assert fresh["runsSeen"] == 1 and vertex.calls().get("ListCustomJobs") == 1
+
+
+def test_index_picks_up_new_runs_and_heals_from_a_full_scan(app: Any, vertex: Any, status_subscription: str) -> None:
+    assert app.poll.tick()["fullScan"]  # no index yet: a full scan builds it
+    run_id = submit_run(app, "index-1")
+    vertex.set_state(run_id, "JOB_STATE_RUNNING")
+    summary = app.poll.tick()
+    assert not summary["fullScan"] and summary["changes"] == 1  # found through "recorded since the cursor"
+    # Lose the whole index (as a lost write of overlapping pollers could): the next tick rebuilds it.
+    for snap in app.store.index.stream():
+        snap.reference.delete()
+    vertex.set_state(run_id, "JOB_STATE_SUCCEEDED")
+    summary = app.poll.tick()
+    assert summary["fullScan"] and summary["changes"] == 1
+    events = status_events(status_subscription, expect=2)
+    assert [e["attributes"]["ce-id"] for e in events] == [f"{run_id}/2", f"{run_id}/3"]
+    assert app.poll.tick()["runsSeen"] == 0

@@ -417,3 +417,39 @@ def test_needs_poller() -> None:
     assert runs.needs_poller({"vertexState": "JOB_STATE_SUCCEEDED", "outbox": [{"id": "x"}]})
     assert not runs.needs_poller({"vertexState": "JOB_STATE_SUCCEEDED", "outbox": []})
     assert not runs.needs_poller({"vertexState": "JOB_STATE_DELETED"})
+
+
+# --- a run recorded already final, and the poller's index entries ---------------------------------------------
+
+
+def test_run_recorded_final_at_submit_announces_its_end_once() -> None:
+    run = make_run("JOB_STATE_SUCCEEDED")
+    entry = runs.announce_final_at_submit(run, T0)
+    assert entry is not None and entry["id"] == f"{RUN_ID}/1"
+    assert entry["data"]["status"] == "Success" and entry["data"]["previousStatus"] is None
+    assert run["active"]  # the poller must publish it
+    assert runs.announce_final_at_submit(make_run("JOB_STATE_PENDING"), T0) is None
+
+
+def test_index_entry_and_what_a_tick_must_read() -> None:
+    from polysync_vertex.services.poll_index import entry_of, needs_record
+
+    run = make_run("JOB_STATE_RUNNING")
+    entry = entry_of(run)
+    assert entry["vertexState"] == "JOB_STATE_RUNNING" and entry["sequence"] == 1 and not entry["pending"]
+    assert entry["shard"] == 7 and entry["jobId"] == "987"
+    assert not needs_record(entry, "JOB_STATE_RUNNING", False, False)
+    assert needs_record(entry, "JOB_STATE_SUCCEEDED", False, False)
+    assert needs_record(entry, None, True, False)
+    assert needs_record(entry, None, False, True)
+    assert not needs_record(entry, None, False, False)  # not observed this tick: nothing to do
+    advance(run, "JOB_STATE_SUCCEEDED", 1)
+    assert entry_of(run)["pending"] and needs_record(entry_of(run), "JOB_STATE_SUCCEEDED", False, False)
+
+
+def test_waited_too_long_uses_the_waiting_time() -> None:
+    run = make_run("JOB_STATE_QUEUED")
+    assert runs.waited_too_long(run, T0 + timedelta(seconds=THRESHOLD), THRESHOLD) is None
+    assert runs.waited_too_long(run, T0 + timedelta(seconds=THRESHOLD + 60), THRESHOLD) == THRESHOLD + 60
+    run["queuedAlerted"] = True
+    assert runs.waited_too_long(run, T0 + timedelta(seconds=THRESHOLD + 60), THRESHOLD) is None

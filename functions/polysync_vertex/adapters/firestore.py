@@ -35,6 +35,7 @@ class RunStore:
         self.requests = self.client.collection(f"{prefix}requests")
         self.runs = self.client.collection(f"{prefix}runs")
         self.polls = self.client.collection(f"{prefix}polls")
+        self.index = self.client.collection(f"{prefix}pollindex")
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._seen: dict[str, tuple[dict[str, Any], Any]] = {}
@@ -181,6 +182,50 @@ class RunStore:
             data = snap.to_dict() or {}
             self._remember(snap.id, data, snap.update_time)
             yield data
+
+    def runs_recorded_since(self, since: str) -> Iterator[dict[str, Any]]:
+        """Active runs recorded at or after `since` (RFC 3339): what submit added since the poller last looked."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self.runs.where(filter=FieldFilter("active", "==", True)).where(
+            filter=FieldFilter("recordedAt", ">=", since)
+        )
+        for snap in query.stream():
+            self._count("reads")
+            data = snap.to_dict() or {}
+            self._remember(snap.id, data, snap.update_time)
+            yield data
+
+    # -- the poller's index of active runs (see services/poll_index.py) -------------------------------------
+    def get_index_docs(self, doc_ids: list[str]) -> dict[str, tuple[dict[str, Any], Any]]:
+        """Several `pollindex` documents in one call: {id: (data, update_time)} for those that exist."""
+        if not doc_ids:
+            return {}
+        refs = [self.index.document(d) for d in doc_ids]
+        found: dict[str, tuple[dict[str, Any], Any]] = {}
+        for snap in self.client.get_all(refs):
+            self._count("reads")
+            if snap.exists:
+                found[snap.id] = (snap.to_dict() or {}, snap.update_time)
+        return found
+
+    def put_index_doc(self, doc_id: str, data: dict[str, Any], version: Any) -> bool:
+        """Write an index document. `version`: the update time it was read at (written only if unchanged since),
+        None (created only if absent) or "any" (overwritten). False when the condition failed."""
+        from google.api_core import exceptions as gexc
+
+        ref = self.index.document(doc_id)
+        self._count("writes")
+        try:
+            if version is None:
+                ref.create(data)
+            elif version == "any":
+                ref.set(data)
+            else:
+                ref.update(data, option=self.client.write_option(last_update_time=version))
+        except (gexc.Conflict, gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
+            return False
+        return True
 
     def mark_polled(self, project: str, location: str, when: str) -> None:
         self._count("writes")

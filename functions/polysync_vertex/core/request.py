@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -130,6 +131,14 @@ def _int(value: Any, path: str, low: int, high: int) -> int:
     return int(value)
 
 
+@functools.cache
+def accelerator_types() -> tuple[str, ...]:
+    """The AcceleratorType values of the Vertex AI client the connector is deployed with."""
+    from google.cloud.aiplatform_v1.types import AcceleratorType
+
+    return tuple(a.name for a in AcceleratorType)
+
+
 def parse_attributes(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
@@ -159,6 +168,9 @@ def parse_attributes(raw: Any) -> dict[str, Any]:
             }.get(key)
             if pattern is not None and not pattern.match(value):
                 raise invalid(f"'{value[:100]}' is not a valid {key}", path)
+            if key == "acceleratorType" and value not in accelerator_types():
+                # The client refuses an unknown enum value before any call (a 500 after the request was claimed).
+                raise invalid(f"'{value}' is not a Vertex AI accelerator type: {', '.join(accelerator_types())}", path)
             if key == "poolType" and value not in ("container", "pythonPackage"):
                 raise invalid("poolType must be 'container' or 'pythonPackage'", path)
             out[key] = value

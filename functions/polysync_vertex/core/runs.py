@@ -164,13 +164,19 @@ def mark_deleted(run: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     )
 
 
-def queued_too_long(run: dict[str, Any], now: datetime, threshold_seconds: int) -> dict[str, Any] | None:
-    """Append the one `queued_too_long` event when the run has waited past the threshold."""
+def waited_too_long(run: dict[str, Any], now: datetime, threshold_seconds: int) -> float | None:
+    """Seconds the run has been PENDING/QUEUED, when that is past the threshold and not yet alerted."""
     since = run.get("waitingSince")
     if run.get("queuedAlerted") or run["vertexState"] not in states.WAITING_STATES or not since:
         return None
     waited = (now - datetime.fromisoformat(since.replace("Z", "+00:00"))).total_seconds()
-    if waited <= threshold_seconds:  # the contract: longer than the configured time
+    return waited if waited > threshold_seconds else None
+
+
+def queued_too_long(run: dict[str, Any], now: datetime, threshold_seconds: int) -> dict[str, Any] | None:
+    """Append the one `queued_too_long` event when the run has waited past the threshold."""
+    waited = waited_too_long(run, now, threshold_seconds)
+    if waited is None:
         return None
     accelerator = run.get("acceleratorType")
     cause = (

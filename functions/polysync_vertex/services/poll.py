@@ -20,6 +20,7 @@ from ..core import events, runs, states
 from ..core.errors import UpstreamError
 from ..core.jobs import LABEL_MANAGED_BY, LABEL_SHARD, MANAGED_BY, SHARDS
 from ..core.names import parent_name
+from .poll_index import ActiveIndex, needs_record
 
 LIST_PAGE_SIZE = 100
 STALE_TICK_SECONDS = 300
@@ -95,23 +96,23 @@ class PollService:
         now = datetime.now(UTC)
         deadline = time.monotonic() + max(30.0, self.settings.request_budget_seconds * 10)
 
+        index = ActiveIndex(self.app.store, shard_range, now).load()
         by_location: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        seen = 0
-        for run in self.app.store.active_runs(shard_range):
-            seen += 1
-            by_location[(run["project"], run["location"])].append(run)
+        for entry in index.entries.values():
+            by_location[(entry["project"], entry["location"])].append(entry)
+        seen = len(index.entries)
 
         changes = 0
-        pending: list[dict[str, Any]] = []  # runs whose outbox holds events to publish
         for (project, location), group in by_location.items():
-            changed, with_outbox = self._poll_location(project, location, group, shard_range, now, deadline)
-            changes += changed
-            pending.extend(with_outbox)
-
-        published = self._publish(pending)
+            changes += self._poll_location(index, project, location, group, shard_range, now, deadline)
+        published, stored = self._publish([run for run in index.docs.values() if run.get("outbox")])
+        for run in stored:
+            index.track(run)
+        index.save()
         summary = {
             "shardRange": list(shard_range) if shard_range else None,
             "runsSeen": seen,
+            "fullScan": index.full_scan,
             "locations": len(by_location),
             "changes": changes,
             "eventsPublished": published,
@@ -162,60 +163,65 @@ class PollService:
 
     def _poll_location(
         self,
+        index: ActiveIndex,
         project: str,
         location: str,
         group: list[dict[str, Any]],
         shard_range: tuple[int, int] | None,
         now: datetime,
         deadline: float,
-    ) -> tuple[int, list[dict[str, Any]]]:
+    ) -> int:
         parent = parent_name(project, location)
         changes = 0
-        with_outbox: list[dict[str, Any]] = []
-        in_flight = [r for r in group if not states.is_final(r["vertexState"])]
+        threshold = self.settings.queued_threshold_seconds
         listed: dict[str, dict[str, Any]] | None = None
-        if in_flight:
+        if any(not states.is_final(e["vertexState"]) for e in group):
             try:
                 listed = self._list_active(parent, shard_range, deadline)
             except UpstreamError as err:
                 log.warning(
                     "listing jobs failed; this location is polled again next tick", parent=parent, code=err.code
                 )
-        for run in group:
+        for entry in group:
+            run_id = entry["runId"]
             observed: dict[str, Any] | None = None
             deleted = False
-            if listed is not None and not states.is_final(run["vertexState"]):
-                observed = listed.get(run["runId"])
+            if listed is not None and not states.is_final(entry["vertexState"]):
+                observed = listed.get(run_id)
                 if observed is None:  # left the non-final list: it ended (or was deleted)
                     try:
-                        observed = self.app.vertex.get(run["runId"], min(deadline, time.monotonic() + self.get_budget))
+                        observed = self.app.vertex.get(run_id, min(deadline, time.monotonic() + self.get_budget))
                     except UpstreamError as err:
                         if err.code == "NOT_FOUND":
                             deleted = True
                         else:
-                            log.warning("reading a job failed; retried next tick", runId=run["runId"], code=err.code)
+                            log.warning("reading a job failed; retried next tick", runId=run_id, code=err.code)
+            alert_due = runs.waited_too_long(entry, now, threshold) is not None
+            observed_state = (observed.get("state") or states.UNSPECIFIED) if observed is not None else None
+            if not needs_record(entry, observed_state, deleted, alert_due):
+                continue
+            run = index.docs.get(run_id) or self.app.store.get_run(
+                f"{entry['project']}~{entry['location']}~{entry['jobId']}"
+            )
+            if run is None:
+                index.forget(run_id)
+                continue
             updated = self._record(run, observed, deleted, now)
             if updated is not None:
                 changes += 1
                 run = updated
-            if run.get("outbox"):
-                with_outbox.append(run)
+            index.track(run)
         if listed is not None:
             self.app.store.mark_polled(project, location, runs.iso(now))
-        return changes, with_outbox
+        return changes
 
     def _record(
         self, run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, now: datetime
     ) -> dict[str, Any] | None:
-        """Record a change (or the queued_too_long alert) in a transaction; returns the stored run if written."""
+        """Record a change (or the queued_too_long alert) with the run's precondition; returns the run if written."""
         threshold = self.settings.queued_threshold_seconds
         state_changed = deleted or (observed is not None and observed.get("state") != run["vertexState"])
-        alert_due = (
-            not state_changed
-            and not run.get("queuedAlerted")
-            and run["vertexState"] in states.WAITING_STATES
-            and runs.queued_too_long(dict(run), now, threshold) is not None
-        )
+        alert_due = not state_changed and runs.waited_too_long(run, now, threshold) is not None
         if not (state_changed or alert_due):
             return None
         doc_id = f"{run['project']}~{run['location']}~{run['jobId']}"
@@ -243,9 +249,11 @@ class PollService:
         return result.get("run")
 
     # -- outbox --------------------------------------------------------------------------------------------
-    def _publish(self, pending: list[dict[str, Any]]) -> int:
+    def _publish(self, pending: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+        """Publish the outboxes of `pending` runs in order; returns the count and the runs as stored after."""
+        stored: list[dict[str, Any]] = []
         if not pending:
-            return 0
+            return 0, stored
         topic = self.settings.topic_path(self.settings.status_topic)
         messages = [events.to_message(e) for run in pending for e in run["outbox"]]
         published = self.app.publisher.publish(topic, messages)
@@ -254,14 +262,18 @@ class PollService:
             if not ids:
                 continue
             doc_id = f"{run['project']}~{run['location']}~{run['jobId']}"
+            latest: dict[str, Any] = {}
 
-            def drop(r: dict[str, Any], ids: set[str] = ids) -> bool | None:
+            def drop(r: dict[str, Any], ids: set[str] = ids, latest: dict[str, Any] = latest) -> bool | None:
+                latest["run"] = r
                 before = len(r.get("outbox", []))
                 runs.drop_published(r, ids)
                 return True if len(r["outbox"]) != before else None
 
             self.app.store.update_run(doc_id, drop)
-        return len(published)
+            if "run" in latest:
+                stored.append(latest["run"])
+        return len(published), stored
 
 
 def _parse_time(value: str | None) -> datetime | None:

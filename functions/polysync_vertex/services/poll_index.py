@@ -1,0 +1,133 @@
+"""The poller's index of active runs, so a tick does not read every run record.
+
+What a tick needs to know of each active run is small: its recorded state and sequence, whether its outbox holds
+events, and since when it waits. The index keeps exactly that, one `pollindex` document per (project, location,
+shard), and a "scope" document per shard range with the tick's cursor and the list of index documents in use.
+
+A tick reads the scope document, the index documents it lists, and the runs recorded since the cursor (minus a
+margin longer than a submit can take, so a run committed late is still seen); only runs whose listed Vertex AI state
+differs from the index, that left the non-final list, that have events to publish or that are due a queued alert are
+read in full. The run records stay the truth: the index only decides what to read, and every change is still written
+to the run with its precondition. Whatever the index could miss (a lost write of overlapping pollers, a new shard
+range after a change of fan-out) is healed by a full scan every FULL_SCAN_SECONDS and whenever the scope document
+is missing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..core import runs
+from ..core.jobs import SHARDS
+
+FULL_SCAN_SECONDS = 600
+NEW_RUN_MARGIN_SECONDS = 120
+
+
+def entry_of(run: dict[str, Any]) -> dict[str, Any]:
+    """The index entry of a run record."""
+    return {
+        "runId": run["runId"],
+        "vertexState": run["vertexState"],
+        "sequence": run["sequence"],
+        "pending": bool(run.get("outbox")),
+        "waitingSince": run.get("waitingSince"),
+        "queuedAlerted": bool(run.get("queuedAlerted")),
+        "acceleratorType": run.get("acceleratorType"),
+        "location": run["location"],
+        "project": run["project"],
+        "jobId": run["jobId"],
+        "shard": int(run.get("shard", 0)),
+    }
+
+
+def _doc_id(project: str, location: str, shard: int) -> str:
+    return f"runs~{project}~{location}~{shard:02d}"
+
+
+class ActiveIndex:
+    """Load with `load()`, read `entries` (runId -> entry) and `docs` (full records read this tick), update with
+    `track()` / `forget()`, then `save()`."""
+
+    def __init__(self, store: Any, shard_range: tuple[int, int] | None, now: datetime) -> None:
+        self.store = store
+        self.range = shard_range or (0, SHARDS)
+        self.now = now
+        self.scope_id = f"scope~{self.range[0]:02d}~{self.range[1]:02d}"
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.full_scan = False
+        self._scope_version: Any = None
+        self._loaded: dict[str, tuple[dict[str, Any], Any]] = {}
+        self._full_scan_at: str | None = None
+
+    def _in_range(self, shard: int) -> bool:
+        return self.range[0] <= shard < self.range[1]
+
+    def load(self) -> ActiveIndex:
+        scope = self.store.get_index_docs([self.scope_id]).get(self.scope_id)
+        cursor: str | None = None
+        if scope is not None:
+            data, self._scope_version = scope
+            cursor = data.get("cursor")
+            self._full_scan_at = data.get("fullScanAt")
+            self._loaded = self.store.get_index_docs(list(data.get("docs", [])))
+        due = self._full_scan_at is None or self._full_scan_at < runs.iso(
+            self.now - timedelta(seconds=FULL_SCAN_SECONDS)
+        )
+        if cursor is None or due:
+            self.full_scan = True
+            for run in self.store.active_runs(None if self.range == (0, SHARDS) else self.range):
+                self._add_doc(run)
+            return self
+        for data, _ in self._loaded.values():
+            for entry in (data.get("runs") or {}).values():
+                self.entries[entry["runId"]] = entry
+        since = datetime.fromisoformat(cursor.replace("Z", "+00:00")) - timedelta(seconds=NEW_RUN_MARGIN_SECONDS)
+        for run in self.store.runs_recorded_since(runs.iso(since)):
+            if self._in_range(int(run.get("shard", 0))):
+                self._add_doc(run)
+        return self
+
+    def _add_doc(self, run: dict[str, Any]) -> None:
+        self.docs[run["runId"]] = run
+        self.entries[run["runId"]] = entry_of(run)
+
+    def track(self, run: dict[str, Any]) -> None:
+        """Record the run's latest known state (drops it once it no longer needs the poller)."""
+        self.docs[run["runId"]] = run
+        if runs.needs_poller(run):
+            self.entries[run["runId"]] = entry_of(run)
+        else:
+            self.forget(run["runId"])
+
+    def forget(self, run_id: str) -> None:
+        self.entries.pop(run_id, None)
+
+    def save(self) -> None:
+        """Write the index documents that changed and advance the cursor to this tick's start."""
+        grouped: dict[str, dict[str, dict[str, Any]]] = {}
+        for entry in self.entries.values():
+            doc_id = _doc_id(entry["project"], entry["location"], entry["shard"])
+            grouped.setdefault(doc_id, {})[entry["jobId"]] = entry
+        for doc_id in set(grouped) | set(self._loaded):
+            content = grouped.get(doc_id, {})
+            loaded = self._loaded.get(doc_id)
+            if loaded is not None and (loaded[0].get("runs") or {}) == content:
+                continue
+            version = loaded[1] if loaded is not None else "any"
+            self.store.put_index_doc(doc_id, {"runs": content}, version)
+        scope = {
+            "cursor": runs.iso(self.now),
+            "fullScanAt": runs.iso(self.now) if self.full_scan else self._full_scan_at,
+            "docs": sorted(grouped),
+        }
+        self.store.put_index_doc(self.scope_id, scope, self._scope_version or None)
+
+
+def needs_record(entry: dict[str, Any], observed_state: str | None, deleted: bool, alert_due: bool) -> bool:
+    """Whether a tick must read the run in full: something changed, events wait, or an alert is due."""
+    if entry["pending"] or deleted or alert_due:
+        return True
+    return observed_state is not None and observed_state != entry["vertexState"]
