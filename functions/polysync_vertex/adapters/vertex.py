@@ -132,6 +132,13 @@ class VertexJobs:
             attempt += 1
             self.sleep(delay)
 
+    @staticmethod
+    def accelerator_types() -> frozenset[str]:
+        """The accelerator types of the Vertex AI API version this client speaks."""
+        from google.cloud.aiplatform_v1.types import AcceleratorType
+
+        return frozenset(a.name for a in AcceleratorType)
+
     # -- conversions ---------------------------------------------------------------------------------------
     @staticmethod
     def _to_dict(message: Any) -> dict[str, Any]:
@@ -142,14 +149,18 @@ class VertexJobs:
     @staticmethod
     def _to_proto(job: dict[str, Any]) -> Any:
         from google.cloud.aiplatform_v1.types import CustomJob
+        from google.protobuf.json_format import ParseError
 
-        return CustomJob.from_json(json.dumps(job))
+        try:
+            return CustomJob.from_json(json.dumps(job))
+        except ParseError as exc:  # e.g. an enum value this API version does not know
+            raise UpstreamError("INVALID_ARGUMENT", f"not a valid CustomJob: {exc}", method="CreateCustomJob") from None
 
     # -- operations ----------------------------------------------------------------------------------------
     def create(self, parent: str, job: dict[str, Any], deadline: float, *, retry: bool = False) -> dict[str, Any]:
         """Create once by default: a retried create could make a second job (the caller looks it up first)."""
-        client = self._client(parent.split("/")[3])
         proto = self._to_proto(job)
+        client = self._client(parent.split("/")[3])
         result = self._call(
             "CreateCustomJob",
             lambda t: client.create_custom_job(parent=parent, custom_job=proto, timeout=t, retry=None),

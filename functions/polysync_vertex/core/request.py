@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -131,15 +131,9 @@ def _int(value: Any, path: str, low: int, high: int) -> int:
     return int(value)
 
 
-@functools.cache
-def accelerator_types() -> tuple[str, ...]:
-    """The AcceleratorType values of the Vertex AI client the connector is deployed with."""
-    from google.cloud.aiplatform_v1.types import AcceleratorType
-
-    return tuple(a.name for a in AcceleratorType)
-
-
-def parse_attributes(raw: Any) -> dict[str, Any]:
+def parse_attributes(raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
+    """Validate attributes. `accelerators`: the accelerator types Vertex AI knows (from the Vertex AI adapter);
+    an unknown one is refused here, before anything is claimed or sent."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -168,9 +162,8 @@ def parse_attributes(raw: Any) -> dict[str, Any]:
             }.get(key)
             if pattern is not None and not pattern.match(value):
                 raise invalid(f"'{value[:100]}' is not a valid {key}", path)
-            if key == "acceleratorType" and value not in accelerator_types():
-                # The client refuses an unknown enum value before any call (a 500 after the request was claimed).
-                raise invalid(f"'{value}' is not a Vertex AI accelerator type: {', '.join(accelerator_types())}", path)
+            if key == "acceleratorType" and accelerators is not None and value not in accelerators:
+                raise invalid(f"'{value}' is not a Vertex AI accelerator type: {', '.join(sorted(accelerators))}", path)
             if key == "poolType" and value not in ("container", "pythonPackage"):
                 raise invalid("poolType must be 'container' or 'pythonPackage'", path)
             out[key] = value
@@ -258,7 +251,7 @@ def parse_parameters(raw: Any) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
     return tuple(params), tuple(warnings)
 
 
-def parse_submit(body: dict[str, Any]) -> SubmitRequest:
+def parse_submit(body: dict[str, Any], accelerators: Collection[str] | None = None) -> SubmitRequest:
     request_id = body.get("requestId")
     if not isinstance(request_id, str) or not REQUEST_ID_RE.match(request_id):
         raise invalid("requestId is required: 1-128 characters of [A-Za-z0-9._:-]", "requestId")
@@ -266,7 +259,7 @@ def parse_submit(body: dict[str, Any]) -> SubmitRequest:
     assert job_name is not None
     external_id = body.get("externalId")
     template = parse_job_name(external_id, "externalId") if external_id not in (None, "") else None
-    attributes = parse_attributes(body.get("attributes"))
+    attributes = parse_attributes(body.get("attributes"), accelerators)
     if template is None:
         for key in ("machineType", "containerImageUri"):
             if key not in attributes:

@@ -56,7 +56,7 @@ class SubmitService:
 
     # -- the use case --------------------------------------------------------------------------------------
     def submit(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        request = parse_submit(body)
+        request = parse_submit(body, self.app.vertex.accelerator_types())
         key = request_key(request.request_id)
         with log.context(requestId=request.request_id):
             return self._submit(request, key)
