@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,16 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "local-project"
 LOCATION = "us-central1"
 SECRET = "test-webhook-secret"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (a CI timeout, `timeout`, a killed job) ends the session like Ctrl-C does, so the session fixtures
+    still stop the emulators' process groups instead of leaving Java servers behind."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope="session")
@@ -40,15 +51,17 @@ def cloud_emulators() -> Iterator[dict[str, str]]:
     ]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
     try:
+        for t in threads:
+            t.join()
         if errors:
             raise errors[0]
         os.environ["FIRESTORE_EMULATOR_HOST"] = started["firestore"].host
         os.environ["PUBSUB_EMULATOR_HOST"] = started["pubsub"].host
         yield {"firestore": started["firestore"].host, "pubsub": started["pubsub"].host}
     finally:
+        for t in threads:  # interrupted while starting: let the start finish, so what it started is stopped
+            t.join(timeout=120)
         for emulator in started.values():
             emulator.stop()
 

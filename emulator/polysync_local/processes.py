@@ -63,8 +63,10 @@ class ManagedProcess:
             os.close(fd)
             self.log_path = Path(path)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it until it exits
+        # Through the supervisor (leader of a new process group): it stops the group if this process dies first.
+        supervised = [sys.executable, "-m", "polysync_local.supervise", str(os.getpid()), "--", *self.cmd]
         self.proc = subprocess.Popen(
-            self.cmd,
+            supervised,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -483,3 +483,68 @@ def test_demo(tmp_path: Path) -> None:
     assert "cancel requested: HTTP 202" in result.stdout
     assert "demo OK" in result.stdout and "stopped" in result.stdout
     assert not list(tmp_path.iterdir()), "the demo writes nothing into the working directory"
+
+
+def test_emulators_do_not_outlive_a_killed_starter(tmp_path: Path) -> None:
+    """SIGKILL of the process that started an emulator (no cleanup can run) still takes its Java server down."""
+
+    from polysync_local.processes import group_members
+
+    out = tmp_path / "started.json"
+    script = (
+        "import json, sys, time\n"
+        "from polysync_local import processes\n"
+        "e = processes.start_pubsub()\n"
+        f"open({str(out)!r}, 'w').write(json.dumps({{'pgid': e.process.pid}}))\n"
+        "time.sleep(600)\n"
+    )
+    starter = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 90
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        pgid = json.loads(out.read_text())["pgid"]
+        java = [p for p in _descendants(pgid) if "java" in _cmdline(p)]
+        assert java, "the Pub/Sub emulator's Java server should be running"
+        starter.send_signal(signal.SIGKILL)
+        starter.wait(10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (group_members(pgid) or any(_alive(p) for p in java)):
+            time.sleep(0.2)
+        assert not group_members(pgid) and not any(_alive(p) for p in java)
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            out.append(child)
+            todo.append(child)
+    return out

@@ -1,0 +1,82 @@
+"""`python -m polysync_local.supervise PARENT_PID -- CMD...`: run CMD and take all it started down when told to
+(SIGTERM) or when the process that started it (PARENT_PID) is gone.
+
+ManagedProcess starts every emulator and function through this, as the leader of a new process group. The gcloud
+emulator wrappers move themselves and their Java server into a process group of their own, so signalling the
+supervisor's group is not enough: on SIGTERM the supervisor signals the command's group too and waits for it to
+empty. If the starter dies without stopping it (SIGKILL, a crash, a CI timeout), nobody would, and the Java server
+would run on forever: the supervisor notices the orphaning within half a second and stops everything itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+GRACE_SECONDS = 10.0
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+class Supervisor:
+    def __init__(self, cmd: list[str]) -> None:
+        self.child = subprocess.Popen(cmd)
+        self.groups = {os.getpgid(0)}
+        self._note_child_group()
+
+    def _note_child_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.groups.add(os.getpgid(self.child.pid))
+
+    def stop(self, *_: Any) -> None:
+        """SIGTERM every group the command runs in, wait for them to empty, then SIGKILL what is left."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        self._note_child_group()
+        own = os.getpgid(0)
+        others = self.groups - {own}
+        for group in self.groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        while time.monotonic() < deadline and (self.child.poll() is None or any(_group_alive(g) for g in others)):
+            time.sleep(0.1)
+        for group in others:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if self.child.poll() is None:
+                self.child.kill()
+        os._exit(143)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] != "--":
+        print("usage: python -m polysync_local.supervise PARENT_PID -- CMD...", file=sys.stderr)
+        return 2
+    parent = int(argv[0])
+    supervisor = Supervisor(argv[2:])
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    while True:
+        code = supervisor.child.poll()
+        if code is not None:
+            return code
+        supervisor._note_child_group()
+        if os.getppid() != parent:
+            supervisor.stop()
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
