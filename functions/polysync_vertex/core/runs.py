@@ -93,14 +93,23 @@ def announce_final_at_submit(run: dict[str, Any], now: datetime) -> dict[str, An
     poller would ever publish it, since the poller publishes changes from the recorded state."""
     if not states.is_final(run["vertexState"]):
         return None
+    return _append_event(
+        run, events.STATUS_CHANGED, str(run["sequence"]), now, {"previousStatus": None, "previousVertexState": None}
+    )
+
+
+def _append_event(
+    run: dict[str, Any], event_type: str, id_suffix: str, now: datetime, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """Append an event about the run as it is now to its outbox (ce-id `<runId>/<id_suffix>`)."""
     entry = events.outbox_entry(
-        event_type=events.STATUS_CHANGED,
-        ce_id=f"{run['runId']}/{run['sequence']}",
+        event_type=event_type,
+        ce_id=f"{run['runId']}/{id_suffix}",
         run=public(run),
         time=iso(now),
         project=run["project"],
         location=run["location"],
-        extra={"previousStatus": None, "previousVertexState": None},
+        extra=extra,
     )
     run["outbox"] = [*run.get("outbox", []), entry]
     run["active"] = needs_poller(run)
@@ -134,18 +143,13 @@ def apply_state(run: dict[str, Any], job: dict[str, Any], now: datetime) -> dict
         run["waitingSince"] = run.get("waitingSince") or iso(now)
     else:
         run["waitingSince"] = None
-    entry = events.outbox_entry(
-        event_type=events.STATUS_CHANGED,
-        ce_id=f"{run['runId']}/{run['sequence']}",
-        run=public(run),
-        time=iso(now),
-        project=run["project"],
-        location=run["location"],
-        extra={"previousStatus": previous_status, "previousVertexState": previous_state},
+    return _append_event(
+        run,
+        events.STATUS_CHANGED,
+        str(run["sequence"]),
+        now,
+        {"previousStatus": previous_status, "previousVertexState": previous_state},
     )
-    run["outbox"] = [*run.get("outbox", []), entry]
-    run["active"] = needs_poller(run)
-    return entry
 
 
 def mark_deleted(run: dict[str, Any], now: datetime) -> dict[str, Any] | None:
@@ -188,19 +192,10 @@ def queued_too_long(run: dict[str, Any], now: datetime, threshold_seconds: int) 
         f"run has been {run['vertexState']} for {int(waited // 60)} min (threshold "
         f"{threshold_seconds // 60} min): {cause}; request more quota or switch region"
     )
-    entry = events.outbox_entry(
-        event_type=events.QUEUED_TOO_LONG,
-        ce_id=f"{run['runId']}/queued_too_long",
-        run=public(run),
-        time=iso(now),
-        project=run["project"],
-        location=run["location"],
-        extra={"message": message, "waitingSeconds": int(waited)},
-    )
     run["queuedAlerted"] = True
-    run["outbox"] = [*run.get("outbox", []), entry]
-    run["active"] = True
-    return entry
+    return _append_event(
+        run, events.QUEUED_TOO_LONG, "queued_too_long", now, {"message": message, "waitingSeconds": int(waited)}
+    )
 
 
 def drop_published(run: dict[str, Any], published_ids: set[str]) -> None:
