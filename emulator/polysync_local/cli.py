@@ -188,35 +188,28 @@ def cmd_submit(args: argparse.Namespace) -> int:
         names = {p["name"] for p in args.param}
         body["parameters"] = [p for p in body.get("parameters") or [] if p.get("name") not in names] + args.param
     resp = _connector(args, "submit").submit(body)
-    if not resp.ok:
-        return _fail(resp, args)
-    if args.json:
-        _print_json(resp.body)
-    else:
-        what = "created" if resp.status == 201 else "replayed (same requestId and body: the existing run)"
-        _print_run(resp.body, f"run {what} [HTTP {resp.status}]")
-    return EXIT_OK
+    what = "created" if resp.status == 201 else "replayed (same requestId and body: the existing run)"
+    return _show_run(resp, args, f"run {what} [HTTP {resp.status}]")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     resp = _connector(args, "status").status(args.run_id)
-    if not resp.ok:
-        return _fail(resp, args)
-    if args.json:
-        _print_json(resp.body)
-    else:
-        _print_run(resp.body, f"run {resp.body.get('status')}")
-    return EXIT_OK
+    return _show_run(resp, args, f"run {resp.body.get('status') if resp.ok else ''}")
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     resp = _connector(args, "cancel").cancel(args.run_id)
+    headline = "cancel requested [HTTP 202]" if resp.status == 202 else f"run already ended [HTTP {resp.status}]"
+    return _show_run(resp, args, headline)
+
+
+def _show_run(resp: Any, args: argparse.Namespace, headline: str) -> int:
+    """A run answer: the error and its exit code, the JSON (--json), or the run as a table under `headline`."""
     if not resp.ok:
         return _fail(resp, args)
     if args.json:
         _print_json(resp.body)
     else:
-        headline = "cancel requested [HTTP 202]" if resp.status == 202 else f"run already ended [HTTP {resp.status}]"
         _print_run(resp.body, headline)
     return EXIT_OK
 

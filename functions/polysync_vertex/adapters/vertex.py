@@ -7,6 +7,7 @@ and full jitter inside the caller's deadline, then raises `UpstreamError`. Calls
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import threading
@@ -133,6 +134,7 @@ class VertexJobs:
             self.sleep(delay)
 
     @staticmethod
+    @functools.cache
     def accelerator_types() -> frozenset[str]:
         """The accelerator types of the Vertex AI API version this client speaks."""
         from google.cloud.aiplatform_v1.types import AcceleratorType
