@@ -17,6 +17,14 @@ from .core.request import MAX_BODY_BYTES, parse_json_object
 Result = tuple[int, dict[str, Any]]
 
 
+class _FramingError(Exception):
+    """A body that could not be read: answered before authentication, with `Connection: close`."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
     from flask import Response
 
@@ -38,12 +46,31 @@ def _leave_body_unread(request: Any) -> None:
     request.stream = io.BytesIO()
 
 
+def framing_error(detail: str) -> ApiError:
+    """The answer to a request whose body cannot be read as HTTP framed it: 400, and the connection is closed
+    (what is left on it cannot be trusted to start the next request)."""
+    return ApiError(
+        "INVALID_ARGUMENT",
+        f"the request body could not be read ({detail}): send it whole, with one valid Content-Length or "
+        "valid chunked Transfer-Encoding",
+    )
+
+
 def _read_body(request: Any) -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         _leave_body_unread(request)
         raise ApiError("PAYLOAD_TOO_LARGE", f"request body is larger than {MAX_BODY_BYTES} bytes")
-    data = request.stream.read(MAX_BODY_BYTES + 1)
+    try:
+        data = request.stream.read(MAX_BODY_BYTES + 1)
+    except Exception as exc:  # noqa: BLE001 - whatever the WSGI server raises for broken framing is the client's
+        # gunicorn: InvalidChunkSize, ChunkMissingTerminator, NoMoreData; werkzeug: ClientDisconnected; a socket
+        # read timeout (the local stack's slow-client bound): TimeoutError. None of them is a server fault.
+        _leave_body_unread(request)
+        raise _FramingError(framing_error(type(exc).__name__)) from exc
+    if length is not None and len(data) < length:  # gunicorn hands over what came before the client closed
+        _leave_body_unread(request)
+        raise _FramingError(framing_error(f"{len(data)} of the {length} bytes Content-Length announced"))
     if len(data) > MAX_BODY_BYTES:
         _leave_body_unread(request)
         raise ApiError("PAYLOAD_TOO_LARGE", f"request body is larger than {MAX_BODY_BYTES} bytes")
@@ -77,6 +104,9 @@ def handle(
                 arg = request.args
             status, body = action(arg)
             return _response(status, body)
+        except _FramingError as framing:
+            log.info("request rejected", status=framing.error.status, detail=framing.error.message)
+            return _response(framing.error.http, framing.error.body(), {"Connection": "close"})
         except ApiError as err:
             if err.http >= 500:
                 log.error("request failed", status=err.status, detail=err.message)
@@ -89,6 +119,64 @@ def handle(
             return _response(
                 500, {"error": {"status": "INTERNAL", "message": f"internal error (incident {incident}); retry later"}}
             )
+
+
+# -- framework answers in the contract's form --------------------------------------------------------------------
+_CANONICAL = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "DEADLINE_EXCEEDED",
+    409: "ALREADY_EXISTS",
+    411: "INVALID_ARGUMENT",
+    413: "PAYLOAD_TOO_LARGE",
+    414: "INVALID_ARGUMENT",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    417: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    431: "INVALID_ARGUMENT",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+}
+
+
+def canonical_status(http: int) -> str:
+    """The canonical code for an HTTP status the framework or the WSGI server answers with."""
+    if http in _CANONICAL:
+        return _CANONICAL[http]
+    return "INVALID_ARGUMENT" if 400 <= http < 500 else "INTERNAL"
+
+
+def framework_error_body(http: int, message: str) -> dict[str, Any]:
+    return {"error": {"status": canonical_status(http), "message": message}}
+
+
+def install_error_handlers(app: Any | None = None) -> Any:
+    """Answer what Flask / functions-framework answer on their own (the 404 of `/favicon.ico` and `/robots.txt`,
+    405, a 400 from werkzeug) as JSON in the contract's error form. `app` defaults to the Flask app being set up
+    (functions-framework executes main.py inside its app context). Idempotent; 500s keep functions-framework's
+    crash handler (registered for code 500, which Flask prefers over this class-wide handler)."""
+    import flask
+    from werkzeug.exceptions import HTTPException
+
+    target = app if app is not None else flask.current_app._get_current_object()  # type: ignore[attr-defined]
+    if getattr(target, "_polysync_error_handlers", False):
+        return target
+
+    def handler(exc: HTTPException) -> Any:
+        http = int(exc.code or 500)
+        if http == 404:
+            message = f"no such resource: {flask.request.path}; the function is served at /"
+        else:
+            message = str(exc.description or exc.name)
+        headers = {"Connection": "close"} if http in (400, 408, 411, 413, 431) else None
+        return _response(http, framework_error_body(http, message), headers)
+
+    target.register_error_handler(HTTPException, handler)
+    target._polysync_error_handlers = True
+    return target
 
 
 def single_arg(args: Any, name: str, *, required: bool = True) -> str | None:
