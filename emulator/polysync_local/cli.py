@@ -307,7 +307,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from .stack import LocalStack, Shutdown, StackConfig, critical, signals_raise
+    from .stack import LocalStack, Shutdown, StackConfig, critical, defined_functions, signals_raise
 
     config = StackConfig(
         endpoints_file=Path(args.endpoints_file or DEFAULT_ENDPOINTS_FILE),
@@ -322,7 +322,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         try:
             started = time.monotonic()
             print(
-                "starting Firestore and Pub/Sub emulators, the Vertex AI emulator and 6 functions "
+                "starting Firestore and Pub/Sub emulators, the Vertex AI emulator and "
+                f"{len(defined_functions())} functions "
                 f"(logs: {stack.log_dir}) ...",
                 flush=True,
             )
@@ -413,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
 """,
         [],
     )
-    p.add_argument("--port-base", type=int, metavar="N", help="use ports N..N+8 (default: free ports)")
+    p.add_argument("--port-base", type=int, metavar="N", help="use ports N..N+9 (default: free ports)")
     p.add_argument(
         "--endpoints-file",
         metavar="PATH",

@@ -1,7 +1,8 @@
 """The local stack: everything polysync-vertex needs, on 127.0.0.1, with no Google account.
 
 - Firestore and Pub/Sub emulators (gcloud) and the project's Vertex AI emulator, each in its own process group;
-- every function of functions/main.py under functions-framework, one process (group) each;
+- every function of functions/main.py under functions-framework's app and gunicorn, one process (group) each,
+  served by `serve.py` (socket read timeouts, JSON answers for the server's own errors);
 - the Pub/Sub topics and subscriptions Terraform creates (tick, shard, status with an ordered pull subscription);
 - a scheduler loop that publishes the poll tick to the tick topic, as Cloud Scheduler does;
 - an Eventarc stand-in per event function: it pulls the trigger's subscription and POSTs each message to the
@@ -9,100 +10,67 @@
   the message for redelivery with back-off otherwise (the triggers' RETRY_POLICY_RETRY).
 
 `LocalStack.start()` writes the endpoints file of the contract; `stop()` ends every process it started.
+Its parts live next to it: `signals.py` (SIGTERM / SIGINT as exceptions), `ports.py` (allocation, probes),
+`standins.py` (the Eventarc and Cloud Scheduler stand-ins), `processes.py` and `supervise.py` (process groups).
 """
 
 from __future__ import annotations
 
-import base64
+import ast
 import contextlib
 import json
 import logging
 import os
 import secrets
-import signal
-import socket
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from . import processes
+from .ports import Ports, allocate, port_open
 from .processes import ManagedProcess
+from .signals import Shutdown, critical, signals_raise
+from .standins import EventarcForwarder, Scheduler
+
+__all__ = ["LocalStack", "Shutdown", "StackConfig", "critical", "function_command", "port_open", "signals_raise"]
 
 log = logging.getLogger("polysync_local.stack")
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
-HTTP_FUNCTIONS = ("submit", "cancel", "status", "templates")
+HTTP_FUNCTIONS = ("submit", "cancel", "status", "templates", "health")
 EVENT_FUNCTIONS = ("poll", "poll_shard")
+FUNCTION_NAMES = (*HTTP_FUNCTIONS, *EVENT_FUNCTIONS)  # the port order from --port-base
 NAME_PREFIX = "polysync-vertex"  # Terraform's default name_prefix
 ALLOWED_LOCATIONS = "us-central1,europe-west4"
 # Settings the stack decides; any other PSV_* variable in the caller's environment is passed to the functions.
 OWNED_SETTINGS = frozenset(
     {"PSV_PROJECT", "PSV_DEFAULT_LOCATION", "PSV_VERTEX_ENDPOINT", "PSV_STATUS_TOPIC", "PSV_SHARD_TOPIC"}
 )
-PUBSUB_MESSAGE_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
-DELIVERY_TIMEOUT = 540.0  # the event functions' timeout_seconds in infra/functions.tf
-RETRY_MIN_SECONDS, RETRY_MAX_SECONDS = 1, 10  # local back-off for failed deliveries (Pub/Sub's is 10 s .. 600 s)
 
 
-class Shutdown(Exception):
-    """Raised in the main thread by SIGTERM (see `signals_raise`)."""
+def defined_functions(source: Path = FUNCTIONS_SOURCE) -> list[str]:
+    """The stack's functions that `source` defines (a function added to the list before main.py has it is
+    skipped, e.g. `health` while it is being written)."""
+    tree = ast.parse(source.read_text())
+    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    return [name for name in FUNCTION_NAMES if name in names]
 
 
-_critical_depth = 0
-_pending: BaseException | None = None
-
-
-@contextlib.contextmanager
-def signals_raise() -> Iterator[None]:
-    """SIGTERM raises `Shutdown` and SIGINT `KeyboardInterrupt` in the main thread, once; later signals are
-    ignored so that the clean-up the first one started is not itself interrupted. Inside `critical()` sections
-    (starting a process, stopping the stack) the exception is deferred to the end of the section."""
-    global _pending
-    fired = threading.Event()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        global _pending
-        if fired.is_set():
-            return
-        fired.set()
-        exc: BaseException = KeyboardInterrupt() if signum == signal.SIGINT else Shutdown(signal.Signals(signum).name)
-        if _critical_depth:
-            _pending = exc
-            return
-        raise exc
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-        _pending = None
-
-
-@contextlib.contextmanager
-def critical(*, discard: bool = False) -> Iterator[None]:
-    """Defer a signal's exception (see `signals_raise`) until the block ends; `discard` drops it instead."""
-    global _critical_depth, _pending
-    _critical_depth += 1
-    try:
-        yield
-    finally:
-        _critical_depth -= 1
-        if _critical_depth == 0 and _pending is not None:
-            exc, _pending = _pending, None
-            if not discard:
-                raise exc
+def function_command(name: str, port: int, *, read_timeout: float | None = None) -> list[str]:
+    """How the stack serves one function: `polysync_local.serve` (functions-framework's app under gunicorn with
+    read timeouts and JSON error answers) on 127.0.0.1:`port`."""
+    signature = "cloudevent" if name in EVENT_FUNCTIONS else "http"
+    cmd = [sys.executable, "-m", "polysync_local.serve", "--target", name, "--source", str(FUNCTIONS_SOURCE)]
+    cmd += ["--signature-type", signature, "--host", "127.0.0.1", "--port", str(port)]
+    if read_timeout is not None:
+        cmd += ["--read-timeout", f"{read_timeout:g}"]
+    return cmd
 
 
 @dataclass
@@ -116,186 +84,6 @@ class StackConfig:
     location: str = "us-central1"
     log_dir: Path | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))  # PSV_* overrides are read from here
-
-
-@dataclass
-class _Ports:
-    firestore: int
-    pubsub: int
-    vertex: int
-    functions: dict[str, int]
-
-    def all(self) -> list[int]:
-        return [self.firestore, self.pubsub, self.vertex, *self.functions.values()]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _allocate_ports(base: int | None) -> _Ports:
-    names = [*HTTP_FUNCTIONS, *EVENT_FUNCTIONS]
-    if base is None:
-        ports: list[int] = []
-        while len(ports) < 3 + len(names):
-            port = processes.free_port()
-            if port not in ports:
-                ports.append(port)
-    else:
-        ports = list(range(base, base + 3 + len(names)))
-        busy = [p for p in ports if not _port_free(p)]
-        if busy:
-            raise RuntimeError(
-                f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; the stack needs {len(ports)} "
-                f"consecutive ports from --port-base {base}: choose another base or omit it for free ports"
-            )
-    return _Ports(ports[0], ports[1], ports[2], dict(zip(names, ports[3:], strict=True)))
-
-
-def _now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _rfc3339(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return _now_rfc3339()
-
-
-class EventarcForwarder(threading.Thread):
-    """Delivers the messages of one pull subscription to an event function, like an Eventarc Pub/Sub trigger.
-
-    One delivery at a time (the functions run with max_instance_request_concurrency = 1). A 2xx answer acks the
-    message; anything else leaves it unacked with an ack deadline of the back-off, so Pub/Sub redelivers it.
-    """
-
-    def __init__(self, subscriber: Any, subscription: str, topic: str, url: str, stop: threading.Event) -> None:
-        super().__init__(name=f"eventarc-{url}", daemon=True)
-        self.subscriber = subscriber
-        self.subscription = subscription
-        self.topic = topic
-        self.url = url
-        self.stop_event = stop
-        self.delivered = 0
-        self.failed = 0
-        self._attempts: dict[str, int] = {}
-
-    def run(self) -> None:
-        from google.api_core import exceptions as gexc
-
-        while not self.stop_event.is_set():
-            try:
-                response = self.subscriber.pull(
-                    request={"subscription": self.subscription, "max_messages": 1}, timeout=2, retry=None
-                )
-            except (gexc.DeadlineExceeded, gexc.ServiceUnavailable):
-                continue
-            except Exception as exc:  # noqa: BLE001 - the emulator going away during shutdown, or a hiccup
-                if not self.stop_event.is_set():
-                    log.warning("pulling %s failed: %s", self.subscription, exc)
-                    self.stop_event.wait(1)
-                continue
-            for received in response.received_messages:
-                if self.stop_event.is_set():
-                    return
-                self._deliver(received)
-
-    def _deliver(self, received: Any) -> None:
-        message = received.message
-        status = self.post(message)
-        try:
-            if 200 <= status < 300:
-                self._attempts.pop(message.message_id, None)
-                self.delivered += 1
-                self.subscriber.acknowledge(request={"subscription": self.subscription, "ack_ids": [received.ack_id]})
-                return
-            self.failed += 1
-            attempt = self._attempts.get(message.message_id, 0) + 1
-            self._attempts[message.message_id] = attempt
-            backoff = min(RETRY_MAX_SECONDS, RETRY_MIN_SECONDS * 2 ** (attempt - 1))
-            if not self.stop_event.is_set():
-                log.warning(
-                    "%s answered %s to message %s (attempt %d); redelivered in %d s",
-                    self.url,
-                    status or "no response",
-                    message.message_id,
-                    attempt,
-                    backoff,
-                )
-            self.subscriber.modify_ack_deadline(
-                request={
-                    "subscription": self.subscription,
-                    "ack_ids": [received.ack_id],
-                    "ack_deadline_seconds": backoff,
-                }
-            )
-        except Exception as exc:  # noqa: BLE001 - an unacked message is redelivered anyway
-            if not self.stop_event.is_set():
-                log.warning("acknowledging on %s failed: %s", self.subscription, exc)
-
-    def post(self, message: Any) -> int:
-        """POST one Pub/Sub message as Eventarc does (binary content mode); returns the HTTP status (0: none)."""
-        publish_time = _rfc3339(message.publish_time)
-        wrapped: dict[str, Any] = {
-            "data": base64.b64encode(message.data).decode(),
-            "attributes": dict(message.attributes),
-            "messageId": message.message_id,
-            "message_id": message.message_id,
-            "publishTime": publish_time,
-            "publish_time": publish_time,
-        }
-        if message.ordering_key:
-            wrapped["orderingKey"] = message.ordering_key
-        body = json.dumps({"message": wrapped, "subscription": self.subscription}).encode()
-        request = urllib.request.Request(
-            self.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "ce-specversion": "1.0",
-                "ce-id": message.message_id,
-                "ce-source": f"//pubsub.googleapis.com/{self.topic}",
-                "ce-type": PUBSUB_MESSAGE_PUBLISHED,
-                "ce-time": publish_time,
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=DELIVERY_TIMEOUT) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
-        except (urllib.error.URLError, OSError):
-            return 0
-
-
-class Scheduler(threading.Thread):
-    """Publishes the poll tick (data `{}`, as the Cloud Scheduler job in infra/scheduler.tf) every `interval` s."""
-
-    def __init__(self, publisher: Any, topic: str, interval: float, stop: threading.Event) -> None:
-        super().__init__(name="scheduler", daemon=True)
-        self.publisher = publisher
-        self.topic = topic
-        self.interval = interval
-        self.stop_event = stop
-        self.ticks = 0
-
-    def run(self) -> None:
-        next_at = time.monotonic()
-        while not self.stop_event.wait(max(0.0, next_at - time.monotonic())):
-            next_at += self.interval
-            try:
-                self.publisher.publish(self.topic, b"{}").result(timeout=10)
-                self.ticks += 1
-            except Exception as exc:  # noqa: BLE001 - a missed tick is covered by the next one
-                if not self.stop_event.is_set():
-                    log.warning("publishing the poll tick failed: %s", exc)
-            next_at = max(next_at, time.monotonic())
 
 
 class LocalStack:
@@ -312,7 +100,7 @@ class LocalStack:
         self._clients: list[Any] = []
         self._wrote_endpoints = False
         self._stopped = False
-        self.ports: _Ports | None = None
+        self.ports: Ports | None = None
         self.publisher: Any = None
         self.subscriber: Any = None
 
@@ -340,7 +128,8 @@ class LocalStack:
         with contextlib.suppress(FileNotFoundError):
             cfg.endpoints_file.unlink()  # nobody may mistake an old file for this stack's
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        ports = self.ports = _allocate_ports(cfg.port_base)
+        ports = self.ports = allocate(cfg.port_base, list(FUNCTION_NAMES))
+        served = defined_functions()
         project = cfg.project
         self.secret = (cfg.env.get("PSV_WEBHOOK_SECRETS") or "").replace("\n", ",").split(",")[0].strip()
         self.secret = self.secret or secrets.token_hex(32)
@@ -367,32 +156,16 @@ class LocalStack:
             processes.vertex_command(ports.vertex, time_factor=cfg.time_factor, execute=cfg.execute),
             env={**cfg.env, "PYTHONUNBUFFERED": "1"},
         )
-        for name, port in ports.functions.items():
-            signature = "cloudevent" if name in EVENT_FUNCTIONS else "http"
-            cmd = [
-                sys.executable,
-                "-m",
-                "functions_framework",
-                "--target",
-                name,
-                "--source",
-                str(FUNCTIONS_SOURCE),
-                "--signature-type",
-                signature,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ]
-            self._spawn(name, cmd, env=function_env)
+        for name in served:
+            self._spawn(name, function_command(name, ports.functions[name]), env=function_env)
 
         checks: dict[str, tuple[str, float]] = {
             "firestore": (f"http://{firestore_host}/", 120.0),
             "pubsub": (f"http://{pubsub_host}/", 120.0),
             "vertex": (f"{vertex_url}/emulator/health", 60.0),
         }
-        for name, port in ports.functions.items():
-            checks[name] = (f"http://127.0.0.1:{port}/", 90.0)
+        for name in served:
+            checks[name] = (f"http://127.0.0.1:{ports.functions[name]}/", 90.0)
         self._wait_all(checks)
 
         self._create_pubsub(pubsub_host, topics, subscriptions)
@@ -401,7 +174,9 @@ class LocalStack:
         self.endpoints = {
             "project": project,
             "location": cfg.location,
-            "functions": {name: f"http://127.0.0.1:{ports.functions[name]}/" for name in HTTP_FUNCTIONS},
+            "functions": {
+                name: f"http://127.0.0.1:{ports.functions[name]}/" for name in HTTP_FUNCTIONS if name in served
+            },
             "vertexEndpoint": vertex_url,
             "firestoreHost": firestore_host,
             "pubsubHost": pubsub_host,
@@ -499,7 +274,7 @@ class LocalStack:
             }
         )
 
-    def _start_loops(self, topics: dict[str, str], subscriptions: dict[str, str], ports: _Ports) -> None:
+    def _start_loops(self, topics: dict[str, str], subscriptions: dict[str, str], ports: Ports) -> None:
         from google.cloud import pubsub_v1
 
         # Each forwarder gets its own subscriber client: a blocking pull must not hold up another one's.
@@ -589,11 +364,3 @@ class LocalStack:
     def ports_in_use(self) -> list[int]:
         """Ports of this stack that still accept connections."""
         return [p for p in self.ports.all() if port_open(p)] if self.ports is not None else []
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False

@@ -18,15 +18,9 @@ import sys
 import time
 from typing import Any
 
+from polysync_local.processes import group_alive
+
 GRACE_SECONDS = 10.0
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 class Supervisor:
@@ -49,7 +43,7 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
-        while time.monotonic() < deadline and (self.child.poll() is None or any(_group_alive(g) for g in others)):
+        while time.monotonic() < deadline and (self.child.poll() is None or any(group_alive(g) for g in others)):
             time.sleep(0.1)
         for group in others:
             with contextlib.suppress(ProcessLookupError, PermissionError):
