@@ -35,7 +35,8 @@ from .client import (
 
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}  success
-  {EXIT_FAILED}  dev/demo: the stack did not start, a part of it died, or the demo's runs did not end as expected
+  {EXIT_FAILED}  dev/demo: the stack did not start, a part of it died, or the demo's runs did not end as expected;
+     doctor: a check failed
   {EXIT_USAGE}  usage error: bad arguments, no endpoints file, URL or secret
   {EXIT_CLIENT}  the connector refused the request (HTTP 4xx: INVALID_ARGUMENT, UNAUTHENTICATED, NOT_FOUND, ...)
   {EXIT_UNAVAILABLE}  the connector failed or is unreachable (HTTP 5xx, connection refused, timeout)"""
@@ -47,8 +48,9 @@ CONNECTION_HELP = f"""connection: URLs and the webhook secret come from, first f
      (written by `polysync-vertex dev`).
 Against a deployment: the function URLs from `terraform output`, the secret from Secret Manager."""
 
-PARAM_TYPES = {t.lower(): t for t in ("String", "Number", "Boolean", "Date", "DateTime")}
+PARAM_TYPES = {t.lower(): t for t in ("String", "Number", "Boolean", "Date", "DateTime", "JSON")}
 _INT = re.compile(r"^-?\d+$")
+RESOURCE_NAMES = "projects/P/locations/L/{customJobs,pipelineJobs,batchPredictionJobs}/ID"
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -69,7 +71,8 @@ def parse_attr(text: str) -> tuple[str, Any]:
 
 def parse_param(text: str) -> dict[str, Any]:
     """NAME=VALUE[:Type] -> a contract parameter (direction Input). A trailing :Type is only taken as the type
-    when it names one (String, Number, Boolean, Date, DateTime), so values may contain colons."""
+    when it names one (String, Number, Boolean, Date, DateTime, JSON; any case), so values may contain colons.
+    Number becomes an int or a float, Boolean true/false, JSON the object or array it spells."""
     name, sep, value = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE[:Type], got {text!r}")
@@ -88,6 +91,13 @@ def parse_param(text: str) -> dict[str, Any]:
         if value.lower() not in ("true", "false"):
             raise argparse.ArgumentTypeError(f"parameter {name}: Boolean must be true or false, got {value!r}")
         typed = value.lower() == "true"
+    elif ptype == "JSON":
+        try:
+            typed = json.loads(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"parameter {name}: {value!r} is not JSON ({exc})") from None
+        if not isinstance(typed, dict | list):
+            raise argparse.ArgumentTypeError(f"parameter {name}: JSON must be an object or an array, got {value!r}")
     return {"name": name, "direction": "Input", "type": ptype, "value": typed}
 
 
@@ -124,6 +134,7 @@ def _fail(resp: Response, args: argparse.Namespace) -> int:
 
 RUN_FIELDS = (
     "runId",
+    "jobType",
     "requestId",
     "jobName",
     "displayName",
@@ -137,6 +148,9 @@ RUN_FIELDS = (
     "updateTime",
     "lastPolled",
     "error",
+    "outputs",
+    "outputInfo",
+    "completionStats",
     "warnings",
 )
 
@@ -152,6 +166,8 @@ def _print_run(run: dict[str, Any], headline: str) -> None:
             value = f"{value.get('code')}: {value.get('message')}" if isinstance(value, dict) else "-"
         elif key == "warnings":
             value = "; ".join(value) if value else "-"
+        elif isinstance(value, dict | list):
+            value = json.dumps(value, ensure_ascii=False, separators=(", ", ": ")) if value else "-"
         elif value in (None, ""):
             value = "-"
         rows.append([key, str(value)])
@@ -276,6 +292,35 @@ def cmd_templates(args: argparse.Namespace) -> int:
         print(table(_template_rows(templates), headers) if templates else "no templates")
         if token:
             print(f"more: --page-token {token}  (or --all)")
+    return EXIT_OK
+
+
+def _check_rows(checks: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for check in checks:
+        state = "skipped" if check.get("skipped") else "ok" if check.get("ok") else "FAILED"
+        rows.append([str(check.get("name", "")), state, str(check.get("message", ""))])
+    return rows
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """GET health: the connector's own checks as a table; exit 1 when one failed (HTTP 503 with the checks)."""
+    if args.stack:
+        args.endpoints_file = args.stack
+    resp = _connector(args, "health").health(deep=args.deep)
+    checks = resp.body.get("checks") if isinstance(resp.body, dict) else None
+    if not isinstance(checks, list):
+        return _fail(resp, args)  # no checks came back: refused (4xx), unreachable or broken (5xx)
+    if args.json:
+        _print_json(resp.body)
+    else:
+        print(table(_check_rows(checks), ["CHECK", "RESULT", "MESSAGE"]))
+        failed = [c for c in checks if not c.get("ok") and not c.get("skipped")]
+        skipped = [c for c in checks if c.get("skipped")]
+        summary = f"{len(checks) - len(failed) - len(skipped)} ok, {len(failed)} failed, {len(skipped)} skipped"
+        print(f"\n{'healthy' if resp.ok and not failed else 'UNHEALTHY'}: {summary} [HTTP {resp.status}]")
+    if not resp.ok or any(not c.get("ok") and not c.get("skipped") for c in checks):
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -454,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
       --param EPOCHS=10:Number --param MODE=fast --attr machineType=n1-standard-8
   polysync-vertex submit --job-name adhoc --attr machineType=n1-standard-4 \\
       --attr containerImageUri=us-docker.pkg.dev/my-proj/train/trainer:1.4 --attr timeout=3600s
+  polysync-vertex submit --job-name nightly-pipeline \\
+      --template projects/my-proj/locations/us-central1/pipelineJobs/train-pipeline-20261101 \\
+      --param EPOCHS=10:Number --param CONFIG='{"a":1}':JSON --param temperature=0.5:Number
   polysync-vertex submit --body request.json --json | jq -r .runId
   # local emulator only: script the job's path through its states
   polysync-vertex submit --job-name slow --attr machineType=n1-standard-4 --attr containerImageUri=img \\
@@ -463,7 +511,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--request-id", help="idempotency key (default: generated; reuse it to retry safely)")
     p.add_argument("--job-name", help="Polysync job name (display name prefix); required")
-    p.add_argument("--template", metavar="EXTERNAL_ID", help="template CustomJob: projects/P/locations/L/customJobs/ID")
+    p.add_argument(
+        "--template",
+        metavar="EXTERNAL_ID",
+        help=f"template job (its collection is the job type): {RESOURCE_NAMES}",
+    )
     p.add_argument(
         "--attr", action="append", type=parse_attr, metavar="KEY=VALUE", help="attribute (repeatable); ints as ints"
     )
@@ -472,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=parse_param,
         metavar="NAME=VALUE[:Type]",
-        help="Input parameter (repeatable); Type: String (default), Number, Boolean, Date, DateTime",
+        help="Input parameter (repeatable); Type: String (default), Number, Boolean, Date, DateTime, JSON "
+        "(an object or array)",
     )
     p.add_argument("--body", metavar="FILE", help="request JSON file ('-': stdin); flags override its fields")
     p.set_defaults(func=cmd_submit)
@@ -486,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
 """,
         [client],
     )
-    p.add_argument("run_id", metavar="RUN_ID", help="projects/P/locations/L/customJobs/ID")
+    p.add_argument("run_id", metavar="RUN_ID", help=RESOURCE_NAMES)
     p.set_defaults(func=cmd_status)
 
     p = add(
@@ -497,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
 """,
         [client],
     )
-    p.add_argument("run_id", metavar="RUN_ID", help="projects/P/locations/L/customJobs/ID")
+    p.add_argument("run_id", metavar="RUN_ID", help=RESOURCE_NAMES)
     p.set_defaults(func=cmd_cancel)
 
     p = add(
@@ -518,6 +571,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="follow nextPageToken to the end")
     p.add_argument("--external-id", help="show one template")
     p.set_defaults(func=cmd_templates)
+
+    p = add(
+        "doctor",
+        "check that the connector can run jobs (GET health) and print the checks; exit 1 when one failed",
+        """
+  polysync-vertex doctor                          # the local stack (./local-endpoints.json)
+  polysync-vertex doctor --deep                   # also one cheap list call per project, location and job type
+  polysync-vertex doctor --stack /tmp/psv.json    # the local stack whose endpoints file is /tmp/psv.json
+  POLYSYNC_VERTEX_SECRET=... polysync-vertex doctor --url https://REGION-PROJECT.cloudfunctions.net/health
+""",
+        [client],
+    )
+    p.add_argument("--deep", action="store_true", help="also make one list call per project, location, job type")
+    p.add_argument("--stack", metavar="FILE", help="endpoints file of a local stack (same as --endpoints-file)")
+    p.set_defaults(func=cmd_doctor)
 
     p = add(
         "events",

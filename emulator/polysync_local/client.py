@@ -19,7 +19,7 @@ from polysync_vertex.core.auth import HEADER, signature_header
 DEFAULT_ENDPOINTS_FILE = "local-endpoints.json"
 ENDPOINTS_ENV = "POLYSYNC_VERTEX_ENDPOINTS"
 SECRET_ENV = "POLYSYNC_VERTEX_SECRET"
-FUNCTIONS = ("submit", "cancel", "status", "templates")
+FUNCTIONS = ("submit", "cancel", "status", "templates", "health")
 
 # Exit codes scripts can rely on.
 EXIT_OK = 0
@@ -87,7 +87,7 @@ class Response:
 
 
 class Connector:
-    """Signed calls to the four HTTP functions. `urls` maps function name -> URL."""
+    """Signed calls to the HTTP functions. `urls` maps function name -> URL."""
 
     def __init__(self, urls: dict[str, str], secret: str, timeout: float = 60.0) -> None:
         self.urls = urls
@@ -146,6 +146,9 @@ class Connector:
 
     def status(self, run_id: str) -> Response:
         return self.get("status", {"runId": run_id})
+
+    def health(self, *, deep: bool = False) -> Response:
+        return self.get("health", {"deep": "true" if deep else ""})
 
     def templates(
         self, *, project: str = "", location: str = "", filter: str = "", page_token: str = "", external_id: str = ""

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from polysync_local import processes
-from polysync_local.stack import port_open
+from polysync_local.stack import HTTP_FUNCTIONS, defined_functions, port_open
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -291,7 +291,9 @@ class TestDevStack:
             "statusSubscription",
             "webhookSecret",
         }
-        assert set(e["functions"]) == {"submit", "cancel", "status", "templates"}
+        # health joins once functions/main.py defines it (the stack serves what main.py has).
+        assert set(e["functions"]) == {n for n in HTTP_FUNCTIONS if n in defined_functions()}
+        assert {"submit", "cancel", "status", "templates"} <= set(e["functions"])
         assert e["project"] == PROJECT and e["location"] == LOCATION
         assert e["statusTopic"].startswith(f"projects/{PROJECT}/topics/")
         assert e["statusSubscription"].startswith(f"projects/{PROJECT}/subscriptions/")
@@ -389,6 +391,43 @@ class TestDevStack:
         assert "EPOCHS=150 LEARNING_RATE=0.2" in log, "parameters arrive as environment variables"
         assert "epoch   150/150" in log and "final loss" in log
 
+    def test_doctor(self, stack: DevStack) -> None:
+        """`polysync-vertex doctor` shows health's checks as a table; a denied permission fails it (exit 1)."""
+        assert "health" in stack.endpoints["functions"], "functions/main.py defines no health function yet"
+        human = run_cli("doctor", "--stack", str(stack.endpoints_file))
+        assert human.returncode == 0, human.stdout + human.stderr
+        assert "CHECK" in human.stdout and "RESULT" in human.stdout and "healthy" in human.stdout
+        assert "FAILED" not in human.stdout
+
+        deep = run_cli("doctor", "--deep", "--json", endpoints=stack.endpoints_file)
+        assert deep.returncode == 0, deep.stdout + deep.stderr
+        body = json.loads(deep.stdout)
+        assert body["ok"] is True and body["checks"], body
+        assert all({"name", "ok", "message"} <= set(c) for c in body["checks"])
+        assert all(c["ok"] or c.get("skipped") for c in body["checks"])
+
+        by_url = run_cli(
+            "doctor",
+            "--url",
+            stack.endpoints["functions"]["health"],
+            "--secret",
+            stack.endpoints["webhookSecret"],
+        )
+        assert by_url.returncode == 0, by_url.stdout + by_url.stderr
+
+        wrong = run_cli("doctor", "--secret", "wrong", endpoints=stack.endpoints_file)
+        assert wrong.returncode == 3 and "UNAUTHENTICATED" in wrong.stderr
+
+        vertex = stack.endpoints["vertexEndpoint"]
+        _admin_post(vertex, "/emulator/iam:deny", {"project": PROJECT, "permissions": ["aiplatform.customJobs.create"]})
+        try:
+            denied = run_cli("doctor", endpoints=stack.endpoints_file)
+        finally:
+            _admin_post(vertex, "/emulator/iam:reset", {})
+        assert denied.returncode == 1, denied.stdout + denied.stderr
+        assert "FAILED" in denied.stdout and "aiplatform.customJobs.create" in denied.stdout
+        assert "UNHEALTHY" in denied.stdout
+
     def test_exit_codes(self, stack: DevStack, tmp_path: Path) -> None:
         unknown = f"projects/{PROJECT}/locations/{LOCATION}/customJobs/123"
         not_found = run_cli("status", unknown, "--json", endpoints=stack.endpoints_file)
@@ -483,6 +522,142 @@ def test_demo(tmp_path: Path) -> None:
     assert "cancel requested: HTTP 202" in result.stdout
     assert "demo OK" in result.stdout and "stopped" in result.stdout
     assert not list(tmp_path.iterdir()), "the demo writes nothing into the working directory"
+
+
+def _admin_post(vertex_url: str, path: str, body: dict[str, Any]) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(
+        vertex_url + path, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def _free_range(count: int) -> int:
+    """A base port whose `count` consecutive ports are free (no listener, nothing in TIME_WAIT either)."""
+    import socket
+
+    for _ in range(50):
+        base = processes.free_port()
+        if base + count >= 65535:
+            continue
+        ok = True
+        for port in range(base, base + count):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise AssertionError(f"no {count} consecutive free ports found")
+
+
+def _time_wait_on(port: int) -> None:
+    """Leave a TIME_WAIT socket on `port`: a server there closes an accepted connection first, then stops."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(1)
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        conn, _ = listener.accept()
+        conn.close()  # the active closer (the server side, on `port`) goes to TIME_WAIT
+        client.recv(1)
+        client.close()
+
+
+def test_port_probe_ignores_time_wait_but_not_listeners() -> None:
+    import socket
+
+    from polysync_local.ports import allocate, port_free
+
+    base = _free_range(10)
+    _time_wait_on(base)
+    with socket.socket() as plain:  # what the probe did before: bind without SO_REUSEADDR fails in TIME_WAIT
+        with pytest.raises(OSError):
+            plain.bind(("127.0.0.1", base))
+    assert port_free(base), "a port in TIME_WAIT is free for a server that binds with SO_REUSEADDR"
+    ports = allocate(base, ["a", "b", "c", "d", "e", "f", "g"])
+    assert ports.firestore == base
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", base + 4))
+        listener.listen(1)
+        assert not port_free(base + 4), "a listener makes the port busy"
+        with pytest.raises(RuntimeError, match=str(base + 4)):
+            allocate(base, ["a", "b", "c", "d", "e", "f", "g"])
+
+
+def test_restart_on_the_same_port_base_right_after_a_stop(tmp_path: Path) -> None:
+    base = _free_range(10)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = start_dev(tmp_path / "first", "--port-base", str(base))
+    try:
+        status_url = first.endpoints["functions"]["status"]
+        assert status_url == f"http://127.0.0.1:{base + 5}/"
+        for _ in range(3):  # connections the servers close first leave TIME_WAIT sockets on the stack's ports
+            run_cli("status", f"projects/{PROJECT}/locations/{LOCATION}/customJobs/1", endpoints=first.endpoints_file)
+    finally:
+        stop_dev(first)
+    second = start_dev(tmp_path / "second", "--port-base", str(base))
+    try:
+        assert second.endpoints["functions"]["status"] == status_url
+    finally:
+        stop_dev(second)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("EPOCHS=10:Number", {"type": "Number", "value": 10}),
+        ("temperature=0.5:Number", {"type": "Number", "value": 0.5}),
+        ('CONFIG={"a":1}:JSON', {"type": "JSON", "value": {"a": 1}}),
+        ("LIST=[1, 2]:json", {"type": "JSON", "value": [1, 2]}),
+        ("FLAG=true:Boolean", {"type": "Boolean", "value": True}),
+        ("DAY=2026-11-22:Date", {"type": "Date", "value": "2026-11-22"}),
+        ("AT=2026-11-22T08:15:00Z:DateTime", {"type": "DateTime", "value": "2026-11-22T08:15:00Z"}),
+        ("URL=gs://bucket/a:b", {"type": "String", "value": "gs://bucket/a:b"}),
+        ("MODE=fast", {"type": "String", "value": "fast"}),
+    ],
+)
+def test_typed_parameters(text: str, expected: dict[str, Any]) -> None:
+    from polysync_local.cli import parse_param
+
+    assert parse_param(text) == {"name": text.split("=")[0], "direction": "Input", **expected}
+
+
+@pytest.mark.parametrize("text", ["C=1:JSON", "C={:JSON", "N=ten:Number", "B=yes:Boolean", "=1", "novalue"])
+def test_bad_typed_parameters_are_usage_errors(text: str) -> None:
+    import argparse
+
+    from polysync_local.cli import parse_param
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_param(text)
+
+
+def test_run_table_shows_job_type_outputs_and_output_info(capsys: pytest.CaptureFixture[str]) -> None:
+    from polysync_local.cli import _print_run
+
+    _print_run(
+        {
+            "runId": f"projects/{PROJECT}/locations/{LOCATION}/pipelineJobs/p-1",
+            "jobType": "Vertex AI Pipeline Job",
+            "status": "Success",
+            "outputs": {"SCORE": 0.93},
+            "outputInfo": {"gcsOutputDirectory": "gs://b/out"},
+        },
+        "run Success",
+    )
+    out = capsys.readouterr().out
+    assert "jobType" in out and "Vertex AI Pipeline Job" in out
+    assert 'outputs     {"SCORE": 0.93}' in out
+    assert '"gcsOutputDirectory": "gs://b/out"' in out
 
 
 def test_emulators_do_not_outlive_a_killed_starter(tmp_path: Path) -> None:
