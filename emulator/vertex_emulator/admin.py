@@ -80,22 +80,38 @@ class AdminClient:
     def reset(self) -> None:
         self._call("POST", "/emulator/reset", {})
 
-    def set_state(self, name: str, state: str) -> dict[str, Any]:
-        """Force job ``projects/P/locations/L/customJobs/ID`` into ``state`` (e.g. ``JOB_STATE_PAUSED``)."""
-        project, location, job_id = _job_parts(name)
-        return self._call("POST", f"/emulator/jobs/{project}/{location}/{job_id}:setState", {"state": state})
+    def set_state(self, name: str, state: str, collection: str | None = None) -> dict[str, Any]:
+        """Force job ``name`` into ``state`` (e.g. ``JOB_STATE_PAUSED``, ``PIPELINE_STATE_FAILED`` or ``FAILED``).
 
-    def logs(self, name: str) -> str:
+        ``name`` is a full job name of any collection (``projects/P/locations/L/pipelineJobs/ID``), or a bare id
+        of a job of ``collection`` given as ``projects/P/locations/L/{collection}/ID``'s parts; ``collection``
+        (``customJobs``, ``pipelineJobs``, ``batchPredictionJobs``) overrides the one in the name.
+        """
+        project, location, found, job_id = _job_parts(name)
+        return self._call(
+            "POST", _job_path(project, location, collection or found, job_id, "setState"), {"state": state}
+        )
+
+    def logs(self, name: str, collection: str | None = None) -> str:
         """Output of the local process of an ``--execute`` job."""
-        project, location, job_id = _job_parts(name)
-        return str(self._call("GET", f"/emulator/jobs/{project}/{location}/{job_id}:logs")["log"])
+        project, location, found, job_id = _job_parts(name)
+        return str(self._call("GET", _job_path(project, location, collection or found, job_id, "logs"))["log"])
 
     def shutdown(self) -> None:
         self._call("POST", "/emulator/shutdown", {})
 
 
-def _job_parts(name: str) -> tuple[str, str, str]:
+_COLLECTIONS = ("customJobs", "pipelineJobs", "batchPredictionJobs")
+
+
+def _job_parts(name: str) -> tuple[str, str, str, str]:
     parts = name.split("/")
-    if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] != "customJobs":
-        raise ValueError(f"not a CustomJob name: {name!r}")
-    return parts[1], parts[3], parts[5]
+    if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] not in _COLLECTIONS:
+        raise ValueError(f"not a job name (projects/P/locations/L/{{{'|'.join(_COLLECTIONS)}}}/ID): {name!r}")
+    return parts[1], parts[3], parts[4], parts[5]
+
+
+def _job_path(project: str, location: str, collection: str, job_id: str, verb: str) -> str:
+    if collection == "customJobs":  # the original form, kept for existing clients
+        return f"/emulator/jobs/{project}/{location}/{job_id}:{verb}"
+    return f"/emulator/jobs/{project}/{location}/{collection}/{job_id}:{verb}"

@@ -12,17 +12,20 @@ from typing import Any
 from urllib.parse import unquote
 
 from .errors import ApiError, invalid_argument, not_found
-from .faults import API_METHODS, FaultInjector
+from .faults import FaultInjector, known_methods
+from .resources import CUSTOM_JOBS, RESOURCES
 from .scenario import CANCEL_DELAY_S
 from .store import Store
-from .validation import parse_job_name, parse_parent
+from .validation import parse_name, parse_parent
 
 Query = dict[str, list[str]]
 
-_COLLECTION = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+)/customJobs$")
-_JOB = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+/customJobs/[^/:]+)(?::([A-Za-z]+))?$")
+_COLLECTIONS = "|".join(RESOURCES)
+_COLLECTION = re.compile(rf"^/v1/(projects/[^/]+/locations/[^/]+)/({_COLLECTIONS})$")
+_JOB = re.compile(rf"^/v1/(projects/[^/]+/locations/[^/]+/({_COLLECTIONS})/[^/:]+)(?::([A-Za-z]+))?$")
 _OPERATION = re.compile(r"^/(?:v1|ui)/(projects/[^/]+/locations/[^/]+/operations/[^/:]+)$")
-_ADMIN_JOB = re.compile(r"^/emulator/jobs/([^/]+)/([^/]+)/([^/:]+):(setState|logs)$")
+# /emulator/jobs/{project}/{location}/{id}:verb (customJobs) or .../{location}/{collection}/{id}:verb
+_ADMIN_JOB = re.compile(rf"^/emulator/jobs/([^/]+)/([^/]+)/(?:({_COLLECTIONS})/)?([^/:]+):(setState|logs)$")
 
 # System parameters every Google REST endpoint accepts besides the method's own.
 _SYSTEM_PARAMS = frozenset(
@@ -54,6 +57,9 @@ _LIST_PARAMS = {
     "readMask": "readMask",
     "read_mask": "readMask",
 }
+# pipelineJobs.list also takes orderBy; pipelineJobs.create takes pipelineJobId (v1 REST reference).
+_ORDER_PARAMS = {"orderBy": "orderBy", "order_by": "orderBy"}
+_CREATE_PARAMS = {"pipelineJobs": {"pipelineJobId": "pipelineJobId", "pipeline_job_id": "pipelineJobId"}}
 
 
 @dataclass
@@ -97,7 +103,7 @@ def _params(query: Query, allowed: dict[str, str]) -> dict[str, str]:
 class CallCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(API_METHODS, 0)
+        self._counts = dict.fromkeys(known_methods(), 0)
 
     def add(self, method: str) -> None:
         with self._lock:
@@ -109,7 +115,7 @@ class CallCounter:
 
     def reset(self) -> None:
         with self._lock:
-            self._counts = dict.fromkeys(API_METHODS, 0)
+            self._counts = dict.fromkeys(known_methods(), 0)
 
 
 class EmulatorApp:
@@ -156,19 +162,21 @@ class EmulatorApp:
         store = self.store
         match = _COLLECTION.match(path)
         if match:
-            parent = match.group(1)
+            parent, resource = match.group(1), RESOURCES[match.group(2)]
             if method == "POST":
 
                 def create() -> dict[str, Any]:
-                    _params(query, {})
+                    params = _params(query, _CREATE_PARAMS.get(resource.collection, {}))
                     project, location = parse_parent(parent)
-                    return store.create(project, location, _json_body(body), ints)
+                    job_id = params.get("pipelineJobId") or None
+                    return store.create(project, location, _json_body(body), ints, resource, job_id)
 
-                return "CreateCustomJob", create
+                return resource.method("Create"), create
             if method == "GET":
 
                 def list_jobs() -> dict[str, Any]:
-                    params = _params(query, _LIST_PARAMS)
+                    allowed = {**_LIST_PARAMS, **_ORDER_PARAMS} if resource.order_fields else _LIST_PARAMS
+                    params = _params(query, allowed)
                     project, location = parse_parent(parent)
                     try:
                         page_size = int(params.get("pageSize", "0") or 0)
@@ -182,30 +190,32 @@ class EmulatorApp:
                         params.get("pageToken", ""),
                         params.get("readMask", ""),
                         ints,
+                        resource,
+                        params.get("orderBy", ""),
                     )
 
-                return "ListCustomJobs", list_jobs
+                return resource.method("List"), list_jobs
             return None
         match = _JOB.match(path)
         if match:
-            name, verb = match.group(1), match.group(2)
+            name, resource, verb = match.group(1), RESOURCES[match.group(2)], match.group(3)
 
             def checked() -> str:
                 _params(query, {})
-                parse_job_name(name)
+                parse_name(name, resource)
                 return name
 
             if verb is None and method == "GET":
-                return "GetCustomJob", lambda: store.get(checked(), ints)
+                return resource.method("Get"), lambda: store.get(checked(), ints)
             if verb is None and method == "DELETE":
-                return "DeleteCustomJob", lambda: store.delete(checked())
+                return resource.method("Delete"), lambda: store.delete(checked())
             if verb == "cancel" and method == "POST":
 
                 def cancel() -> dict[str, Any]:
                     _json_body(body)
                     return store.cancel(checked())
 
-                return "CancelCustomJob", cancel
+                return resource.method("Cancel"), cancel
             return None
         match = _OPERATION.match(path)
         if match and method == "GET":
@@ -239,8 +249,8 @@ class EmulatorApp:
             return Response(200, {"ok": True}, after=self.on_shutdown)
         match = _ADMIN_JOB.match(path)
         if match:
-            project, location, job_id, verb = match.groups()
-            name = f"projects/{project}/locations/{location}/customJobs/{job_id}"
+            project, location, collection, job_id, verb = match.groups()
+            name = f"projects/{project}/locations/{location}/{collection or CUSTOM_JOBS.collection}/{job_id}"
             if verb == "setState" and method == "POST":
                 request = _json_body(body)
                 state = request.get("state") if isinstance(request, dict) else None

@@ -77,14 +77,24 @@ def status_for_http(http_status: int) -> str:
 class ApiError(Exception):
     """An error answered in Google's JSON error form."""
 
-    def __init__(self, status: str, message: str, http_status: int | None = None) -> None:
+    def __init__(
+        self,
+        status: str,
+        message: str,
+        http_status: int | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.http_status = http_status if http_status is not None else STATUS_TO_HTTP.get(status, 500)
+        self.details = details
 
     def to_json(self) -> dict[str, Any]:
-        return {"error": {"code": self.http_status, "message": self.message, "status": self.status}}
+        error: dict[str, Any] = {"code": self.http_status, "message": self.message, "status": self.status}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
 
 
 def invalid_argument(message: str) -> ApiError:
@@ -97,3 +107,7 @@ def not_found(message: str) -> ApiError:
 
 def failed_precondition(message: str) -> ApiError:
     return ApiError("FAILED_PRECONDITION", message)
+
+
+def already_exists(message: str) -> ApiError:
+    return ApiError("ALREADY_EXISTS", message)

@@ -8,15 +8,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ApiError, invalid_argument, status_for_http
+from .resources import api_methods
 
-API_METHODS = (
-    "CreateCustomJob",
-    "GetCustomJob",
-    "ListCustomJobs",
-    "CancelCustomJob",
-    "DeleteCustomJob",
-    "GetOperation",
-)
+# Method names the emulator serves (Create/Get/List/Cancel/Delete per collection, GetOperation), for call
+# counters and faults; other modules add theirs with register_methods().
+API_METHODS: tuple[str, ...] = api_methods()
+_METHODS: list[str] = list(API_METHODS)
+_METHODS_LOCK = threading.Lock()
+
+
+def register_methods(*names: str) -> None:
+    """Make ``names`` known to call counters and fault specs (e.g. an API served beside the job collections)."""
+    with _METHODS_LOCK:
+        for name in names:
+            if name not in _METHODS:
+                _METHODS.append(name)
+
+
+def known_methods() -> tuple[str, ...]:
+    with _METHODS_LOCK:
+        return tuple(_METHODS)
 
 
 @dataclass
@@ -83,8 +94,8 @@ class FaultInjector:
         if not isinstance(spec, dict):
             raise invalid_argument("a fault must be a JSON object")
         method = spec.get("method", "*")
-        if method != "*" and method not in API_METHODS:
-            raise invalid_argument(f"unknown method {method!r}; use '*' or one of {', '.join(API_METHODS)}")
+        if method != "*" and method not in known_methods():
+            raise invalid_argument(f"unknown method {method!r}; use '*' or one of {', '.join(known_methods())}")
         http_status = int(_number(spec, "httpStatus", 0) or 0)
         if http_status and not 400 <= http_status <= 599:
             raise invalid_argument("httpStatus must be an HTTP error status (400-599), or 0 for latency only")

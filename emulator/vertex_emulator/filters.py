@@ -1,30 +1,39 @@
-"""Vertex AI list filters (a subset of AIP-160) for CustomJobs: a scanner and a recursive-descent parser.
+"""Vertex AI list filters: AIP-160 (https://google.aip.dev/160), the subset the v1 reference lists per collection.
 
-Grammar (``AND`` binds tighter than ``OR``; juxtaposition means ``AND``)::
+Grammar (AIP-160: ``OR`` binds tighter than ``AND``; juxtaposition is ``AND``)::
 
-    filter     := [expr] EOF
-    expr       := and_expr ("OR" and_expr)*
-    and_expr   := unary (["AND"] unary)*
-    unary      := ("NOT" | "-") unary | primary
-    primary    := "(" expr ")" | comparison
-    comparison := field op value
-    field      := name ("." (name | string))*
-    op         := "=" | "!=" | "<" | "<=" | ">" | ">=" | ":"
-    value      := string | bare-word          (bare words run to whitespace or ")")
+    filter      := [expression] EOF
+    expression  := sequence ("AND" sequence)*
+    sequence    := factor (factor)*                  -- implicit AND
+    factor      := term ("OR" term)*
+    term        := ("NOT" | "-") term | simple
+    simple      := "(" expression ")" | restriction
+    restriction := field op value | "labels" ":" key
+    field       := name ("." (name | string))*
+    op          := "=" | "!=" | "<" | "<=" | ">" | ">=" | ":"
+    value       := string | bare-word                (bare words run to whitespace or a parenthesis)
 
-Fields: ``display_name``/``displayName`` (``=``, ``!=``, ``:`` with ``*`` wildcards), ``state`` (``=``,
-``!=``), ``create_time``/``createTime`` (all comparisons, RFC 3339), ``labels.KEY`` (``=``, ``!=``,
-``:`` where ``labels.KEY:*`` tests that the label exists).
+So ``a AND b OR c`` is ``a AND (b OR c)`` and ``a b OR c`` is ``a AND (b OR c)``.
+
+Field kinds (which fields a collection offers is its resource definition's ``filter_fields``):
+
+* ``text`` (``display_name``, ``template_uri``): ``=``, ``!=``, and ``:`` with ``*`` wildcards;
+* ``exact`` (``pipeline_name``, ``model_display_name``): ``=``, ``!=``;
+* ``state``: ``=``, ``!=`` with a state name of the collection's enum;
+* ``time`` (``create_time``, ``update_time``, ``end_time``): every comparison, RFC 3339 values; a time that is
+  not set (``end_time`` of a running job) matches only ``!=``;
+* ``labels.KEY``: ``=``, ``!=``, ``:`` (``labels.KEY:*`` or ``labels:KEY``: the label exists; ``labels.KEY:"p*"``).
+
+An OR of equalities on one field (``labels.k="a" OR labels.k="b" ...``) is evaluated as one set lookup.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from .enums import JOB_STATES
 from .errors import ApiError, invalid_argument
 from .timeutil import parse_timestamp
 
@@ -32,14 +41,18 @@ _MAX_DEPTH = 64
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_\-]")
 _OPS = ("!=", "<=", ">=", "=", "<", ">", ":")
 _KEYWORDS = ("AND", "OR", "NOT")
+KIND_OPS = {
+    "text": ("=", "!=", ":"),
+    "exact": ("=", "!="),
+    "state": ("=", "!="),
+    "time": ("=", "!=", "<", "<=", ">", ">="),
+}
 
 
 class FilterTarget(Protocol):
-    display_name: str
     labels: dict[str, str]
-    create_us: int
 
-    def state_at(self, now_us: int) -> str: ...
+    def field_value(self, field: str, now_us: int) -> Any: ...
 
 
 class Node(Protocol):
@@ -54,20 +67,18 @@ class MatchAll:
 
 @dataclass(frozen=True)
 class And:
-    left: Node
-    right: Node
+    parts: tuple[Node, ...]
 
     def matches(self, job: FilterTarget, now_us: int) -> bool:
-        return self.left.matches(job, now_us) and self.right.matches(job, now_us)
+        return all(part.matches(job, now_us) for part in self.parts)
 
 
 @dataclass(frozen=True)
 class Or:
-    left: Node
-    right: Node
+    parts: tuple[Node, ...]
 
     def matches(self, job: FilterTarget, now_us: int) -> bool:
-        return self.left.matches(job, now_us) or self.right.matches(job, now_us)
+        return any(part.matches(job, now_us) for part in self.parts)
 
 
 @dataclass(frozen=True)
@@ -78,35 +89,11 @@ class Not:
         return not self.inner.matches(job, now_us)
 
 
-def _glob(pattern: str) -> Callable[[str], bool]:
-    regex = re.compile("^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$", re.DOTALL)
-    return lambda text: regex.match(text) is not None
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class DisplayName:
-    op: str
-    value: str
-
-    def matches(self, job: FilterTarget, now_us: int) -> bool:
-        if self.op == "=":
-            return job.display_name == self.value
-        if self.op == "!=":
-            return job.display_name != self.value
-        return _glob(self.value)(job.display_name)
-
-
-@dataclass(frozen=True)
-class State:
-    op: str
-    value: str
-
-    def matches(self, job: FilterTarget, now_us: int) -> bool:
-        equal = job.state_at(now_us) == self.value
-        return equal if self.op == "=" else not equal
-
-
-_COMPARE: dict[str, Callable[[int, int], bool]] = {
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "=": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
     "<": lambda a, b: a < b,
@@ -117,12 +104,32 @@ _COMPARE: dict[str, Callable[[int, int], bool]] = {
 
 
 @dataclass(frozen=True)
-class CreateTime:
+class Compare:
+    """``field op value`` on a text, exact, state or time field (value: str, or microseconds for times)."""
+
+    field: str
     op: str
-    value_us: int
+    value: Any
+    pattern: re.Pattern[str] | None = None
 
     def matches(self, job: FilterTarget, now_us: int) -> bool:
-        return _COMPARE[self.op](job.create_us, self.value_us)
+        actual = job.field_value(self.field, now_us)
+        if self.pattern is not None:
+            return actual is not None and self.pattern.match(actual) is not None
+        if actual is None:
+            return self.op == "!="
+        return _COMPARE[self.op](actual, self.value)
+
+
+@dataclass(frozen=True)
+class FieldIn:
+    """An OR of ``field="v"`` equalities."""
+
+    field: str
+    values: frozenset[Any]
+
+    def matches(self, job: FilterTarget, now_us: int) -> bool:
+        return job.field_value(self.field, now_us) in self.values
 
 
 @dataclass(frozen=True)
@@ -139,21 +146,39 @@ class Label:
             return actual != self.value
         if actual is None:
             return False
-        return self.value == "*" or _glob(self.value)(actual)
+        return self.value == "*" or _glob(self.value).match(actual) is not None
+
+
+@dataclass(frozen=True)
+class LabelIn:
+    """An OR of ``labels.KEY="v"`` equalities."""
+
+    key: str
+    values: frozenset[str]
+
+    def matches(self, job: FilterTarget, now_us: int) -> bool:
+        return job.labels.get(self.key) in self.values
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, fields: Mapping[str, str], states: frozenset[str], example: str) -> None:
         self.text = text
         self.pos = 0
         self.depth = 0
+        self.fields = dict(fields)
+        self.aliases = {**{_camel(name): name for name in fields}, **{name: name for name in fields}}
+        self.states = states
+        self.example = example
 
     # -- scanning ---------------------------------------------------------------------------------
     def error(self, what: str) -> ApiError:
-        return invalid_argument(
-            f"Invalid filter {self.text!r}: {what} at position {self.pos}. "
-            'Example: state="JOB_STATE_SUCCEEDED" AND display_name:"my_job_*"'
-        )
+        shown = self.text if len(self.text) <= 300 else self.text[:300] + "..."
+        return invalid_argument(f"Invalid filter {shown!r}: {what} at position {self.pos}. Example: {self.example}")
 
     def skip_ws(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -177,6 +202,12 @@ class _Parser:
             return False
         self.pos = end
         return True
+
+    def starts_keyword(self, word: str) -> bool:
+        saved = self.pos
+        found = self.keyword(word)
+        self.pos = saved
+        return found
 
     def quoted(self) -> str:
         quote = self.text[self.pos]
@@ -230,51 +261,51 @@ class _Parser:
     def parse(self) -> Node:
         if self.at_end():
             return MatchAll()
-        node = self.expr()
+        node = self.expression()
         if not self.at_end():
             raise self.error(f"unexpected {self.text[self.pos : self.pos + 20]!r}")
         return node
 
-    def expr(self) -> Node:
+    def expression(self) -> Node:
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             raise self.error("filter nested too deeply")
-        node = self.and_expr()
-        while self.keyword("OR"):
-            node = Or(node, self.and_expr())
+        parts = [self.sequence()]
+        while self.keyword("AND"):
+            parts.append(self.sequence())
         self.depth -= 1
-        return node
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
 
-    def and_expr(self) -> Node:
-        node = self.unary()
+    def sequence(self) -> Node:
+        parts = [self.factor()]
         while True:
-            if self.keyword("AND"):
-                node = And(node, self.unary())
-                continue
             nxt = self.peek()
-            if nxt in ("", ")") or self.starts_keyword("OR"):
-                return node
-            node = And(node, self.unary())  # implicit AND
+            if nxt in ("", ")") or self.starts_keyword("AND") or self.starts_keyword("OR"):
+                break
+            parts.append(self.factor())  # juxtaposition: implicit AND
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
 
-    def starts_keyword(self, word: str) -> bool:
-        saved = self.pos
-        found = self.keyword(word)
-        self.pos = saved
-        return found
+    def factor(self) -> Node:
+        terms = [self.term()]
+        while self.keyword("OR"):
+            terms.append(self.term())
+        if len(terms) == 1:
+            return terms[0]
+        return _merge_equalities(terms)
 
-    def unary(self) -> Node:
+    def term(self) -> Node:
         if self.keyword("NOT"):
-            return Not(self.unary())
+            return Not(self.term())
         if self.peek() == "-":
             self.pos += 1
-            return Not(self.unary())
-        return self.primary()
+            return Not(self.term())
+        return self.simple()
 
-    def primary(self) -> Node:
+    def simple(self) -> Node:
         nxt = self.peek()
         if nxt == "(":
             self.pos += 1
-            node = self.expr()
+            node = self.expression()
             if self.peek() != ")":
                 raise self.error("expected ')'")
             self.pos += 1
@@ -284,9 +315,9 @@ class _Parser:
         for word in _KEYWORDS:
             if self.starts_keyword(word):
                 raise self.error(f"unexpected {word}")
-        return self.comparison()
+        return self.restriction()
 
-    def comparison(self) -> Node:
+    def restriction(self) -> Node:
         start = self.pos
         parts = [self.name()]
         while self.pos < len(self.text) and self.text[self.pos] == ".":
@@ -299,36 +330,59 @@ class _Parser:
     def field_node(self, parts: list[str], op: str, value: str, start: int) -> Node:
         field = ".".join(parts)
 
-        def unsupported() -> ApiError:
+        def fail(what: str) -> ApiError:
             self.pos = start
-            return self.error(f"operator {op!r} is not supported for field {field!r}")
+            return self.error(what)
 
-        head = parts[0]
-        if len(parts) == 1 and head in ("display_name", "displayName"):
-            if op not in ("=", "!=", ":"):
-                raise unsupported()
-            return DisplayName(op, value)
-        if len(parts) == 1 and head == "state":
-            if op not in ("=", "!="):
-                raise unsupported()
-            if value not in JOB_STATES:
-                self.pos = start
-                raise self.error(f"unknown state {value!r}; use a name like JOB_STATE_SUCCEEDED")
-            return State(op, value)
-        if len(parts) == 1 and head in ("create_time", "createTime"):
-            if op == ":":
-                raise unsupported()
+        if parts[0] == "labels":
+            if len(parts) == 2:
+                return Label(parts[1], op, value)
+            if len(parts) == 1 and op == ":":
+                return Label(value, ":", "*")
+            raise fail(f"unsupported field {field!r}: use labels.KEY")
+        canonical = self.aliases.get(field) if len(parts) == 1 else None
+        if canonical is None:
+            supported = ", ".join([*self.fields, "labels.KEY"])
+            raise fail(f"unsupported field {field!r} (supported: {supported})")
+        kind = self.fields[canonical]
+        if op not in KIND_OPS[kind]:
+            raise fail(f"operator {op!r} is not supported for field {field!r}")
+        if kind == "state":
+            if value not in self.states:
+                example = sorted(self.states)[0]
+                raise fail(f"unknown state {value!r}; use a name like {example}")
+            return Compare(canonical, op, value)
+        if kind == "time":
             try:
-                return CreateTime(op, parse_timestamp(value))
+                return Compare(canonical, op, parse_timestamp(value))
             except ValueError:
-                self.pos = start
-                raise self.error(f"create_time needs an RFC 3339 timestamp, got {value!r}") from None
-        if len(parts) == 2 and head == "labels":
-            return Label(parts[1], op, value)
-        self.pos = start
-        raise self.error(f"unsupported field {field!r} (supported: display_name, state, create_time, labels.KEY)")
+                raise fail(f"{canonical} needs an RFC 3339 timestamp, got {value!r}") from None
+        if op == ":":
+            return Compare(canonical, op, value, _glob(value))
+        return Compare(canonical, op, value)
 
 
-def parse_filter(text: str) -> Node:
-    """Parse a filter; ``INVALID_ARGUMENT`` :class:`ApiError` when it cannot be parsed."""
-    return _Parser(text).parse()
+def _merge_equalities(terms: list[Node]) -> Node:
+    """``f="a" OR f="b" OR ...`` as one set lookup (a long OR of request keys stays O(1) per job)."""
+    first = terms[0]
+    if isinstance(first, Label) and first.op == "=":
+        if all(isinstance(t, Label) and t.op == "=" and t.key == first.key for t in terms):
+            return LabelIn(first.key, frozenset(t.value for t in terms))  # type: ignore[attr-defined]
+    if isinstance(first, Compare) and first.op == "=" and first.pattern is None:
+        if all(isinstance(t, Compare) and t.op == "=" and t.pattern is None and t.field == first.field for t in terms):
+            return FieldIn(first.field, frozenset(t.value for t in terms))  # type: ignore[attr-defined]
+    return Or(tuple(terms))
+
+
+def parse_filter(
+    text: str,
+    fields: Mapping[str, str] | None = None,
+    states: frozenset[str] | None = None,
+    example: str = 'state="JOB_STATE_SUCCEEDED" AND display_name:"my_job_*"',
+) -> Node:
+    """Parse a filter over ``fields`` (``{name: kind}``); ``INVALID_ARGUMENT`` :class:`ApiError` if it is not one."""
+    if fields is None:  # the CustomJobs fields, for callers that predate the resource definitions
+        from .resources import CUSTOM_JOBS
+
+        fields, states, example = CUSTOM_JOBS.filter_fields, CUSTOM_JOBS.state_names, CUSTOM_JOBS.filter_example
+    return _Parser(text, fields, states or frozenset(), example).parse()

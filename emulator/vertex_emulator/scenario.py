@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .enums import FINAL_STATES, state_name
+
+if TYPE_CHECKING:
+    from .resources import Resource
 
 SCENARIO_ENV = "VERTEX_EMULATOR_SCENARIO"
 CANCEL_DELAY_ENV = "VERTEX_EMULATOR_CANCEL_DELAY"
@@ -32,16 +35,23 @@ class Segment:
     error: dict[str, Any] | None = None
 
 
-def parse_scenario(text: str) -> list[Step]:
-    """Parse ``PENDING:1,QUEUED:2,RUNNING:5,SUCCEEDED`` (ValueError with a readable reason)."""
+def parse_scenario(text: str, resource: Resource | None = None) -> list[Step]:
+    """Parse ``PENDING:1,QUEUED:2,RUNNING:5,SUCCEEDED`` (ValueError with a readable reason).
+
+    States are named without their prefix (or with it) and belong to ``resource``'s state enum (JOB_STATE_* for
+    CustomJobs and BatchPredictionJobs, PIPELINE_STATE_* for PipelineJobs).
+    """
+    to_state = resource.state_name if resource is not None else state_name
+    final_states = resource.final_states if resource is not None else FINAL_STATES
+    default = resource.default_scenario if resource is not None else DEFAULT_SCENARIO
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or any(not p for p in parts):
-        raise ValueError(f"empty entry in scenario {text!r}; expected e.g. '{DEFAULT_SCENARIO}'")
+        raise ValueError(f"empty entry in scenario {text!r}; expected e.g. '{default}'")
     steps: list[Step] = []
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         name, sep, seconds_text = part.partition(":")
-        state = state_name(name)
+        state = to_state(name)
         seconds: float | None = None
         if sep:
             if last:
@@ -54,13 +64,13 @@ def parse_scenario(text: str) -> list[Step]:
                 raise ValueError(f"duration must be a finite number >= 0 in scenario entry {part!r}")
         elif not last:
             raise ValueError(f"scenario entry {part!r} needs a duration, e.g. '{name}:1'")
-        if state in FINAL_STATES and not last:
+        if state in final_states and not last:
             raise ValueError(f"final state {state} must be the last scenario entry")
         steps.append(Step(state, seconds))
     return steps
 
 
-def failed_error(project: str, job_id: int, exit_code: int = 1, detail: str = "") -> dict[str, Any]:
+def failed_error(project: str, job_id: int | str, exit_code: int = 1, detail: str = "") -> dict[str, Any]:
     logs = f"https://console.cloud.google.com/logs/viewer?project={project}&resource=ml_job%2Fjob_id%2F{job_id}"
     message = (
         f"The replica workerpool0-0 exited with a non-zero status of {exit_code}. "
@@ -69,7 +79,7 @@ def failed_error(project: str, job_id: int, exit_code: int = 1, detail: str = ""
     return {"code": 13, "message": message}
 
 
-def state_error(state: str, project: str, job_id: int) -> dict[str, Any] | None:
+def state_error(state: str, project: str, job_id: int | str) -> dict[str, Any] | None:
     """The ``error`` Vertex AI reports for a job that reached ``state`` on its own."""
     if state == "JOB_STATE_FAILED":
         return failed_error(project, job_id)
@@ -96,15 +106,17 @@ def build_timeline(
     start_us: int,
     time_factor: float,
     project: str,
-    job_id: int,
+    job_id: int | str,
     timeout_s: float | None = None,
     timeout_text: str = "",
+    resource: Resource | None = None,
 ) -> list[Segment]:
     """Absolute segments for a scenario, with ``scheduling.timeout`` applied from the first RUNNING."""
+    errors = resource.state_error if resource is not None else state_error
     segments: list[Segment] = []
     at = start_us
     for step in steps:
-        segments.append(Segment(step.state, at, state_error(step.state, project, job_id)))
+        segments.append(Segment(step.state, at, errors(step.state, project, str(job_id))))
         if step.seconds is not None:
             at += round(step.seconds * time_factor * 1_000_000)
     if timeout_s is not None:

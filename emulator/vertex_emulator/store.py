@@ -1,4 +1,8 @@
-"""In-memory CustomJobs: per-location indexes, lazy lifecycle, list pages, operations."""
+"""In-memory jobs of every collection: per-location indexes, lazy lifecycle, list pages, operations.
+
+Nothing here knows a job type: a job's collection is a :class:`~.resources.Resource` (proto type, id style, state
+enum, where its scenario lives, extra output). States are computed from each job's timeline on read.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +12,31 @@ import hashlib
 import json
 import os
 import random
+import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from .enums import FINAL_STATES, JOB_STATES, job_spec_with_int_enums, state_name
-from .errors import ApiError, failed_precondition, invalid_argument, not_found
+from google.protobuf.message import Message
+
+from .errors import ApiError, already_exists, failed_precondition, invalid_argument, not_found
 from .executor import Executor, Outcome
 from .filters import parse_filter
+from .resources import CUSTOM_JOBS, PIPELINE_JOB_ID, RESOURCES, Prepared, Resource, tidy_numbers
 from .scenario import (
     CANCEL_DELAY_S,
     CANCELLED_ERROR,
     Segment,
+    apply_timeout,
     build_timeline,
     failed_error,
-    state_error,
     timeout_error,
 )
+from .schema import field_paths, parse, render
 from .timeutil import format_timestamp, now_us
-from .validation import CUSTOM_JOB_FIELDS, camel, parse_job_name, parse_operation_name, validate_custom_job
+from .validation import parse_name, parse_operation_name
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
@@ -36,22 +46,30 @@ _EMPTY_TYPE = "type.googleapis.com/google.protobuf.Empty"
 
 @dataclass(eq=False, slots=True)
 class Job:
-    id: int
+    resource: Resource
+    seq: int  # creation order across the emulator (list order and page tokens)
+    id: str
     project: str
     location: str
+    message: Message  # the validated create body (output-only fields cleared), as the proto
     display_name: str
-    job_spec: dict[str, Any]
     labels: dict[str, str]
-    encryption_spec: dict[str, Any] | None
     create_us: int
     segments: list[Segment]
+    filter_values: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
     cancel_delay_s: float = CANCEL_DELAY_S
     awaiting_process: bool = False
     log_path: str | None = None
+    static: dict[bool, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        return f"projects/{self.project}/locations/{self.location}/customJobs/{self.id}"
+        return f"projects/{self.project}/locations/{self.location}/{self.resource.collection}/{self.id}"
+
+    @property
+    def collection(self) -> str:
+        return self.resource.collection
 
     def current(self, now: int) -> int:
         """Index of the segment in effect at ``now``."""
@@ -63,66 +81,87 @@ class Job:
     def state_at(self, now_us: int) -> str:
         return self.segments[self.current(now_us)].state
 
+    def started_us(self, index: int) -> int | None:
+        running = self.resource.state("RUNNING")
+        return next((s.start_us for s in self.segments[: index + 1] if s.state == running), None)
+
+    def update_us(self, now: int) -> int:
+        return max(self.segments[self.current(now)].start_us, self.create_us)
+
+    def end_us(self, now: int) -> int | None:
+        segment = self.segments[self.current(now)]
+        return segment.start_us if segment.state in self.resource.final_states else None
+
+    def field_value(self, name: str, now: int) -> Any:
+        """A value for list filters and ``orderBy``."""
+        if name == "display_name":
+            return self.display_name
+        if name == "state":
+            return self.state_at(now)
+        if name == "create_time":
+            return self.create_us
+        if name == "update_time":
+            return self.update_us(now)
+        if name == "end_time":
+            return self.end_us(now)
+        if name == "start_time":
+            return self.started_us(self.current(now))
+        return self.filter_values.get(name)
+
     def replace_future(self, now: int, *new: Segment) -> None:
         """Drop what had not happened yet at ``now`` and continue with ``new``."""
         self.segments = [s for s in self.segments if s.start_us <= now] + list(new)
 
-    def to_json(self, now: int, int_enums: bool) -> dict[str, Any]:
+    def _static(self, int_enums: bool) -> dict[str, Any]:
+        cached = self.static.get(int_enums)
+        if cached is None:
+            cached = tidy_numbers(render(self.message, int_enums))
+            self.static[int_enums] = cached
+        return cached
+
+    def to_json(self, now: int, int_enums: bool, detail: bool = True) -> dict[str, Any]:
+        """The resource as Vertex AI returns it (``detail``: GET; list omits GET-only fields such as jobDetail)."""
         index = self.current(now)
         segment = self.segments[index]
-        out: dict[str, Any] = {
-            "name": self.name,
-            "displayName": self.display_name,
-            "jobSpec": job_spec_with_int_enums(self.job_spec) if int_enums else self.job_spec,
-            "state": JOB_STATES[segment.state] if int_enums else segment.state,
-            "createTime": format_timestamp(self.create_us),
-        }
-        started = next((s.start_us for s in self.segments[: index + 1] if s.state == "JOB_STATE_RUNNING"), None)
+        out: dict[str, Any] = {"name": self.name, **self._static(int_enums)}
+        out["state"] = self.resource.states[segment.state] if int_enums else segment.state
+        out["createTime"] = format_timestamp(self.create_us)
+        started = self.started_us(index)
         if started is not None:
             out["startTime"] = format_timestamp(started)
-        if segment.state in FINAL_STATES:
+        if segment.state in self.resource.final_states:
             out["endTime"] = format_timestamp(segment.start_us)
         out["updateTime"] = format_timestamp(max(segment.start_us, self.create_us))
         if segment.error is not None:
             out["error"] = dict(segment.error)
-        if self.labels:
-            out["labels"] = dict(self.labels)
-        if self.encryption_spec is not None:
-            out["encryptionSpec"] = self.encryption_spec
-        if self.job_spec.get("enableWebAccess") and started is not None:
-            out["webAccessUris"] = self._web_access_uris()
+        self.resource.decorate(self, out, index, now, int_enums, detail)
         return out
-
-    def _web_access_uris(self) -> dict[str, str]:
-        uris: dict[str, str] = {}
-        for pool_index, pool in enumerate(self.job_spec.get("workerPoolSpecs", [])):
-            if not pool:
-                continue
-            for replica in range(int(pool.get("replicaCount", 1))):
-                node = f"workerpool{pool_index}-{replica}"
-                digest = hashlib.sha256(f"{self.id}/{node}".encode()).hexdigest()[:16]
-                uris[node] = f"https://{digest}-dot-{self.location}.aiplatform-training.googleusercontent.com"
-        return uris
 
 
 @dataclass
 class _ParentIndex:
-    """Jobs of one ``projects/P/locations/L``: ids ascending (ids only grow), and the jobs by id."""
+    """Jobs of one collection in one ``projects/P/locations/L``: creation sequence ascending, and by id."""
 
-    ids: list[int] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
     jobs: dict[int, Job] = field(default_factory=dict)
+    by_id: dict[str, Job] = field(default_factory=dict)
 
 
-def _read_mask(mask: str) -> list[list[str]]:
+def _read_mask(mask: str, resource: Resource) -> list[list[str]]:
+    """Read-mask paths as JSON names, each checked at every depth against the resource's message type."""
     paths: list[list[str]] = []
     for raw in mask.split(","):
         raw = raw.strip()
         if not raw:
             continue
-        parts = [camel(p) for p in raw.split(".")]
-        if parts[0] not in CUSTOM_JOB_FIELDS or not all(parts):
-            raise invalid_argument(f"Invalid read_mask path {raw!r}: not a field of CustomJob.")
-        paths.append(parts)
+        try:
+            fields = field_paths(resource.message_class.DESCRIPTOR, raw)
+        except ValueError:
+            raise invalid_argument(
+                f"Invalid read_mask path {raw!r}: not a field of {resource.kind} (a path may not reach into a "
+                "repeated or map field)."
+            ) from None
+        paths.append([f.json_name for f in fields])
     return paths
 
 
@@ -131,10 +170,6 @@ def _masked(resource: dict[str, Any], paths: list[list[str]]) -> dict[str, Any]:
     for path in paths:
         source: Any = resource
         for part in path:
-            if isinstance(source, list):
-                raise invalid_argument(
-                    f"Invalid read_mask path {'.'.join(path)!r}: it cannot reach into a repeated field."
-                )
             if not isinstance(source, dict) or part not in source:
                 source = None
                 break
@@ -145,6 +180,30 @@ def _masked(resource: dict[str, Any], paths: list[list[str]]) -> dict[str, Any]:
         for part in path[:-1]:
             target = target.setdefault(part, {})
         target[path[-1]] = source
+    return out
+
+
+_ORDER_ITEM = re.compile(r"^\s*([A-Za-z_]+)(?:\s+(asc|desc))?\s*$")
+
+
+def _parse_order_by(text: str, resource: Resource) -> list[tuple[str, bool]]:
+    """``"create_time desc, end_time"`` -> [(field, descending), ...]."""
+    if not text.strip():
+        return []
+    if not resource.order_fields:
+        raise invalid_argument(f"order_by is not supported for {resource.collection}.")
+    aliases = {f: f for f in resource.order_fields}
+    aliases.update({"".join(p[:1].upper() + p[1:] if i else p for i, p in enumerate(f.split("_"))): f for f in aliases})
+    out: list[tuple[str, bool]] = []
+    for item in text.split(","):
+        match = _ORDER_ITEM.match(item)
+        name = aliases.get(match.group(1)) if match else None
+        if match is None or name is None:
+            raise invalid_argument(
+                f"Invalid order_by {text!r}: supported fields are {', '.join(resource.order_fields)}, "
+                'each optionally followed by " desc".'
+            )
+        out.append((name, match.group(2) == "desc"))
     return out
 
 
@@ -162,10 +221,11 @@ class Store:
         self.cancel_delay_s = cancel_delay_s
         self.execute = execute
         self._lock = threading.Lock()
-        self._parents: dict[str, _ParentIndex] = {}
+        self._parents: dict[tuple[str, str], _ParentIndex] = {}
         self._operations: dict[int, dict[str, Any]] = {}
         self._rng = random.Random()
         self._next_id = self._rng.randrange(10**18, 2 * 10**18)
+        self._seq = 0
         self._token_key = os.urandom(8).hex()
         self.executor: Executor | None = None
         if execute:
@@ -180,51 +240,132 @@ class Store:
         self._next_id += self._rng.randint(1, 999)
         return self._next_id
 
-    def _lookup(self, name: str) -> Job:
-        project, location, job_id = parse_job_name(name)
-        index = self._parents.get(f"projects/{project}/locations/{location}")
-        job = index.jobs.get(job_id) if index else None
+    @staticmethod
+    def resource_of(name: str) -> Resource:
+        parts = name.split("/")
+        resource = RESOURCES.get(parts[4]) if len(parts) == 6 else None
+        if resource is None:
+            raise invalid_argument(f"Invalid job resource name {name!r}.")
+        return resource
+
+    def _lookup(self, name: str, resource: Resource | None = None) -> Job:
+        resource = resource or self.resource_of(name)
+        project, location, job_id = parse_name(name, resource)
+        index = self._parents.get((f"projects/{project}/locations/{location}", resource.collection))
+        job = index.by_id.get(job_id) if index else None
         if job is None:
-            raise not_found(f'The CustomJob "{name}" does not exist.')
+            raise not_found(f'The {resource.kind} "{name}" does not exist.')
         return job
 
-    # -- API --------------------------------------------------------------------------------------
-    def create(self, project: str, location: str, body: Any, int_enums: bool) -> dict[str, Any]:
-        valid = validate_custom_job(body)
-        launch: tuple[str, int, list[str], dict[str, str], float, float | None] | None = None
+    def _index(self, parent: str, resource: Resource) -> _ParentIndex:
+        return self._parents.setdefault((parent, resource.collection), _ParentIndex())
+
+    def jobs(self) -> Iterator[Job]:
+        """Every job (a snapshot; for read-only consumers such as the logging API)."""
         with self._lock:
-            job_id = self._new_id()
-            now = now_us()
-            segments = build_timeline(
-                valid.scenario, now, self.time_factor, project, job_id, valid.timeout_s, valid.timeout_text
+            snapshot = [job for index in self._parents.values() for job in index.jobs.values()]
+        yield from snapshot
+
+    def find(self, name: str) -> Job | None:
+        """The job named ``name`` or None (for read-only consumers)."""
+        with self._lock:
+            try:
+                return self._lookup(name)
+            except ApiError:
+                return None
+
+    # -- API --------------------------------------------------------------------------------------
+    def create(
+        self,
+        project: str,
+        location: str,
+        body: Any,
+        int_enums: bool,
+        resource: Resource = CUSTOM_JOBS,
+        job_id: str | None = None,
+    ) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise invalid_argument(f"Invalid JSON payload received: the body must be a {resource.kind} object.")
+        if job_id is not None and not PIPELINE_JOB_ID.match(job_id):
+            raise invalid_argument(
+                f"Invalid {resource.root}_id {job_id!r}: it must match [a-z0-9][a-z0-9-]{{0,127}} "
+                "(lowercase letters, digits and hyphens, starting with a letter or digit, at most 128 characters)."
             )
+        prepared: Prepared = resource.prepare(parse(body, resource.message_class, resource.root), project, location)
+        parent = f"projects/{project}/locations/{location}"
+        launch: tuple[str, str, list[str], dict[str, str], float, float | None] | None = None
+        with self._lock:
+            index = self._index(parent, resource)
+            now = now_us()
+            if job_id is not None:
+                if job_id in index.by_id:
+                    name = f"{parent}/{resource.collection}/{job_id}"
+                    raise already_exists(f'{resource.kind} "{name}" already exists.')
+                new_id = job_id
+            elif resource.numeric_ids:
+                new_id = str(self._new_id())
+            else:
+                new_id = self._generated_id(prepared, index, now)
+            segments = build_timeline(
+                prepared.scenario,
+                now,
+                self.time_factor,
+                project,
+                new_id,
+                None,
+                "",
+                resource,
+            )
+            if prepared.timeout_s is not None:
+                segments = apply_timeout(segments, prepared.timeout_s, self.time_factor, prepared.timeout_text)
+            self._seq += 1
             job = Job(
-                id=job_id,
+                resource=resource,
+                seq=self._seq,
+                id=new_id,
                 project=project,
                 location=location,
-                display_name=valid.display_name,
-                job_spec=valid.job_spec,
-                labels=valid.labels,
-                encryption_spec=valid.encryption_spec,
+                message=prepared.message,
+                display_name=prepared.display_name,
+                labels=prepared.labels,
                 create_us=now,
                 segments=segments,
-                cancel_delay_s=self.cancel_delay_s if valid.cancel_delay_s is None else valid.cancel_delay_s,
+                filter_values=prepared.filter_values,
+                extra=prepared.extra,
+                cancel_delay_s=self.cancel_delay_s if prepared.cancel_delay_s is None else prepared.cancel_delay_s,
             )
-            argv = self._command(job)
-            running = next((i for i, s in enumerate(segments) if s.state == "JOB_STATE_RUNNING"), None)
-            if self.executor is not None and argv and running is not None:
-                job.segments = segments[: running + 1]  # the process decides how RUNNING ends
-                job.awaiting_process = True
-                job.log_path = self.executor.log_path(job_id)
-                timeout = valid.timeout_s * self.time_factor if valid.timeout_s is not None else None
-                launch = (job.name, job_id, argv, self._process_env(job), segments[running].start_us / 1e6, timeout)
-            index = self._parents.setdefault(f"projects/{project}/locations/{location}", _ParentIndex())
-            index.ids.append(job_id)
-            index.jobs[job_id] = job
+            if resource is CUSTOM_JOBS:
+                job.extra["timeout_text"] = prepared.timeout_text
+                argv = self._command(job)
+                running = next((i for i, s in enumerate(segments) if s.state == "JOB_STATE_RUNNING"), None)
+                if self.executor is not None and argv and running is not None:
+                    job.segments = segments[: running + 1]  # the process decides how RUNNING ends
+                    job.awaiting_process = True
+                    job.log_path = self.executor.log_path(int(new_id))
+                    timeout = prepared.timeout_s * self.time_factor if prepared.timeout_s is not None else None
+                    start_at = segments[running].start_us / 1e6
+                    launch = (job.name, new_id, argv, self._process_env(job), start_at, timeout)
+            index.seqs.append(job.seq)
+            index.jobs[job.seq] = job
+            index.by_id[new_id] = job
             result = job.to_json(now, int_enums)
         if launch is not None and self.executor is not None:
-            self.executor.launch(*launch)
+            name, exec_id, argv, env, start_at, timeout = launch
+            self.executor.launch(name, int(exec_id), argv, env, start_at, timeout)
         return result
+
+    @staticmethod
+    def _generated_id(prepared: Prepared, index: _ParentIndex, now: int) -> str:
+        """``<pipeline name>-<yyyymmddhhmmss>`` as Vertex AI assigns a PipelineJob id when none is given."""
+        base = re.sub(r"[^a-z0-9-]+", "-", str(prepared.filter_values.get("pipeline_name") or "pipeline").lower())
+        base = base.strip("-")[:100] or "pipeline"
+        stamp = datetime.fromtimestamp(now / 1e6, UTC).strftime("%Y%m%d%H%M%S")
+        candidate = f"{base}-{stamp}"
+        suffix = 1
+        while candidate in index.by_id:
+            suffix += 1
+            candidate = f"{base}-{stamp}-{suffix}"
+        return candidate
 
     def get(self, name: str, int_enums: bool) -> dict[str, Any]:
         with self._lock:
@@ -239,52 +380,88 @@ class Store:
         page_token: str,
         read_mask: str,
         int_enums: bool,
+        resource: Resource = CUSTOM_JOBS,
+        order_by: str = "",
     ) -> dict[str, Any]:
         parent = f"projects/{project}/locations/{location}"
-        node = parse_filter(filter_text)
-        paths = _read_mask(read_mask)
+        node = parse_filter(filter_text, resource.filter_fields, resource.state_names, resource.filter_example)
+        paths = _read_mask(read_mask, resource)
+        order = _parse_order_by(order_by, resource)
         if page_size < 0:
             raise invalid_argument("page_size must not be negative.")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        scope = hashlib.sha256(f"{self._token_key}\n{parent}\n{filter_text.strip()}".encode()).hexdigest()[:16]
-        after = self._decode_token(page_token, scope) if page_token else -1
+        scope_text = f"{self._token_key}\n{parent}\n{resource.collection}\n{filter_text.strip()}\n{order_by.strip()}"
+        scope = hashlib.sha256(scope_text.encode()).hexdigest()[:16]
+        after = self._decode_token(page_token, scope) if page_token else None
         jobs: list[dict[str, Any]] = []
-        next_token = ""
+        more = False
+        last_key: list[int] = []
         with self._lock:
             now = now_us()
-            index = self._parents.get(parent) or _ParentIndex()
-            position = bisect.bisect_right(index.ids, after)
-            while position < len(index.ids):
-                job = index.jobs[index.ids[position]]
-                position += 1
-                if node.matches(job, now):
-                    resource = job.to_json(now, int_enums)
-                    jobs.append(_masked(resource, paths) if paths else resource)
-                    if len(jobs) == size:
-                        if position < len(index.ids):
-                            next_token = self._encode_token(scope, job.id)
-                        break
+            index = self._parents.get((parent, resource.collection)) or _ParentIndex()
+            for job, key in self._ordered(index, order, resource.newest_first, after, now):
+                if not node.matches(job, now):
+                    continue
+                if len(jobs) == size:
+                    more = True
+                    break
+                resource_json = job.to_json(now, int_enums, detail=False)
+                jobs.append(_masked(resource_json, paths) if paths else resource_json)
+                last_key = key
         out: dict[str, Any] = {}
         if jobs:
-            out["customJobs"] = jobs
-        if next_token:
-            out["nextPageToken"] = next_token
+            out[resource.list_field] = jobs
+        if more:
+            out["nextPageToken"] = self._encode_token(scope, last_key)
         return out
 
+    @staticmethod
+    def _ordered(
+        index: _ParentIndex, order: list[tuple[str, bool]], newest_first: bool, after: list[int] | None, now: int
+    ) -> Iterator[tuple[Job, list[int]]]:
+        """Jobs in list order after the page token's position, each with its sort key."""
+        if not order:
+            seqs = index.seqs
+            if newest_first:
+                stop = bisect.bisect_left(seqs, -after[0]) if after else len(seqs)
+                for position in range(stop - 1, -1, -1):
+                    yield index.jobs[seqs[position]], [-seqs[position]]
+            else:
+                start = bisect.bisect_right(seqs, after[0]) if after else 0
+                for position in range(start, len(seqs)):
+                    yield index.jobs[seqs[position]], [seqs[position]]
+            return
+        keyed: list[tuple[list[int], Job]] = []
+        for job in index.jobs.values():
+            key: list[int] = []
+            for name, descending in order:
+                value = job.field_value(name, now)
+                number = -1 if value is None else int(value)  # unset times sort first
+                key.append(-number if descending else number)
+            key.append(-job.seq if newest_first else job.seq)
+            if after is None or key > after:
+                keyed.append((key, job))
+        keyed.sort(key=lambda item: item[0])
+        for key, job in keyed:
+            yield job, key
+
     def cancel(self, name: str) -> dict[str, Any]:
+        resource = self.resource_of(name)
         with self._lock:
-            job = self._lookup(name)
+            job = self._lookup(name, resource)
             now = now_us()
             state = job.state_at(now)
-            if state == "JOB_STATE_CANCELLING":
+            if state == resource.state("CANCELLING"):
                 return {}
-            if state in FINAL_STATES:
-                raise failed_precondition(f'Cannot cancel CustomJob "{name}": it has already ended in state {state}.')
+            if state in resource.final_states:
+                raise failed_precondition(
+                    f'Cannot cancel {resource.kind} "{name}": it has already ended in state {state}.'
+                )
             delay = round(job.cancel_delay_s * self.time_factor * 1_000_000)
             job.replace_future(
                 now,
-                Segment("JOB_STATE_CANCELLING", now),
-                Segment("JOB_STATE_CANCELLED", now + delay, dict(CANCELLED_ERROR)),
+                Segment(resource.state("CANCELLING"), now),
+                Segment(resource.state("CANCELLED"), max(now + delay, now + 1), dict(CANCELLED_ERROR)),
             )
             job.awaiting_process = False
         if self.executor is not None:
@@ -292,18 +469,20 @@ class Store:
         return {}
 
     def delete(self, name: str) -> dict[str, Any]:
+        resource = self.resource_of(name)
         with self._lock:
-            job = self._lookup(name)
+            job = self._lookup(name, resource)
             now = now_us()
             state = job.state_at(now)
-            if state not in FINAL_STATES:
+            if state not in resource.final_states:
                 raise failed_precondition(
-                    f'Cannot delete CustomJob "{name}" in state {state}: only jobs that have ended can be '
-                    "deleted; cancel it first and wait for JOB_STATE_CANCELLED."
+                    f'Cannot delete {resource.kind} "{name}" in state {state}: only jobs that have ended can be '
+                    f"deleted; cancel it first and wait for {resource.state('CANCELLED')}."
                 )
-            index = self._parents[f"projects/{job.project}/locations/{job.location}"]
-            del index.jobs[job.id]
-            del index.ids[bisect.bisect_left(index.ids, job.id)]
+            index = self._parents[(f"projects/{job.project}/locations/{job.location}", resource.collection)]
+            del index.jobs[job.seq]
+            del index.by_id[job.id]
+            del index.seqs[bisect.bisect_left(index.seqs, job.seq)]
             op_id = self._new_id()
             stamp = format_timestamp(now)
             operation = {
@@ -326,16 +505,36 @@ class Store:
                 raise not_found(f'Operation "{name}" does not exist.')
             return operation
 
+    def list_operations(self) -> list[dict[str, Any]]:
+        """Every operation (a snapshot, in creation order; the hook the operations list API uses)."""
+        with self._lock:
+            return [dict(self._operations[key]) for key in sorted(self._operations)]
+
+    def log_records(self, project: str, now: int) -> list[Job]:
+        """Jobs of ``project`` of every collection (the hook the logging API uses; it reads ``name``,
+        ``create_us``, ``segments`` and ``log_path``)."""
+        prefix = f"projects/{project}/"
+        with self._lock:
+            return [
+                job
+                for (parent, _), index in self._parents.items()
+                if parent.startswith(prefix)
+                for job in index.jobs.values()
+            ]
+
     # -- admin ------------------------------------------------------------------------------------
     def set_state(self, name: str, state: str, int_enums: bool = False) -> dict[str, Any]:
+        resource = self.resource_of(name)
         try:
-            full = state_name(state)
+            full = resource.state_name(state)
         except ValueError as exc:
             raise invalid_argument(str(exc)) from None
         with self._lock:
-            job = self._lookup(name)
+            job = self._lookup(name, resource)
             now = now_us()
-            job.replace_future(now, Segment(full, now, state_error(full, job.project, job.id)))
+            if job.segments[job.current(now)].start_us >= now:
+                now = job.segments[job.current(now)].start_us + 1  # update_time moves on every state change
+            job.replace_future(now, Segment(full, now, resource.state_error(full, job.project, job.id)))
             job.awaiting_process = False
             result = job.to_json(now, int_enums)
         if self.executor is not None:
@@ -363,30 +562,34 @@ class Store:
 
     def count(self) -> int:
         with self._lock:
-            return sum(len(index.ids) for index in self._parents.values())
+            return sum(len(index.seqs) for index in self._parents.values())
 
-    # -- execution --------------------------------------------------------------------------------
+    # -- execution (customJobs with --execute) ----------------------------------------------------
     @staticmethod
-    def _command(job: Job) -> list[str]:
-        container = job.job_spec["workerPoolSpecs"][0].get("containerSpec") or {}
+    def _spec(job: Job) -> dict[str, Any]:
+        return job._static(False).get("jobSpec") or {}
+
+    @classmethod
+    def _command(cls, job: Job) -> list[str]:
+        pools = cls._spec(job).get("workerPoolSpecs") or [{}]
+        container = pools[0].get("containerSpec") or {}
         command = container.get("command") or []
         args = container.get("args") or []
-        if not isinstance(command, list) or not isinstance(args, list):
-            return []
         return [str(part) for part in command] + [str(arg) for arg in args] if command else []
 
-    @staticmethod
-    def _process_env(job: Job) -> dict[str, str]:
+    @classmethod
+    def _process_env(cls, job: Job) -> dict[str, str]:
         env = dict(os.environ)
         env["CLOUD_ML_JOB_ID"] = str(job.id)
-        base = job.job_spec.get("baseOutputDirectory", {})
+        spec = cls._spec(job)
+        base = spec.get("baseOutputDirectory", {})
         uri = base.get("outputUriPrefix") if isinstance(base, dict) else None
         if uri:
             root = uri.rstrip("/")
             env["AIP_MODEL_DIR"] = f"{root}/model/"
             env["AIP_CHECKPOINT_DIR"] = f"{root}/checkpoints/"
             env["AIP_TENSORBOARD_LOG_DIR"] = f"{root}/logs/"
-        container = job.job_spec["workerPoolSpecs"][0].get("containerSpec") or {}
+        container = (spec.get("workerPoolSpecs") or [{}])[0].get("containerSpec") or {}
         for var in container.get("env") or []:
             env[str(var.get("name", ""))] = str(var.get("value", ""))
         return env
@@ -412,8 +615,7 @@ class Store:
             if outcome.kind == "exit" and outcome.code == 0:
                 segment = Segment("JOB_STATE_SUCCEEDED", now)
             elif outcome.kind == "timeout":
-                timeout_text = str(job.job_spec.get("scheduling", {}).get("timeout", ""))
-                segment = Segment("JOB_STATE_FAILED", now, timeout_error(timeout_text))
+                segment = Segment("JOB_STATE_FAILED", now, timeout_error(str(job.extra.get("timeout_text", ""))))
             elif outcome.kind == "error":
                 segment = Segment("JOB_STATE_FAILED", now, {"code": 13, "message": outcome.detail.strip()})
             else:
@@ -424,22 +626,24 @@ class Store:
 
     # -- page tokens ------------------------------------------------------------------------------
     @staticmethod
-    def _encode_token(scope: str, last_id: int) -> str:
-        raw = json.dumps({"s": scope, "a": last_id}, separators=(",", ":")).encode()
+    def _encode_token(scope: str, key: list[int]) -> str:
+        raw = json.dumps({"s": scope, "k": key}, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @staticmethod
-    def _decode_token(token: str, scope: str) -> int:
+    def _decode_token(token: str, scope: str) -> list[int]:
         try:
             padded = token + "=" * (-len(token) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            last_id = data["a"]
+            key = data["k"]
             token_scope = data["s"]
         except (ValueError, KeyError, TypeError):
             raise invalid_argument(f"Invalid page_token {token!r}.") from None
-        if not isinstance(last_id, int) or token_scope != scope:
+        if not isinstance(key, list) or not all(isinstance(k, int) for k in key) or not key:
+            raise invalid_argument(f"Invalid page_token {token!r}.")
+        if token_scope != scope:
             raise invalid_argument(
-                "Invalid page_token: it was issued for a different parent or filter; "
+                "Invalid page_token: it was issued for a different parent, filter or order; "
                 "repeat the request with the same parent and filter, or start without a page_token."
             )
-        return last_id
+        return key

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .enums import normalize_job_spec_enums
 from .errors import invalid_argument
 from .scenario import CANCEL_DELAY_ENV, DEFAULT_SCENARIO, SCENARIO_ENV, Step, parse_scenario
 from .timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from .resources import Resource
 
 MAX_DISPLAY_NAME = 128
 MAX_ENV_VARS = 100
@@ -18,7 +21,9 @@ MAX_LABELS = 64
 MAX_LABEL_CHARS = 63
 MAX_PACKAGE_URIS = 100
 
-_PROJECT = re.compile(r"^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$")
+# Any project id a client can send is accepted (as the Firestore and Pub/Sub emulators do): real Vertex AI answers
+# 403 PERMISSION_DENIED for a project it cannot use, never 400, so the emulator has nothing to check there.
+_PROJECT = re.compile(r"^[^/\s]+$")
 _LOCATION = re.compile(r"^[a-z][a-z0-9-]{0,62}[a-z0-9]$")
 _JOB_ID = re.compile(r"^[0-9]{1,19}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -99,6 +104,31 @@ def parse_parent(parent: str) -> tuple[str, str]:
     return parts[1], parts[3]
 
 
+def parse_name(name: str, resource: Resource) -> tuple[str, str, str]:
+    """``projects/P/locations/L/{collection}/ID`` -> (P, L, ID); INVALID_ARGUMENT if malformed."""
+    from .resources import NUMERIC_ID, PIPELINE_JOB_ID
+
+    parts = name.split("/")
+    kind, collection = resource.kind, resource.collection
+    if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] != collection:
+        raise invalid_argument(
+            f"Invalid {kind} resource name {name!r}: expected "
+            f"'projects/{{project}}/locations/{{location}}/{collection}/{{{resource.root}}}'."
+        )
+    _check_project_location(parts[1], parts[3], name)
+    job_id = parts[5]
+    if resource.numeric_ids:
+        if not NUMERIC_ID.match(job_id) or int(job_id) >= 2**63:
+            raise invalid_argument(
+                f"Invalid {kind} resource name {name!r}: the {kind} id must be a number, got {job_id!r}."
+            )
+    elif not PIPELINE_JOB_ID.match(job_id):
+        raise invalid_argument(
+            f"Invalid {kind} resource name {name!r}: the id {job_id!r} must match [a-z0-9][a-z0-9-]{{0,127}}."
+        )
+    return parts[1], parts[3], job_id
+
+
 def parse_job_name(name: str) -> tuple[str, str, int]:
     parts = name.split("/")
     if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] != "customJobs":
@@ -158,17 +188,17 @@ def label_problem(key: Any, value: Any) -> str | None:
     return None
 
 
-def validate_labels(labels: Any) -> dict[str, str]:
+def validate_labels(labels: Any, root: str = "custom_job") -> dict[str, str]:
     if labels is None:
         return {}
     if not isinstance(labels, dict):
-        raise invalid_argument("Invalid value at 'custom_job.labels': expected a map of strings.")
+        raise invalid_argument(f"Invalid value at '{root}.labels': expected a map of strings.")
     if len(labels) > MAX_LABELS:
-        raise invalid_argument(f"custom_job.labels: at most {MAX_LABELS} labels are allowed, got {len(labels)}.")
+        raise invalid_argument(f"{root}.labels: at most {MAX_LABELS} labels are allowed, got {len(labels)}.")
     for key, value in labels.items():
         problem = label_problem(key, value)
         if problem:
-            raise invalid_argument(f"Invalid custom_job.labels: {problem}. See Vertex AI label rules.")
+            raise invalid_argument(f"Invalid {root}.labels: {problem}. See Vertex AI label rules.")
     return dict(labels)
 
 
@@ -265,7 +295,7 @@ def pool_env(pool: dict[str, Any]) -> list[dict[str, Any]]:
     return env if isinstance(env, list) else []
 
 
-def validate_custom_job(body: Any) -> ValidJob:
+def validate_custom_job(body: Any, resource: Resource | None = None) -> ValidJob:
     """Validate a CreateCustomJob body; raise INVALID_ARGUMENT :class:`ApiError` like Vertex AI."""
     if not isinstance(body, dict):
         raise invalid_argument("Invalid JSON payload received: the body must be a CustomJob object.")
@@ -328,7 +358,7 @@ def validate_custom_job(body: Any) -> ValidJob:
             if not 0 <= cancel_delay_s < float("inf"):
                 raise invalid_argument(f"Invalid {CANCEL_DELAY_ENV}: expected seconds >= 0, got {var.get('value')!r}.")
     try:
-        scenario = parse_scenario(scenario_text)
+        scenario = parse_scenario(scenario_text, resource)
     except ValueError as exc:
         raise invalid_argument(f"Invalid {SCENARIO_ENV} in worker_pool_specs[0]: {exc}.") from None
     return ValidJob(display_name, job_spec, labels, encryption, scenario, timeout_s, timeout_text, cancel_delay_s)
