@@ -9,18 +9,36 @@ name_prefix = "polysync-vertex"
 vertex_projects  = ["my-project"]
 vertex_locations = ["us-central1", "europe-west4"]
 
-# Service account the training jobs run as (their templates' jobSpec.serviceAccount); omit to use the Vertex AI
-# service agent.
-job_service_account = "vertex-jobs@my-project.iam.gserviceaccount.com"
+# Service accounts the jobs run as (Custom Job worker pools, Pipeline Jobs, Batch Prediction Jobs: the templates'
+# serviceAccount); submit may act as each of them. Omit for jobs that run as the Vertex AI service agent.
+job_service_accounts = [
+  "vertex-jobs@my-project.iam.gserviceaccount.com",
+  "vertex-pipelines@my-project.iam.gserviceaccount.com",
+]
 
-# Existing Secret Manager secret with the webhook secret; omit to have Terraform create "<name_prefix>-webhook".
-# webhook_secret_id = "polysync-webhook"
+# Existing Secret Manager secret with the webhook secret (created in docs/deploy.md, step 2). CI refuses to deploy
+# without it.
+webhook_secret_id = "polysync-webhook"
 
 poll_schedule            = "* * * * *"
 queued_threshold_seconds = 1800
 
 # Polysync's consumer identity, allowed to pull the status subscription.
 status_subscriber_members = ["serviceAccount:polysync-consumer@my-project.iam.gserviceaccount.com"]
+
+# Ended runs and their request records are deleted by Firestore TTL this many days after they end.
+retention_days = 90
+
+# Alert policies notify these channels (docs/monitoring.md, creating a channel).
+notification_channels = ["projects/my-project/notificationChannels/1234567890"]
+
+# Slow clients: Cloud Run's request timeout and concurrency per HTTP function instance.
+http_timeout_seconds = 60
+http_concurrency     = 4
+
+# Data residency (uncomment when an org policy restricts resource locations).
+# message_storage_regions  = ["us-central1"]
+# secret_replica_locations = ["us-central1"]
 
 labels = {
   env = "prod"

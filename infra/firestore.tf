@@ -11,11 +11,13 @@ resource "google_firestore_database" "this" {
   # Runs and idempotency records outlive the connector's infrastructure: destroy leaves the database in place.
   deletion_policy = "ABANDON"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis]
 }
 
 locals {
-  runs_collection = "${var.collection_prefix}runs"
+  runs_collection      = "${var.collection_prefix}runs"
+  requests_collection  = "${var.collection_prefix}requests"
+  pollindex_collection = "${var.collection_prefix}pollindex"
 }
 
 # Composite indexes; the code's queries (functions/polysync_vertex/adapters/firestore.py) define them, keep both in step:
@@ -41,7 +43,7 @@ resource "google_firestore_index" "runs_active_shard" {
     order      = "ASCENDING"
   }
 
-  depends_on = [google_firestore_database.this]
+  depends_on = [google_firestore_database.this, time_sleep.apis]
 }
 
 resource "google_firestore_index" "runs_active_recorded" {
@@ -63,4 +65,63 @@ resource "google_firestore_index" "runs_active_recorded" {
   }
 
   depends_on = [google_firestore_database.this]
+}
+
+# --- Retention (PSV_RETENTION_DAYS) -------------------------------------------
+
+# Ended runs and done requests get `expireAt` = end + retention_days (the code writes it; active runs and pending
+# requests have none, so TTL never touches them). Firestore's TTL policy deletes a document some time after its
+# expireAt has passed (typically within 24 hours, https://cloud.google.com/firestore/docs/ttl). The field is also
+# exempt from indexing: it is only ever read by TTL, and an index on a timestamp that grows with time is a write
+# hotspot (same page; and "Index exemptions", https://cloud.google.com/firestore/docs/query-data/indexing).
+resource "google_firestore_field" "runs_expire_at" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+
+  depends_on = [google_firestore_database.this, google_firestore_index.runs_active_recorded]
+}
+
+resource "google_firestore_field" "requests_expire_at" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.requests_collection
+  field      = "expireAt"
+
+  ttl_config {}
+  index_config {}
+
+  # Field configuration changes of one database are applied one after another: chained to avoid contention errors.
+  depends_on = [google_firestore_field.runs_expire_at]
+}
+
+# --- Index exemptions for large map fields -------------------------------------
+
+# Firestore indexes every field of a map automatically, so each write of a run's outbox (pending events) or of a
+# poll-index shard's runs map (one entry per active run) would also write an index entry per nested field. Nothing
+# queries inside them: an empty index_config exempts the field (and its subfields) from single-field indexing.
+resource "google_firestore_field" "runs_outbox" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "outbox"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.requests_expire_at]
+}
+
+resource "google_firestore_field" "pollindex_runs" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.pollindex_collection
+  field      = "runs"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_outbox]
 }

@@ -1,5 +1,5 @@
 # One google_cloudfunctions2_function per entry point of functions/main.py:
-#   HTTP (functions_framework.http):         submit, cancel, status, templates  -> google_cloudfunctions2_function.http
+#   HTTP (functions_framework.http):         submit, cancel, status, templates, health -> google_cloudfunctions2_function.http
 #   CloudEvent (functions_framework.cloud_event): poll, poll_shard             -> .poll and .poll_shard
 # tests/infra/test_terraform.py derives the entry points from main.py and holds them against this file.
 
@@ -7,11 +7,17 @@ locals {
   runtime = "python312"
 
   http_functions = {
-    submit    = { entry_point = "submit", description = "Polysync webhook: create a Vertex AI CustomJob once per requestId." }
+    submit    = { entry_point = "submit", description = "Polysync webhook: create a Vertex AI job (Custom, Pipeline, Batch Prediction) once per requestId." }
     cancel    = { entry_point = "cancel", description = "Polysync webhook: cancel a run this connector created." }
     status    = { entry_point = "status", description = "Polysync webhook: the recorded state of a run." }
-    templates = { entry_point = "templates", description = "Polysync import: list, get and search CustomJobs usable as templates." }
+    templates = { entry_point = "templates", description = "Polysync import: list, get and search Vertex AI jobs usable as templates." }
+    health    = { entry_point = "health", description = "Polysync test connectivity: checks every permission a run needs; creates, cancels and publishes nothing." }
   }
+
+  # The HTTP functions also fix functions-framework's gunicorn thread count (THREADS; its default is 4 per CPU the
+  # container sees) to the concurrency Cloud Run routes to an instance: every admitted request has its own thread, so a
+  # slow client never delays the others on its instance.
+  http_env = merge(local.common_env, { THREADS = tostring(var.http_concurrency) })
 
   source_bucket = google_storage_bucket.source.name
   source_object = google_storage_bucket_object.functions.name
@@ -28,9 +34,10 @@ resource "google_cloudfunctions2_function" "http" {
   labels      = local.labels
 
   build_config {
-    runtime         = local.runtime
-    entry_point     = each.value.entry_point
-    service_account = google_service_account.build.id
+    runtime           = local.runtime
+    entry_point       = each.value.entry_point
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = local.source_bucket
@@ -42,21 +49,24 @@ resource "google_cloudfunctions2_function" "http" {
   service_config {
     available_memory = var.http_memory
     available_cpu    = "1"
-    # Above PSV_REQUEST_BUDGET_SECONDS (<= 50 s, validated) so the code answers, with Retry-After, before Cloud Run
-    # cuts the request off.
-    timeout_seconds    = 60
+    # Cloud Run's request timeout: the time within which a response must be returned, from the request's arrival,
+    # after which Cloud Run closes the connection with 504 (https://cloud.google.com/run/docs/configuring/request-timeout).
+    # It also bounds how long a slow client (a body that trickles in) holds one of an instance's concurrency slots.
+    # Above PSV_REQUEST_BUDGET_SECONDS (precondition below) so the code answers, with Retry-After, first.
+    timeout_seconds    = var.http_timeout_seconds
     min_instance_count = 0
     # Caps the Vertex AI call rate and the bill when the public endpoint is flooded: past it Cloud Run answers 429
     # and Polysync retries.
     max_instance_count = var.http_max_instances
-    # Requests wait on Vertex AI and Firestore, not CPU: one instance serves a few at once (functions-framework runs
-    # 4 threads per vCPU by default).
+    # Requests wait on Vertex AI and Firestore, not CPU: one instance serves a few at once. Cloud Run routes at most
+    # this many requests to an instance; functions-framework's gunicorn runs as many threads, so a slot held by a
+    # slow client never blocks the others (docs/deploy.md, "Slow clients").
     max_instance_request_concurrency = var.http_concurrency
     # Polysync calls from the internet; the HMAC signature, not the network, is the gate (see iam.tf).
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.function[each.key].email
-    environment_variables          = local.common_env
+    environment_variables          = local.http_env
 
     # The one setting not in common_env: read from Secret Manager when an instance starts.
     secret_environment_variables {
@@ -67,19 +77,31 @@ resource "google_cloudfunctions2_function" "http" {
     }
   }
 
+  lifecycle {
+    precondition {
+      condition     = var.http_timeout_seconds >= var.request_budget_seconds + 10
+      error_message = "http_timeout_seconds must exceed request_budget_seconds by at least 10 s, so the code answers before Cloud Run cuts the request off."
+    }
+  }
+
   depends_on = [
     google_project_service.this,
     google_firestore_database.this,
     google_project_iam_member.build,
     google_secret_manager_secret_iam_member.webhook,
+    time_sleep.apis,
+    time_sleep.iam,
+    google_project_service_identity.pubsub,
+    google_project_service_identity.eventarc,
   ]
 }
 
-# The Eventarc triggers below create their own Pub/Sub push subscriptions. google_cloudfunctions2_function has no
-# argument for a dead-letter policy on them (event_trigger only takes retry_policy), so failed deliveries are retried
-# with back-off until Pub/Sub's retention runs out. That is safe here: ticks and shard messages carry no state of
-# their own (the runs are in Firestore and the next tick covers them again). To dead-letter anyway, attach
-# google_pubsub_topic.dead_letter to the trigger's subscription with gcloud (docs/deploy.md).
+# The Eventarc triggers below create their own Pub/Sub push subscriptions. Neither google_cloudfunctions2_function nor
+# the Eventarc API can set a dead-letter policy on them (the subscription is output-only:
+# hashicorp/terraform-provider-google#17697), so Terraform creates the separate trigger dead-letter topic and its
+# subscription (pubsub.tf) and docs/deploy.md attaches it to the two Eventarc subscriptions with gcloud after apply.
+# Ticks and shard messages carry no state of their own (the runs are in Firestore and the next tick covers them again),
+# so a dead-lettered one is only a signal (monitoring.tf alerts on it), never lost work.
 
 resource "google_cloudfunctions2_function" "poll" {
   project     = var.project_id
@@ -89,9 +111,10 @@ resource "google_cloudfunctions2_function" "poll" {
   labels      = local.labels
 
   build_config {
-    runtime         = local.runtime
-    entry_point     = "poll"
-    service_account = google_service_account.build.id
+    runtime           = local.runtime
+    entry_point       = "poll"
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = local.source_bucket
@@ -129,6 +152,10 @@ resource "google_cloudfunctions2_function" "poll" {
     google_project_service.this,
     google_firestore_database.this,
     google_project_iam_member.build,
+    time_sleep.apis,
+    time_sleep.iam,
+    google_project_service_identity.pubsub,
+    google_project_service_identity.eventarc,
   ]
 }
 
@@ -140,9 +167,10 @@ resource "google_cloudfunctions2_function" "poll_shard" {
   labels      = local.labels
 
   build_config {
-    runtime         = local.runtime
-    entry_point     = "poll_shard"
-    service_account = google_service_account.build.id
+    runtime           = local.runtime
+    entry_point       = "poll_shard"
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = local.source_bucket
@@ -177,5 +205,9 @@ resource "google_cloudfunctions2_function" "poll_shard" {
     google_project_service.this,
     google_firestore_database.this,
     google_project_iam_member.build,
+    time_sleep.apis,
+    time_sleep.iam,
+    google_project_service_identity.pubsub,
+    google_project_service_identity.eventarc,
   ]
 }

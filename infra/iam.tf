@@ -1,5 +1,6 @@
 # Least privilege: one runtime service account per function, one trigger service account per event function, one
-# build service account. No primitive role (owner/editor/viewer) anywhere; Pub/Sub publish rights only on topics.
+# build service account. No primitive role (owner/editor/viewer) anywhere; Pub/Sub publish rights only on topics;
+# Vertex AI rights only through the custom roles below, whose permissions are exactly the calls each function makes.
 
 locals {
   # function key -> service account id suffix ("<name_prefix>-<suffix>" stays within 30 characters).
@@ -8,6 +9,7 @@ locals {
     cancel     = "cancel"
     status     = "status"
     templates  = "templates"
+    health     = "health"
     poll       = "poll"
     poll_shard = "shard"
   }
@@ -17,44 +19,143 @@ locals {
     poll_shard = "shard-trg"
   }
 
-  # Roles in project_id (Firestore). status only reads runs; templates does not touch Firestore.
+  # Firestore roles in project_id, each limited to the connector's database by an IAM condition. status and health
+  # only read; templates does not touch Firestore.
   firestore_roles = {
     submit     = "roles/datastore.user"
     cancel     = "roles/datastore.user"
     status     = "roles/datastore.viewer"
+    health     = "roles/datastore.viewer"
     poll       = "roles/datastore.user"
     poll_shard = "roles/datastore.user"
   }
 
-  # Roles in every Vertex AI project. submit creates and cancel cancels CustomJobs (Vertex AI User); templates and the
-  # pollers only get and list them (Vertex AI Viewer); status answers from Firestore alone.
-  vertex_roles = {
-    submit     = "roles/aiplatform.user"
-    cancel     = "roles/aiplatform.user"
-    templates  = "roles/aiplatform.viewer"
-    poll       = "roles/aiplatform.viewer"
-    poll_shard = "roles/aiplatform.viewer"
+  # Vertex AI permissions per function: exactly the calls its code makes through the Vertex AI adapter, for the three
+  # job types. submit creates and awaits a job by label (create, get, list); the pollers read and list active jobs and
+  # cancel orphaned duplicates (get, list, cancel); cancel cancels and re-reads (cancel, get); templates lists and
+  # reads (get, list); health, with deep=true, lists once per type (list). status answers from Firestore alone and
+  # gets no Vertex AI role. tests/infra/test_terraform.py holds this map against its own copy of the table.
+  vertex_permissions = {
+    submit = [
+      "aiplatform.batchPredictionJobs.create",
+      "aiplatform.batchPredictionJobs.get",
+      "aiplatform.batchPredictionJobs.list",
+      "aiplatform.customJobs.create",
+      "aiplatform.customJobs.get",
+      "aiplatform.customJobs.list",
+      "aiplatform.pipelineJobs.create",
+      "aiplatform.pipelineJobs.get",
+      "aiplatform.pipelineJobs.list",
+    ]
+    cancel = [
+      "aiplatform.batchPredictionJobs.cancel",
+      "aiplatform.batchPredictionJobs.get",
+      "aiplatform.customJobs.cancel",
+      "aiplatform.customJobs.get",
+      "aiplatform.pipelineJobs.cancel",
+      "aiplatform.pipelineJobs.get",
+    ]
+    templates = [
+      "aiplatform.batchPredictionJobs.get",
+      "aiplatform.batchPredictionJobs.list",
+      "aiplatform.customJobs.get",
+      "aiplatform.customJobs.list",
+      "aiplatform.pipelineJobs.get",
+      "aiplatform.pipelineJobs.list",
+    ]
+    health = [
+      "aiplatform.batchPredictionJobs.list",
+      "aiplatform.customJobs.list",
+      "aiplatform.pipelineJobs.list",
+    ]
+    poll = [
+      "aiplatform.batchPredictionJobs.cancel",
+      "aiplatform.batchPredictionJobs.get",
+      "aiplatform.batchPredictionJobs.list",
+      "aiplatform.customJobs.cancel",
+      "aiplatform.customJobs.get",
+      "aiplatform.customJobs.list",
+      "aiplatform.pipelineJobs.cancel",
+      "aiplatform.pipelineJobs.get",
+      "aiplatform.pipelineJobs.list",
+    ]
+    poll_shard = [
+      "aiplatform.batchPredictionJobs.cancel",
+      "aiplatform.batchPredictionJobs.get",
+      "aiplatform.batchPredictionJobs.list",
+      "aiplatform.customJobs.cancel",
+      "aiplatform.customJobs.get",
+      "aiplatform.customJobs.list",
+      "aiplatform.pipelineJobs.cancel",
+      "aiplatform.pipelineJobs.get",
+      "aiplatform.pipelineJobs.list",
+    ]
   }
 
-  project_grants = merge(
-    { for fn, role in local.firestore_roles : "${fn}/${var.project_id}/${role}" => { fn = fn, project = var.project_id, role = role } },
-    merge([
-      for fn, role in local.vertex_roles : {
-        for p in local.vertex_projects : "${fn}/${p}/${role}" => { fn = fn, project = p, role = role }
-      }
-    ]...),
-  )
+  # Custom role ids allow letters, digits, underscores and dots: "polysync-vertex" -> "polysync_vertex_submit".
+  # The 403 message and docs/deploy.md name the role as projects/<vertex project>/roles/<this id>.
+  vertex_role_prefix = replace(var.name_prefix, "-", "_")
 
-  # Publisher on single topics only: both pollers publish status events; poll fans out to the shard topic.
+  # One custom role per (function, Vertex AI project), granted to that function's identity in that project only.
+  vertex_role_instances = merge([
+    for fn in keys(local.vertex_permissions) : {
+      for p in local.vertex_projects : "${fn}/${p}" => { fn = fn, project = p }
+    }
+  ]...)
+
+  # IAM condition that limits a Firestore role to the connector's database (Firestore IAM Conditions,
+  # https://cloud.google.com/firestore/docs/security/iam#iam_conditions: resource.name of a database).
+  firestore_database_name = "projects/${var.project_id}/databases/${var.firestore_database}"
+
+  # Publisher on single topics only: both pollers publish status events; poll fans out to the shard topic. health
+  # tests the status topic's permissions (topics.testIamPermissions needs no role) and publishes nothing.
   topic_publishers = {
     "poll/status"       = { fn = "poll", topic = google_pubsub_topic.status.name }
     "poll_shard/status" = { fn = "poll_shard", topic = google_pubsub_topic.status.name }
     "poll/shard"        = { fn = "poll", topic = google_pubsub_topic.shard.name }
   }
 
+  # submit creates jobs that run as these accounts (worker pools' and pipelines' serviceAccount): Vertex AI requires
+  # the caller to be able to act as each of them.
+  job_service_accounts = toset(var.job_service_accounts)
+
   # Documented minimal set for a custom Cloud Functions build account: Cloud Run Builder (read the staged source,
   # push the image to Artifact Registry, write build logs).
   build_roles = toset(["roles/run.builder"])
+
+  pubsub_service_agent   = google_project_service_identity.pubsub.member
+  eventarc_service_agent = google_project_service_identity.eventarc.member
+}
+
+# --- Service agents ----------------------------------------------------------
+
+# On a fresh project the Pub/Sub and Eventarc service agents exist only after their first use, and Eventarc trigger
+# creation fails with "Permission denied while using the Eventarc Service Agent" until the agent exists and holds its
+# role (hashicorp/terraform-provider-google#25294, #14584). Creating them explicitly makes them exist before the grants
+# and triggers that name them; the Eventarc agent's role is granted explicitly for the same reason.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "pubsub.googleapis.com"
+
+  depends_on = [time_sleep.apis]
+}
+
+resource "google_project_service_identity" "eventarc" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "eventarc.googleapis.com"
+
+  depends_on = [time_sleep.apis]
+}
+
+resource "google_project_iam_member" "eventarc_agent" {
+  #checkov:skip=CKV_GCP_49:The Eventarc service agent's own predefined role, which Google grants it automatically on enablement; granted here only so it exists before the triggers, and only to the Google-managed agent.
+  project = var.project_id
+  role    = "roles/eventarc.serviceAgent"
+  member  = local.eventarc_service_agent
 }
 
 # --- Service accounts --------------------------------------------------------
@@ -67,7 +168,7 @@ resource "google_service_account" "function" {
   display_name = "polysync-vertex ${each.key} function"
   description  = "Runtime identity of the ${each.key} function; holds only the roles that function needs."
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis]
 }
 
 resource "google_service_account" "trigger" {
@@ -78,7 +179,7 @@ resource "google_service_account" "trigger" {
   display_name = "polysync-vertex ${each.key} trigger"
   description  = "Identity Eventarc uses to push Pub/Sub messages to the ${each.key} function; may only invoke it."
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis]
 }
 
 resource "google_service_account" "build" {
@@ -87,16 +188,43 @@ resource "google_service_account" "build" {
   display_name = "polysync-vertex function builds"
   description  = "Cloud Build identity for building the polysync-vertex functions."
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis]
 }
 
 # --- Runtime roles -----------------------------------------------------------
 
-resource "google_project_iam_member" "function" {
-  for_each = local.project_grants
+resource "google_project_iam_member" "firestore" {
+  for_each = local.firestore_roles
+
+  project = var.project_id
+  role    = each.value
+  member  = google_service_account.function[each.key].member
+
+  condition {
+    title       = "${var.name_prefix} database only"
+    description = "Only the connector's Firestore database."
+    expression  = "resource.name == \"${local.firestore_database_name}\""
+  }
+}
+
+resource "google_project_iam_custom_role" "vertex" {
+  for_each = local.vertex_role_instances
+
+  project     = each.value.project
+  role_id     = "${local.vertex_role_prefix}_${each.value.fn}"
+  title       = "polysync-vertex ${each.value.fn}"
+  description = "Exactly the Vertex AI calls of the polysync-vertex ${each.value.fn} function (Custom, Pipeline and Batch Prediction Jobs)."
+  permissions = local.vertex_permissions[each.value.fn]
+  stage       = "GA"
+
+  depends_on = [time_sleep.apis]
+}
+
+resource "google_project_iam_member" "vertex" {
+  for_each = local.vertex_role_instances
 
   project = each.value.project
-  role    = each.value.role
+  role    = google_project_iam_custom_role.vertex[each.key].id
   member  = google_service_account.function[each.value.fn].member
 }
 
@@ -119,12 +247,13 @@ resource "google_secret_manager_secret_iam_member" "webhook" {
   member    = google_service_account.function[each.key].member
 }
 
-# submit creates jobs that run as job_service_account: Vertex AI requires the caller to be able to act as it.
-# Granted on that one account, never project-wide.
+# submit creates jobs that run as the job service accounts: Vertex AI requires the caller to be able to act as each
+# (iam.serviceAccounts.actAs). Granted on those accounts only, never project-wide; accounts in other projects work
+# too (docs/deploy.md, cross-project prerequisites).
 resource "google_service_account_iam_member" "submit_acts_as_job_account" {
-  count = var.job_service_account == null ? 0 : 1
+  for_each = local.job_service_accounts
 
-  service_account_id = "projects/-/serviceAccounts/${var.job_service_account}"
+  service_account_id = "projects/-/serviceAccounts/${each.value}"
   role               = "roles/iam.serviceAccountUser"
   member             = google_service_account.function["submit"].member
 }
@@ -167,6 +296,25 @@ resource "google_service_account_iam_member" "pubsub_agent_token_creator" {
   service_account_id = google_service_account.trigger[each.key].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
+}
+
+# IAM grants take effect within about a minute, sometimes more ("Access change propagation",
+# https://cloud.google.com/iam/docs/access-change-propagation). Function builds read the source as the build account,
+# instances read the secret at start-up and Eventarc validates the trigger with its agent: all of that happens while
+# the functions are created, so they wait for the grants to propagate (the workaround in
+# hashicorp/terraform-provider-google#25294). The triggers re-run the wait whenever a grant it covers changes.
+resource "time_sleep" "iam" {
+  create_duration = "60s"
+
+  triggers = {
+    build     = join(",", sort([for m in google_project_iam_member.build : "${m.role}=${m.member}"]))
+    secret    = join(",", sort([for m in google_secret_manager_secret_iam_member.webhook : m.member]))
+    eventarc  = google_project_iam_member.eventarc_agent.id
+    pubsub    = join(",", sort([for m in google_service_account_iam_member.pubsub_agent_token_creator : m.id]))
+    firestore = join(",", sort([for m in google_project_iam_member.firestore : m.id]))
+    vertex    = join(",", sort([for m in google_project_iam_member.vertex : m.id]))
+    act_as    = join(",", sort([for m in google_service_account_iam_member.submit_acts_as_job_account : m.id]))
+  }
 }
 
 # --- HTTP invocation ---------------------------------------------------------

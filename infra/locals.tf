@@ -3,8 +3,6 @@ locals {
   vertex_projects  = coalesce(var.vertex_projects, [var.project_id])
   labels           = merge(var.labels, { app = "polysync-vertex" })
 
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-
   # Every setting in functions/polysync_vertex/config.py (SETTINGS) is set here, on every function, except
   #   PSV_WEBHOOK_SECRETS  - a secret environment variable from Secret Manager (functions.tf), and
   #   PSV_VERTEX_ENDPOINT  - only for the local Vertex AI emulator; empty means Google's regional endpoint.
@@ -23,5 +21,6 @@ locals {
     PSV_REQUEST_BUDGET_SECONDS   = tostring(var.request_budget_seconds)
     PSV_TEMPLATE_CACHE_SECONDS   = tostring(var.template_cache_seconds)
     PSV_LOG_LEVEL                = var.log_level
+    PSV_RETENTION_DAYS           = tostring(var.retention_days)
   }
 }

@@ -23,6 +23,11 @@ output "templates_url" {
   value       = google_cloudfunctions2_function.http["templates"].service_config[0].uri
 }
 
+output "health_url" {
+  description = "URL of Polysync's \"test connectivity\" (GET, signed; ?deep=true adds one list call per job type): polysync-vertex doctor --url <this>."
+  value       = google_cloudfunctions2_function.http["health"].service_config[0].uri
+}
+
 output "status_topic" {
   description = "Full name of the topic status events are published to."
   value       = google_pubsub_topic.status.id
@@ -39,8 +44,38 @@ output "dead_letter_topic" {
 }
 
 output "dead_letter_subscription" {
-  description = "Subscription that keeps dead-lettered messages for inspection and replay."
+  description = "Subscription that keeps dead-lettered status events for inspection and replay (Polysync's consumer may pull it)."
   value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "trigger_dead_letter_topic" {
+  description = "Dead-letter topic for the Eventarc subscriptions of poll and poll_shard (attach it with the gcloud step in docs/deploy.md)."
+  value       = google_pubsub_topic.trigger_dead_letter.id
+}
+
+output "trigger_dead_letter_subscription" {
+  description = "Subscription that keeps dead-lettered ticks and shard messages."
+  value       = google_pubsub_subscription.trigger_dead_letter.id
+}
+
+output "project_number" {
+  description = "Number of project_id (service agents' addresses contain it)."
+  value       = data.google_project.this.number
+}
+
+output "vertex_custom_roles" {
+  description = "Custom role of each function in each Vertex AI project (\"<function>/<project>\" -> projects/<project>/roles/<id>)."
+  value       = { for k, r in google_project_iam_custom_role.vertex : k => r.id }
+}
+
+output "dashboard" {
+  description = "Cloud Monitoring dashboard of the connector."
+  value       = "https://console.cloud.google.com/monitoring/dashboards/builder/${element(split("/", google_monitoring_dashboard.connector.id), 3)}?project=${var.project_id}"
+}
+
+output "artifact_repository" {
+  description = "Artifact Registry repository that holds the function images (with a cleanup policy)."
+  value       = google_artifact_registry_repository.functions.id
 }
 
 output "tick_topic" {

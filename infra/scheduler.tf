@@ -13,5 +13,5 @@ resource "google_cloud_scheduler_job" "poll_tick" {
     data       = base64encode("{}")
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis]
 }

@@ -7,11 +7,27 @@ resource "google_secret_manager_secret" "webhook" {
   secret_id = "${var.name_prefix}-webhook"
   labels    = local.labels
 
+  # Automatic replication unless data residency requires named regions (an org policy such as
+  # constraints/gcp.resourceLocations rejects automatic replication).
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = var.secret_replica_locations == null ? [1] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = var.secret_replica_locations == null ? [] : [var.secret_replica_locations]
+      content {
+        dynamic "replicas" {
+          for_each = user_managed.value
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis]
 }
 
 locals {

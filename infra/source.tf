@@ -38,7 +38,7 @@ resource "google_storage_bucket" "source" {
     }
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis]
 }
 
 # Named by the zip's MD5: any change to functions/ gives a new object name, which changes build_config and redeploys
@@ -48,4 +48,44 @@ resource "google_storage_bucket_object" "functions" {
   name         = "functions/${data.archive_file.functions.output_md5}.zip"
   source       = data.archive_file.functions.output_path
   content_type = "application/zip"
+
+  # A new object name replaces this resource: upload the new zip before the old one goes, so the functions' builds
+  # never point at a deleted object mid-apply.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# The images Cloud Build makes of the functions. Managed here (instead of the gcf-artifacts repository Cloud Functions
+# creates on first deploy) so that old images are cleaned up: every deploy pushes one image per function.
+resource "google_artifact_registry_repository" "functions" {
+  #checkov:skip=CKV_GCP_84:Google-managed encryption; the images hold the connector's public source code and dependencies, no data, and a customer-managed key is an organisation policy this module does not impose.
+  project       = var.project_id
+  location      = var.region
+  repository_id = "${var.name_prefix}-functions"
+  description   = "Images of the polysync-vertex functions (built by Cloud Build on deploy)."
+  format        = "DOCKER"
+  labels        = local.labels
+
+  cleanup_policy_dry_run = false
+
+  # Keep policies win over delete policies: the newest images of every function stay, older ones go after a while.
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = var.image_keep_count
+    }
+  }
+
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      tag_state  = "ANY"
+      older_than = "${var.image_retention_days * 86400}s"
+    }
+  }
+
+  depends_on = [time_sleep.apis]
 }

@@ -60,14 +60,14 @@ variable "vertex_projects" {
   }
 }
 
-variable "job_service_account" {
-  description = "Email of the service account Vertex AI jobs run as (the templates' jobSpec.serviceAccount). When set, submit gets roles/iam.serviceAccountUser on that account only. Null: jobs run as the Vertex AI service agent and no grant is needed."
-  type        = string
-  default     = null
+variable "job_service_accounts" {
+  description = "Emails of the service accounts Vertex AI jobs run as: the templates' worker-pool serviceAccount (Custom Jobs), serviceAccount (Pipeline Jobs, Batch Prediction Jobs). submit gets roles/iam.serviceAccountUser (iam.serviceAccounts.actAs) on each of them and nothing wider. Accounts may live in other projects (docs/deploy.md, cross-project prerequisites). Empty: jobs run as the Vertex AI service agent and no grant is needed."
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = var.job_service_account == null ? true : can(regex("^[a-z0-9-]+@[a-z0-9.-]+\\.gserviceaccount\\.com$", var.job_service_account))
-    error_message = "job_service_account must be a service account email."
+    condition     = alltrue([for a in var.job_service_accounts : can(regex("^[a-z0-9-]+@[a-z0-9.-]+\\.gserviceaccount\\.com$", a))])
+    error_message = "job_service_accounts entries must be service account emails."
   }
 }
 
@@ -222,7 +222,7 @@ variable "http_max_instances" {
 }
 
 variable "http_concurrency" {
-  description = "Concurrent requests per HTTP function instance. The code must be thread-safe for values above 1."
+  description = "Concurrent requests Cloud Run routes to one HTTP function instance (max_instance_request_concurrency). Each request holds a slot until answered or until http_timeout_seconds, so slow clients use slots, not the whole instance. The code is thread-safe."
   type        = number
   default     = 4
 
@@ -233,13 +233,24 @@ variable "http_concurrency" {
 }
 
 variable "request_budget_seconds" {
-  description = "Time budget of one HTTP request including Vertex AI retries (PSV_REQUEST_BUDGET_SECONDS). Kept below the HTTP functions' 60 s timeout so the code answers before Cloud Run cuts it off."
+  description = "Time budget of one HTTP request including Vertex AI retries (PSV_REQUEST_BUDGET_SECONDS). At least 10 s below http_timeout_seconds (a precondition on the functions) so the code answers before Cloud Run cuts it off."
   type        = number
   default     = 45
 
   validation {
-    condition     = var.request_budget_seconds > 0 && var.request_budget_seconds <= 50
-    error_message = "request_budget_seconds must be in (0, 50]: the HTTP functions time out at 60 s."
+    condition     = var.request_budget_seconds > 0 && var.request_budget_seconds <= 3590
+    error_message = "request_budget_seconds must be positive and below Cloud Run's 3600 s maximum request timeout."
+  }
+}
+
+variable "http_timeout_seconds" {
+  description = "Cloud Run request timeout of each HTTP function: the time within which a response must be returned, after which Cloud Run closes the connection with 504. Also the longest a slow client can hold one concurrency slot (docs/deploy.md, \"Slow clients\"). Must exceed request_budget_seconds by at least 10 s."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.http_timeout_seconds >= 15 && var.http_timeout_seconds <= 3600 && floor(var.http_timeout_seconds) == var.http_timeout_seconds
+    error_message = "http_timeout_seconds must be a whole number between 15 and 3600 (Cloud Run's maximum)."
   }
 }
 
@@ -293,4 +304,157 @@ variable "status_max_delivery_attempts" {
     condition     = var.status_max_delivery_attempts >= 5 && var.status_max_delivery_attempts <= 100
     error_message = "status_max_delivery_attempts must be between 5 and 100 (Pub/Sub's limits)."
   }
+}
+
+# --- Retention ---------------------------------------------------------------
+
+variable "retention_days" {
+  description = "Days ended runs and done request records are kept (PSV_RETENTION_DAYS): they get expireAt = end + this, and Firestore's TTL policy deletes them some time after it. After that, status answers 404 and a replay of the requestId is treated as new."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.retention_days >= 1 && var.retention_days <= 3650 && floor(var.retention_days) == var.retention_days
+    error_message = "retention_days must be a whole number between 1 and 3650."
+  }
+}
+
+# --- Data residency ----------------------------------------------------------
+
+variable "message_storage_regions" {
+  description = "Regions Pub/Sub may store messages of the connector's topics in (message_storage_policy). Null: Pub/Sub's default (any region allowed by the organisation policy). Set when an org policy such as constraints/gcp.resourceLocations restricts locations."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.message_storage_regions == null ? true : length(var.message_storage_regions) > 0
+    error_message = "message_storage_regions must be null or a non-empty list of regions."
+  }
+}
+
+variable "secret_replica_locations" {
+  description = "Regions the webhook secret created by this module is replicated to (user-managed replication). Null: automatic replication. Ignored when webhook_secret_id names an existing secret."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.secret_replica_locations == null ? true : length(var.secret_replica_locations) > 0
+    error_message = "secret_replica_locations must be null or a non-empty list of regions."
+  }
+}
+
+# --- Function images ---------------------------------------------------------
+
+variable "image_keep_count" {
+  description = "Newest image versions kept per function in the Artifact Registry repository, whatever their age."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.image_keep_count >= 1
+    error_message = "image_keep_count must be at least 1."
+  }
+}
+
+variable "image_retention_days" {
+  description = "Image versions older than this (and not among the newest image_keep_count) are deleted by the repository's cleanup policy."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.image_retention_days >= 1
+    error_message = "image_retention_days must be at least 1."
+  }
+}
+
+# --- Monitoring --------------------------------------------------------------
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels (full names: projects/P/notificationChannels/ID) every alert policy notifies. Create them once (console or gcloud, docs/monitoring.md). Empty: the alerts still open incidents, visible in the console."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "notification_channels entries must be projects/<project>/notificationChannels/<id>."
+  }
+}
+
+variable "alert_missing_tick_minutes" {
+  description = "Alert when no \"poll tick\" log line was written for this many minutes (the poller is not running)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.alert_missing_tick_minutes >= 3 && var.alert_missing_tick_minutes <= 1440
+    error_message = "alert_missing_tick_minutes must be between 3 and 1440."
+  }
+}
+
+variable "alert_status_oldest_unacked_seconds" {
+  description = "Alert when the oldest unacknowledged message of Polysync's status subscription is older than this (Polysync is not consuming)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.alert_status_oldest_unacked_seconds >= 60
+    error_message = "alert_status_oldest_unacked_seconds must be at least 60."
+  }
+}
+
+variable "alert_http_5xx_ratio" {
+  description = "Alert when more than this fraction of an HTTP function's requests answer 5xx over 5 minutes (503 with Retry-After during a Vertex AI or Firestore outage counts)."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.alert_http_5xx_ratio > 0 && var.alert_http_5xx_ratio < 1
+    error_message = "alert_http_5xx_ratio must be between 0 and 1."
+  }
+}
+
+variable "alert_vertex_429_per_5min" {
+  description = "Alert when Vertex AI answered RESOURCE_EXHAUSTED (429, quota) more than this many times in 5 minutes (after the code's own retries)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alert_vertex_429_per_5min >= 0
+    error_message = "alert_vertex_429_per_5min must not be negative."
+  }
+}
+
+# --- CI/CD (cicd.tf) ---------------------------------------------------------
+
+variable "cicd_github" {
+  description = "GitHub repository (Cloud Build GitHub App connection) whose pushes and pull requests run the plan and apply triggers, as { owner, name }. Null: no Cloud Build triggers are managed here."
+  type = object({
+    owner = string
+    name  = string
+  })
+  default = null
+}
+
+variable "cicd_plan_service_account" {
+  description = "Email of the read-only service account the plan trigger (branches and pull requests) runs as (docs/deploy.md, CI/CD). Required with cicd_github."
+  type        = string
+  default     = null
+}
+
+variable "cicd_deploy_service_account" {
+  description = "Email of the deploy service account the apply trigger (main only, approval required) runs as (docs/deploy.md, CI/CD). Required with cicd_github."
+  type        = string
+  default     = null
+}
+
+variable "cicd_tfvars" {
+  description = "The tfvars file (relative to infra/) both triggers plan with: the one source of project_id, region and every other variable in CI."
+  type        = string
+  default     = "prod.tfvars"
+}
+
+variable "cicd_state_bucket" {
+  description = "GCS bucket holding Terraform state, passed to the triggers as _TF_STATE_BUCKET. Required with cicd_github."
+  type        = string
+  default     = null
 }

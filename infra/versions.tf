@@ -1,16 +1,29 @@
 terraform {
+  # 1.5: check blocks and the `import` block; preconditions (1.2) guard cross-variable rules.
   required_version = ">= 1.5.0"
 
   required_providers {
     google = {
       source = "hashicorp/google"
-      # 6.x: build_config.service_account, secret replication.auto and firestore deletion_policy are all present.
-      version = ">= 6.0.0, < 8.0.0"
+      # Pinned to the schema this module was checked against (provider 6.50.0, as shipped in the npm package
+      # @cdktf/provider-google 16.12.1): "~> 6.50" accepts 6.50.x and later 6.x, never 7.x. Commit the lock file
+      # (docs/deploy.md, "Provider lock file").
+      version = "~> 6.50"
+    }
+    google-beta = {
+      source = "hashicorp/google-beta"
+      # google_project_service_identity exists only in google-beta (iam.tf, service agents).
+      version = "~> 6.50"
+    }
+    time = {
+      source = "hashicorp/time"
+      # time_sleep: waits for API enablement and IAM propagation on a fresh project (apis.tf, iam.tf).
+      version = "~> 0.12"
     }
     archive = {
       source = "hashicorp/archive"
       # 2.4.1 added glob patterns to archive_file.excludes (used to drop __pycache__ at any depth).
-      version = ">= 2.4.1, < 3.0.0"
+      version = "~> 2.4, >= 2.4.1"
     }
   }
 
@@ -20,6 +33,11 @@ terraform {
 }
 
 provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+provider "google-beta" {
   project = var.project_id
   region  = var.region
 }
