@@ -1,0 +1,7 @@
+"""`python -m tests.e2e.chaos`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
