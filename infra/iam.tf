@@ -123,6 +123,10 @@ locals {
   # push the image to Artifact Registry, write build logs).
   build_roles = toset(["roles/run.builder"])
 
+  # health runs projects.testIamPermissions as each function whose Vertex AI rights it checks (PSV_FUNCTION_IDENTITIES),
+  # so that "submit may create" is tested with submit's identity, not health's own.
+  health_tested_accounts = { for fn in keys(local.vertex_permissions) : fn => fn if fn != "health" }
+
   pubsub_service_agent   = google_project_service_identity.pubsub.member
   eventarc_service_agent = google_project_service_identity.eventarc.member
 }
@@ -258,6 +262,29 @@ resource "google_service_account_iam_member" "submit_acts_as_job_account" {
   member             = google_service_account.function["submit"].member
 }
 
+# health impersonates the functions it tests (PSV_FUNCTION_IDENTITIES): a custom role with the one permission that
+# needs, iam.serviceAccounts.getAccessToken (roles/iam.serviceAccountTokenCreator would add signBlob, signJwt and
+# more), granted on each tested function account only. Trade-off, stated in docs/deploy.md: whoever controls the
+# health function's code can act as those accounts; its code only calls testIamPermissions with the tokens.
+resource "google_project_iam_custom_role" "health_impersonation" {
+  project     = var.project_id
+  role_id     = "${local.vertex_role_prefix}_health_impersonation"
+  title       = "polysync-vertex health: test permissions as another function"
+  description = "Mint a short-lived access token of a polysync-vertex function account, to test its permissions."
+  permissions = ["iam.serviceAccounts.getAccessToken"]
+  stage       = "GA"
+
+  depends_on = [time_sleep.apis]
+}
+
+resource "google_service_account_iam_member" "health_impersonates" {
+  for_each = local.health_tested_accounts
+
+  service_account_id = google_service_account.function[each.key].name
+  role               = google_project_iam_custom_role.health_impersonation.id
+  member             = google_service_account.function["health"].member
+}
+
 # --- Build -------------------------------------------------------------------
 
 resource "google_project_iam_member" "build" {
@@ -314,6 +341,7 @@ resource "time_sleep" "iam" {
     firestore = join(",", sort([for m in google_project_iam_member.firestore : m.id]))
     vertex    = join(",", sort([for m in google_project_iam_member.vertex : m.id]))
     act_as    = join(",", sort([for m in google_service_account_iam_member.submit_acts_as_job_account : m.id]))
+    health    = join(",", sort([for m in google_service_account_iam_member.health_impersonates : m.id]))
   }
 }
 

@@ -22,5 +22,7 @@ locals {
     PSV_TEMPLATE_CACHE_SECONDS   = tostring(var.template_cache_seconds)
     PSV_LOG_LEVEL                = var.log_level
     PSV_RETENTION_DAYS           = tostring(var.retention_days)
+    # health tests each function's Vertex AI permissions as that function's identity (iam.tf, health_impersonates).
+    PSV_FUNCTION_IDENTITIES = join(",", [for fn in sort(keys(local.health_tested_accounts)) : "${fn}=${google_service_account.function[fn].email}"])
   }
 }

@@ -678,3 +678,310 @@ def test_cicd_triggers_separate_plan_and_apply() -> None:
     assert plan_push and first(plan_push[0]["content"]) == {"branch": "^main$", "invert_regex": True}
     assert "var.cicd_deploy_service_account" in str(apply["service_account"])
     assert "var.cicd_plan_service_account" in str(plan["service_account"])
+
+
+# --- issue 17, item 1: a first apply on a fresh project ------------------------------------------------------------
+
+
+def _depends_on(body: Tree) -> set[str]:
+    return {str(d).removeprefix("${").removesuffix("}") for d in body.get("depends_on", [])}
+
+
+FIRST_APPLY_WAITS = {
+    "time_sleep.apis",
+    "time_sleep.iam",
+    "google_project_service_identity.pubsub",
+    "google_project_service_identity.eventarc",
+}
+
+
+def test_every_function_waits_for_apis_agents_and_grants() -> None:
+    for fn in deployed():
+        missing = FIRST_APPLY_WAITS - _depends_on(fn.body)
+        assert not missing, f"{fn.address} must depend on {sorted(missing)} (a fresh project's first apply)"
+
+
+def test_service_agents_are_created_explicitly_with_google_beta() -> None:
+    cfg = config()
+    identities = cfg.resources.get("google_project_service_identity", {})
+    assert {i["service"] for i in identities.values()} >= {"pubsub.googleapis.com", "eventarc.googleapis.com"}
+    for name, body in identities.items():
+        assert body.get("provider") == "google-beta", f"google_project_service_identity.{name} is google-beta only"
+        assert "time_sleep.apis" in _depends_on(body), f"google_project_service_identity.{name}: after enablement"
+    # The agents' addresses come from the identities, not from a string built out of the project number.
+    assert cfg.locals["pubsub_service_agent"] == "${google_project_service_identity.pubsub.member}"
+    assert cfg.locals["eventarc_service_agent"] == "${google_project_service_identity.eventarc.member}"
+    for name, tree in cfg.files.items():
+        for path, value in walk(tree):
+            assert "@gcp-sa-" not in str(value), f"{name}: a service agent address is spelled out at {'.'.join(path)}"
+    grant = cfg.resource("google_project_iam_member", "eventarc_agent")
+    assert grant["role"] == "roles/eventarc.serviceAgent" and grant["member"] == "${local.eventarc_service_agent}"
+
+
+def test_the_waits_cover_what_function_creation_needs() -> None:
+    cfg = config()
+    versions = cfg.files["versions.tf"]["terraform"][0]["required_providers"][0]
+    assert versions["google"]["version"] == "~> 6.50", "pinned to the schema infra/ was checked against"
+    assert versions["google-beta"]["version"] == "~> 6.50"
+    assert versions["time"]["source"] == "hashicorp/time"
+    apis = cfg.resource("time_sleep", "apis")
+    assert "google_project_service.this" in str(apis["triggers"]), "the API wait follows the enablement"
+    iam = cfg.resource("time_sleep", "iam")
+    triggers = str(iam["triggers"])
+    for grant in (
+        "google_project_iam_member.build",
+        "google_secret_manager_secret_iam_member.webhook",
+        "google_project_iam_member.eventarc_agent",
+        "google_service_account_iam_member.pubsub_agent_token_creator",
+        "google_project_iam_member.firestore",
+        "google_project_iam_member.vertex",
+    ):
+        assert grant in triggers, f"time_sleep.iam must wait for {grant}"
+    for seconds in (apis["create_duration"], iam["create_duration"]):
+        assert re.fullmatch(r"\d+s", seconds) and int(seconds[:-1]) >= 30
+    # Nothing that calls a Google API is created straight after enablement: it waits for time_sleep.apis.
+    for rtype in ("google_service_account", "google_pubsub_topic", "google_storage_bucket", "google_logging_metric"):
+        for name, body in cfg.resources.get(rtype, {}).items():
+            assert "time_sleep.apis" in _depends_on(body), f"{rtype}.{name} must wait for time_sleep.apis"
+    assert "cloudresourcemanager.googleapis.com" in cfg.locals["services"], "health calls projects.testIamPermissions"
+
+
+# --- issue 17, item 3: least privilege ------------------------------------------------------------------------------
+
+# Mirrors the Vertex AI adapter's calls per function (functions/polysync_vertex/adapters/vertex.py, for the three job
+# types): submit creates and awaits a job by label; poll / poll_shard read, list and cancel orphaned duplicates; cancel
+# cancels and re-reads; templates reads and lists; health lists once per type (deep=true); status calls none.
+VERTEX_JOB_TYPES = ("customJobs", "pipelineJobs", "batchPredictionJobs")
+VERTEX_CALLS = {
+    "submit": {"create", "get", "list"},
+    "poll": {"get", "list", "cancel"},
+    "poll_shard": {"get", "list", "cancel"},
+    "cancel": {"cancel", "get"},
+    "templates": {"get", "list"},
+    "health": {"list"},
+    "status": set(),
+}
+
+
+def expected_vertex_permissions(fn: str) -> set[str]:
+    return {f"aiplatform.{t}.{verb}" for t in VERTEX_JOB_TYPES for verb in VERTEX_CALLS[fn]}
+
+
+def test_every_function_has_its_own_service_account_and_is_listed_in_the_vertex_table() -> None:
+    cfg = config()
+    functions = {fn.key or fn.entry_point for fn in deployed()}
+    assert functions == set(cfg.locals["function_accounts"]) == set(VERTEX_CALLS)
+
+
+def test_vertex_custom_roles_hold_exactly_the_calls_each_function_makes() -> None:
+    cfg = config()
+    table = cfg.locals["vertex_permissions"]
+    for fn, verbs in VERTEX_CALLS.items():
+        if not verbs:
+            assert fn not in table, f"{fn} calls no Vertex AI method and must get no Vertex AI role"
+            continue
+        assert set(table[fn]) == expected_vertex_permissions(fn), f"custom role of {fn}"
+        assert len(table[fn]) == len(set(table[fn])), f"custom role of {fn} lists a permission twice"
+    assert set(table) == {fn for fn, verbs in VERTEX_CALLS.items() if verbs}
+    role = cfg.resource("google_project_iam_custom_role", "vertex")
+    assert role["permissions"] == "${local.vertex_permissions[each.value.fn]}"
+    assert role["project"] == "${each.value.project}", "one role in each Vertex AI project"
+    assert role["for_each"] == "${local.vertex_role_instances}"
+    instances = str(cfg.locals["vertex_role_instances"])
+    assert "local.vertex_projects" in instances and "local.vertex_permissions" in instances
+    assert "each.value.fn" in role["role_id"]
+
+
+def test_every_function_identitys_vertex_role_is_its_custom_role() -> None:
+    cfg = config()
+    grant = cfg.resource("google_project_iam_member", "vertex")
+    assert grant["for_each"] == "${local.vertex_role_instances}"
+    assert grant["role"] == "${google_project_iam_custom_role.vertex[each.key].id}"
+    assert grant["member"] == "${google_service_account.function[each.value.fn].member}"
+    assert grant["project"] == "${each.value.project}"
+    # No predefined Vertex AI role anywhere: the custom roles are the only way to Vertex AI.
+    for name, tree in cfg.files.items():
+        for path, value in walk(tree):
+            assert not str(value).startswith("roles/aiplatform."), f"{name}: predefined {value} at {'.'.join(path)}"
+
+
+def test_firestore_roles_are_limited_to_the_database() -> None:
+    cfg = config()
+    roles = cfg.locals["firestore_roles"]
+    assert roles["status"] == roles["health"] == "roles/datastore.viewer", "status and health only read"
+    assert "templates" not in roles, "templates does not touch Firestore"
+    grant = cfg.resource("google_project_iam_member", "firestore")
+    assert grant["for_each"] == "${local.firestore_roles}"
+    condition = first(grant["condition"])
+    assert condition["expression"] == 'resource.name == "${local.firestore_database_name}"'
+    assert cfg.locals["firestore_database_name"] == "projects/${var.project_id}/databases/${var.firestore_database}"
+    for name, body in cfg.resources.get("google_project_iam_member", {}).items():
+        if name != "firestore":
+            assert "roles/datastore." not in str(body["role"]), f"google_project_iam_member.{name}: unconditioned"
+
+
+def test_health_reads_and_never_writes() -> None:
+    cfg = config()
+    publishers = {item["fn"] for item in cfg.locals["topic_publishers"].values()}
+    assert "health" not in publishers, "health tests the topic's permissions and must not be able to publish"
+    assert set(cfg.locals["vertex_permissions"]["health"]) == expected_vertex_permissions("health")
+    assert "health" in cfg.locals["http_functions"], "health is an HTTP function with the webhook secret"
+    assert "health_url" in cfg.outputs
+
+
+# --- issue 17, item 4: monitoring as code ---------------------------------------------------------------------------
+
+
+def _alerts() -> dict[str, Tree]:
+    return config().resources.get("google_monitoring_alert_policy", {})
+
+
+def _condition_texts(policy: Tree) -> list[str]:
+    return [json.dumps(c) for c in policy["conditions"]]
+
+
+def test_alert_policies_cover_every_listed_signal() -> None:
+    cfg = config()
+    alerts = _alerts()
+    texts = {name: " ".join(_condition_texts(body)) for name, body in alerts.items()}
+
+    def with_signal(*needles: str) -> list[str]:
+        return [name for name, text in texts.items() if all(n in text for n in needles)]
+
+    dead = with_signal("num_undelivered_messages")
+    assert dead == ["dead_letter_not_empty"], "an alert on non-empty dead-letter subscriptions"
+    assert alerts["dead_letter_not_empty"]["for_each"] == "${local.dead_letter_subscriptions}"
+    subs = cfg.locals["dead_letter_subscriptions"]
+    assert set(subs.values()) == {
+        "${google_pubsub_subscription.dead_letter.name}",
+        "${google_pubsub_subscription.trigger_dead_letter.name}",
+    }, "both dead-letter subscriptions are watched"
+    assert with_signal("oldest_unacked_message_age", "google_pubsub_subscription.status.name"), "status backlog"
+    assert with_signal("condition_absent", "google_logging_metric.poll_ticks"), "a missing poll tick"
+    assert with_signal("google_logging_metric.poll_errors"), "poll errors"
+    assert with_signal("run.googleapis.com/request_count", "5xx", "denominator_filter"), "HTTP 5xx rate"
+    assert with_signal("google_logging_metric.vertex_rate_limited"), "Vertex AI 429s"
+    for name, body in alerts.items():
+        assert body["notification_channels"] == "${var.notification_channels}", f"{name}: notification channels"
+        assert body.get("documentation"), f"{name}: says what to do"
+    assert cfg.variables["notification_channels"]["default"] == []
+
+
+def test_log_based_metrics_read_the_structured_logs() -> None:
+    cfg = config()
+    metrics = cfg.resources.get("google_logging_metric", {})
+    assert str(metrics["poll_ticks"]["filter"]).endswith('AND jsonPayload.message="poll tick"')
+    assert "local.poll_logs" in str(metrics["poll_ticks"]["filter"])
+    values = metrics["poll_values"]
+    fields = {item["field"] for item in values["for_each"].values()}
+    assert fields == {"changes", "eventsPublished", "seconds"}
+    assert values["value_extractor"] == "EXTRACT(jsonPayload.${each.value.field})"
+    calls = metrics["poll_vertex_calls"]
+    assert calls["value_extractor"] == "EXTRACT(jsonPayload.vertexCalls.${each.value})"
+    methods = str(cfg.locals["poll_vertex_methods"])
+    for verb in ("List", "Get", "Cancel"):
+        for job in ("CustomJob", "PipelineJob", "BatchPredictionJob"):
+            assert f"{verb}{job}" in methods, f"vertexCalls.{verb}{job} has no metric"
+    assert "severity>=ERROR" in str(metrics["poll_errors"]["filter"])
+    rate_limited = str(metrics["vertex_rate_limited"]["filter"])
+    assert "severity=WARNING" in rate_limited and 'jsonPayload.code=\\"RESOURCE_EXHAUSTED\\"' in json.dumps(
+        rate_limited
+    )
+    # Alerts on log-based metrics wait for the metric descriptors (404 "Cannot find metric(s)" otherwise).
+    for name, body in _alerts().items():
+        if "google_logging_metric." in " ".join(_condition_texts(body)):
+            assert "time_sleep.log_metrics" in _depends_on(body), f"google_monitoring_alert_policy.{name}"
+
+
+def test_a_dashboard_and_dead_letter_topics_for_triggers_and_status() -> None:
+    cfg = config()
+    assert cfg.resources.get("google_monitoring_dashboard"), "a dashboard"
+    topics = cfg.resources["google_pubsub_topic"]
+    assert {"dead_letter", "trigger_dead_letter"} <= set(topics), "separate dead-letter topics"
+    trigger_sub = cfg.resource("google_pubsub_subscription", "trigger_dead_letter")
+    assert topic_of(trigger_sub["topic"]) == "trigger_dead_letter"
+    # Polysync's consumer may pull the status dead letters too.
+    grant = cfg.resource("google_pubsub_subscription_iam_member", "status_subscriber")
+    assert '"dead_letter"' in str(grant["for_each"]) and "var.status_subscriber_members" in str(grant["for_each"])
+    assert "google_pubsub_subscription.dead_letter.name" in str(grant["subscription"])
+    assert grant["role"] == "roles/pubsub.subscriber"
+
+
+# --- issue 17, item 5: retention ------------------------------------------------------------------------------------
+
+
+def _fields() -> dict[tuple[str, str], Tree]:
+    cfg = config()
+    result: dict[tuple[str, str], Tree] = {}
+    for body in cfg.resources.get("google_firestore_field", {}).values():
+        collection = str(cfg.locals.get(local_name(body["collection"]) or "", body["collection"]))
+        result[(collection, body["field"])] = body
+    return result
+
+
+def test_ttl_policies_on_runs_and_requests_with_the_prefix() -> None:
+    fields = _fields()
+    for collection in ("runs", "requests"):
+        key = (f"${{var.collection_prefix}}{collection}", "expireAt")
+        assert key in fields, f"no TTL field {collection}.expireAt (with collection_prefix)"
+        body = fields[key]
+        assert body.get("ttl_config") == [{}], f"{collection}.expireAt needs ttl_config"
+        assert body.get("index_config") == [{}], f"{collection}.expireAt: a growing timestamp is exempt from indexing"
+        assert body["database"] == "${var.firestore_database}"
+
+
+def test_large_map_fields_are_exempt_from_indexing() -> None:
+    fields = _fields()
+    for collection, field in (("runs", "outbox"), ("pollindex", "runs")):
+        key = (f"${{var.collection_prefix}}{collection}", field)
+        assert key in fields, f"no index exemption for {collection}.{field}"
+        assert fields[key].get("index_config") == [{}], f"{collection}.{field}: empty index_config exempts it"
+        assert "ttl_config" not in fields[key]
+
+
+def test_firestore_field_changes_are_applied_one_at_a_time() -> None:
+    cfg = config()
+    names = sorted(cfg.resources.get("google_firestore_field", {}))
+    chained = [
+        n
+        for n in names
+        if any(d.startswith("google_firestore_field.") for d in _depends_on(cfg.resources["google_firestore_field"][n]))
+    ]
+    assert len(chained) == len(names) - 1, "field configuration changes of one database must be chained"
+
+
+# --- issue 17, item 8 -----------------------------------------------------------------------------------------------
+
+
+def test_function_images_in_a_managed_repository_with_cleanup() -> None:
+    cfg = config()
+    repo = cfg.resource("google_artifact_registry_repository", "functions")
+    actions = {p["action"] for p in repo["cleanup_policies"]}
+    assert actions == {"KEEP", "DELETE"}
+    assert repo.get("cleanup_policy_dry_run") is False
+    for fn in deployed():
+        assert fn.build.get("docker_repository") == "${google_artifact_registry_repository.functions.id}", fn.address
+    obj = cfg.resource("google_storage_bucket_object", "functions")
+    assert first(obj["lifecycle"])["create_before_destroy"] is True
+
+
+def test_data_residency_variables_reach_topics_and_secret() -> None:
+    cfg = config()
+    for name, topic in cfg.resources["google_pubsub_topic"].items():
+        assert "var.message_storage_regions" in json.dumps(topic.get("dynamic", [])), f"google_pubsub_topic.{name}"
+    secret = cfg.resource("google_secret_manager_secret", "webhook")
+    assert "var.secret_replica_locations" in json.dumps(secret["replication"])
+
+
+def test_health_tests_permissions_as_each_function_with_one_permission() -> None:
+    cfg = config()
+    role = cfg.resource("google_project_iam_custom_role", "health_impersonation")
+    assert role["permissions"] == ["iam.serviceAccounts.getAccessToken"]
+    grant = cfg.resource("google_service_account_iam_member", "health_impersonates")
+    assert grant["role"] == "${google_project_iam_custom_role.health_impersonation.id}"
+    assert grant["member"] == '${google_service_account.function["health"].member}'
+    assert grant["service_account_id"] == "${google_service_account.function[each.key].name}"
+    tested = str(cfg.locals["health_tested_accounts"])
+    assert 'fn != "health"' in tested and "local.vertex_permissions" in tested
+    identities = str(cfg.locals["common_env"]["PSV_FUNCTION_IDENTITIES"])
+    assert "local.health_tested_accounts" in identities and "google_service_account.function[fn].email" in identities
