@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from .apis import Extras
 from .errors import ApiError, invalid_argument, not_found
 from .faults import FaultInjector, known_methods
 from .resources import CUSTOM_JOBS, RESOURCES
@@ -131,6 +132,7 @@ class EmulatorApp:
         self.faults = FaultInjector()
         self.calls = CallCounter()
         self.on_shutdown = on_shutdown
+        self.extras = Extras()  # Cloud Logging, testIamPermissions, operations list/wait (apis.py)
 
     def handle(self, method: str, raw_path: str, query: Query, body: bytes) -> Response:
         path = unquote(raw_path)
@@ -158,6 +160,9 @@ class EmulatorApp:
     def _route(
         self, method: str, path: str, query: Query, body: bytes
     ) -> tuple[str, Callable[[], dict[str, Any]]] | None:
+        extra = self.extras.route(self.store, method, path, query, body)
+        if extra is not None:
+            return extra
         ints = _int_enums(query)
         store = self.store
         match = _COLLECTION.match(path)
@@ -224,6 +229,9 @@ class EmulatorApp:
 
     # -- admin ------------------------------------------------------------------------------------
     def _admin(self, method: str, path: str, query: Query, body: bytes) -> Response:
+        extra = self.extras.admin(method, path, body)
+        if extra is not None:
+            return Response(200, extra)
         key = (method, path)
         if key == ("GET", "/emulator/health"):
             return Response(200, {"ok": True, "jobs": self.store.count()})

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .app import EmulatorApp, Response
-from .errors import ApiError
+from .errors import ApiError, status_for_http
 from .scenario import CANCEL_DELAY_S
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -83,6 +83,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._serve()
 
+    # HEAD and OPTIONS reach the app like any method, so they get its JSON errors (no route serves them).
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_OPTIONS(self) -> None:
+        self._serve()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own errors (bad request line, unsupported method, headers too large) in Google's JSON
+        # error form instead of its HTML page.
+        text = message or self.responses.get(code, ("Error",))[0]
+        self.close_connection = True
+        self._send(Response(code, ApiError(status_for_http(code), text, code).to_json()))
+
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks: list[bytes] = []
@@ -133,7 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":  # a HEAD answer has the headers of the JSON error, not its body
+            self.wfile.write(data)
         self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class

@@ -1,0 +1,520 @@
+"""Cloud Logging v2 ``POST /v2/entries:list`` for the emulated jobs (what gcloud and google-cloud-logging use).
+
+Every job gets lifecycle entries derived from its state history (created, each state change, ended), and a
+CustomJob run with ``--execute`` also gets one entry per line its process wrote. The shapes follow the
+Cloud Logging v2 REST reference (https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list,
+https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry) and what Vertex AI training writes: resource
+``ml_job`` with labels ``job_id``, ``project_id``, ``task_name`` (``service`` for Vertex AI's own entries,
+``workerpool0-0`` for the container's), log names ``projects/P/logs/ml.googleapis.com%2FJOB_ID`` and
+``projects/P/logs/workerpool0-0``. Pipeline jobs use ``aiplatform.googleapis.com/PipelineJob`` and the log
+``aiplatform.googleapis.com%2Fpipeline_job_events`` (https://cloud.google.com/vertex-ai/docs/pipelines/logging).
+
+The filter is the subset of the Logging query language those clients send
+(https://cloud.google.com/logging/docs/view/logging-query-language): comparisons ``= != > >= < <= :`` on
+dotted fields, ``AND``, ``OR``, ``NOT`` / ``-``, parentheses and implicit AND. In that language NOT binds
+tightest, then OR, then AND (``a OR b AND c`` is ``(a OR b) AND c``). ``timestamp`` compares as a time,
+``severity`` by level, everything else as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import invalid_argument
+from .timeutil import format_timestamp, now_us, parse_timestamp
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+SEVERITIES = {
+    "DEFAULT": 0,
+    "DEBUG": 100,
+    "INFO": 200,
+    "NOTICE": 300,
+    "WARNING": 400,
+    "ERROR": 500,
+    "CRITICAL": 600,
+    "ALERT": 700,
+    "EMERGENCY": 800,
+}
+_SUCCESS_STATES = {"JOB_STATE_SUCCEEDED", "PIPELINE_STATE_SUCCEEDED"}
+_QUIET_END_STATES = {"JOB_STATE_CANCELLED", "PIPELINE_STATE_CANCELLED"}
+_END_STATES = {
+    "JOB_STATE_SUCCEEDED",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_EXPIRED",
+    "JOB_STATE_PARTIALLY_SUCCEEDED",
+    "PIPELINE_STATE_SUCCEEDED",
+    "PIPELINE_STATE_FAILED",
+    "PIPELINE_STATE_CANCELLED",
+}
+_KINDS = {"customJobs": "CustomJob", "pipelineJobs": "PipelineJob", "batchPredictionJobs": "BatchPredictionJob"}
+
+
+# -- what the log needs from a job ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Transition:
+    start_us: int
+    state: str
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as the log sees it: its name, when it was created, the states it has been in so far."""
+
+    name: str  # projects/P/locations/L/<collection>/ID
+    create_us: int
+    transitions: tuple[Transition, ...]
+    log_path: str | None = None
+
+    @property
+    def parts(self) -> list[str]:
+        return self.name.split("/")
+
+    @property
+    def project(self) -> str:
+        return self.parts[1]
+
+    @property
+    def collection(self) -> str:
+        return self.parts[4]
+
+    @property
+    def job_id(self) -> str:
+        return self.parts[5]
+
+
+def job_records(store: Any, project: str) -> list[JobRecord]:
+    """The jobs of ``project`` with their state history up to now.
+
+    Uses ``store.log_records(project, now_us)`` if the store offers it (the hook this module asks the store for);
+    otherwise reads the store's per-parent indexes (``_parents[parent].jobs``: objects with ``name``,
+    ``create_us``, ``segments`` of ``state`` / ``start_us`` / ``error``, and ``log_path``).
+    """
+    now = now_us()
+    hook: Callable[[str, int], Iterable[Any]] | None = getattr(store, "log_records", None)
+    if hook is not None:
+        return [r if isinstance(r, JobRecord) else _record(r, now) for r in hook(project, now)]
+    lock = getattr(store, "_lock", None)
+    parents = getattr(store, "_parents", {})
+    records: list[JobRecord] = []
+    with lock if lock is not None else threading.Lock():
+        for parent, index in list(parents.items()):
+            if not str(parent).startswith(f"projects/{project}/"):
+                continue
+            jobs = getattr(index, "jobs", {})
+            records.extend(_record(job, now) for job in list(jobs.values()))
+    return records
+
+
+def _record(job: Any, now: int) -> JobRecord:
+    segments = getattr(job, "segments", None) or []
+    transitions = tuple(
+        Transition(int(s.start_us), str(s.state), dict(s.error) if getattr(s, "error", None) else None)
+        for s in segments
+        if int(s.start_us) <= now
+    )
+    create_us = int(getattr(job, "create_us", transitions[0].start_us if transitions else now))
+    return JobRecord(str(job.name), create_us, transitions, getattr(job, "log_path", None))
+
+
+# -- entries --------------------------------------------------------------------------------------------------
+@dataclass
+class _ProcessLog:
+    offset: int = 0
+    lines: list[tuple[int, str]] = field(default_factory=list)
+
+
+class JobLogs:
+    """Builds the LogEntry list of a project's jobs; remembers when each process line was first seen."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: dict[str, _ProcessLog] = {}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._process.clear()
+
+    def entries(self, records: Iterable[JobRecord]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for record in records:
+            out.extend(self._lifecycle(record))
+            out.extend(self._process_lines(record))
+        return out
+
+    @staticmethod
+    def _lifecycle(record: JobRecord) -> list[dict[str, Any]]:
+        kind = _KINDS.get(record.collection, "Job")
+        entries: list[dict[str, Any]] = []
+        first = record.transitions[0].state if record.transitions else "JOB_STATE_PENDING"
+        entries.append(
+            _service_entry(record, 0, record.create_us, "INFO", f'{kind} "{record.name}" was created.', first)
+        )
+        for number, transition in enumerate(record.transitions[1:], start=1):
+            severity = "ERROR" if transition.error and transition.state not in _QUIET_END_STATES else "INFO"
+            message = f"{kind} state changed to {transition.state}."
+            entries.append(_service_entry(record, number, transition.start_us, severity, message, transition.state))
+        if record.transitions and record.transitions[-1].state in _END_STATES:
+            last = record.transitions[-1]
+            if last.state in _SUCCESS_STATES:
+                severity, message = "INFO", f"{kind} completed successfully."
+            elif last.state in _QUIET_END_STATES:
+                severity, message = "INFO", f"{kind} was cancelled."
+            else:
+                detail = (last.error or {}).get("message", "")
+                severity, message = "ERROR", f"{kind} failed. {detail}".strip()
+            entries.append(_service_entry(record, 9999, last.start_us, severity, message, last.state))
+        return entries
+
+    def _process_lines(self, record: JobRecord) -> list[dict[str, Any]]:
+        path = record.log_path
+        if not path:
+            return []
+        ended = bool(record.transitions) and record.transitions[-1].state in _END_STATES
+        with self._lock:
+            cache = self._process.setdefault(record.name, _ProcessLog())
+            self._read_new_lines(cache, path, record, ended)
+            lines = list(cache.lines)
+        return [_process_entry(record, number, stamp, text) for number, (stamp, text) in enumerate(lines)]
+
+    @staticmethod
+    def _read_new_lines(cache: _ProcessLog, path: str, record: JobRecord, ended: bool) -> None:
+        try:
+            with open(path, "rb") as handle:
+                mtime_us = os.fstat(handle.fileno()).st_mtime_ns // 1000
+                handle.seek(cache.offset)
+                data = handle.read()
+        except OSError:
+            return
+        if not ended:  # an unfinished last line waits for its newline (or for the job to end)
+            data = data[: data.rfind(b"\n") + 1]
+        if not data:
+            return
+        cache.offset += len(data)
+        # The executor writes the process's output straight to a file, so a line's time is the file's
+        # modification time when it was first read here (never before the job started, never going backwards).
+        running = next((t.start_us for t in record.transitions if t.state.endswith("_RUNNING")), record.create_us)
+        floor = max(running, cache.lines[-1][0] if cache.lines else 0)
+        stamp = max(mtime_us, floor)
+        if ended:
+            stamp = min(stamp, max(record.transitions[-1].start_us, floor))
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            cache.lines.append((stamp, line))
+
+
+def _resource(record: JobRecord, task_name: str) -> dict[str, Any]:
+    if record.collection == "pipelineJobs":
+        labels = {"pipeline_job_id": record.job_id, "location": record.parts[3], "project_id": record.project}
+        return {"type": "aiplatform.googleapis.com/PipelineJob", "labels": labels}
+    return {"type": "ml_job", "labels": {"job_id": record.job_id, "project_id": record.project, "task_name": task_name}}
+
+
+def _service_entry(
+    record: JobRecord, number: int, stamp: int, severity: str, message: str, state: str
+) -> dict[str, Any]:
+    if record.collection == "pipelineJobs":
+        log_id = "aiplatform.googleapis.com%2Fpipeline_job_events"
+    else:
+        log_id = f"ml.googleapis.com%2F{record.job_id}"
+    return {
+        "logName": f"projects/{record.project}/logs/{log_id}",
+        "resource": _resource(record, "service"),
+        "timestamp": format_timestamp(stamp),
+        "receiveTimestamp": format_timestamp(stamp),
+        "severity": severity,
+        "insertId": f"{record.job_id}-s{number:04d}",
+        "jsonPayload": {"message": message, "state": state, "job": record.name},
+    }
+
+
+def _process_entry(record: JobRecord, number: int, stamp: int, text: str) -> dict[str, Any]:
+    return {
+        "logName": f"projects/{record.project}/logs/workerpool0-0",
+        "resource": _resource(record, "workerpool0-0"),
+        "timestamp": format_timestamp(stamp),
+        "receiveTimestamp": format_timestamp(stamp),
+        "severity": "INFO",
+        "insertId": f"{record.job_id}-p{number:06d}",
+        "textPayload": text,
+    }
+
+
+# -- filter ---------------------------------------------------------------------------------------------------
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<lp>\()|(?P<rp>\))|
+        (?P<op>>=|<=|!=|=~|!~|=|>|<|:)|
+        (?P<str>"(?:[^"\\]|\\.)*")|
+        (?P<word>[^\s()=<>!:"]+)
+    )""",
+    re.VERBOSE,
+)
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    while position < len(text):
+        if text[position:].strip() == "":
+            break
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise invalid_argument(f"Unparseable filter: syntax error at position {position}: {text[position:]!r}")
+        position = match.end()
+        kind = match.lastgroup or ""
+        value = match.group(kind)
+        if kind == "str":
+            value = json.loads(value) if "\\" in value else value[1:-1]
+        tokens.append((kind, value))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def next(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise invalid_argument(f"Unparseable filter: unexpected end of {self.text!r}")
+        self.i += 1
+        return token
+
+    def parse(self) -> Predicate:
+        if not self.tokens:
+            return lambda entry: True
+        node = self.conjunction()
+        if self.peek() is not None:
+            raise invalid_argument(f"Unparseable filter: unexpected {self.peek()[1]!r} in {self.text!r}")  # type: ignore[index]
+        return node
+
+    def _is(self, word: str) -> bool:
+        token = self.peek()
+        return token is not None and token[0] == "word" and token[1] == word
+
+    def conjunction(self) -> Predicate:  # AND binds loosest, also by juxtaposition
+        parts = [self.disjunction()]
+        while True:
+            token = self.peek()
+            if token is None or token[0] == "rp":
+                break
+            if self._is("AND"):
+                self.i += 1
+            parts.append(self.disjunction())
+        return parts[0] if len(parts) == 1 else (lambda entry: all(p(entry) for p in parts))
+
+    def disjunction(self) -> Predicate:
+        parts = [self.negation()]
+        while self._is("OR"):
+            self.i += 1
+            parts.append(self.negation())
+        return parts[0] if len(parts) == 1 else (lambda entry: any(p(entry) for p in parts))
+
+    def negation(self) -> Predicate:
+        token = self.peek()
+        if self._is("NOT") or (token is not None and token[0] == "word" and token[1] == "-"):
+            self.i += 1
+            inner = self.negation()
+            return lambda entry: not inner(entry)
+        if token is not None and token[0] == "word" and token[1].startswith("-") and len(token[1]) > 1:
+            self.tokens[self.i] = ("word", token[1][1:])
+            inner = self.negation()
+            return lambda entry: not inner(entry)
+        return self.primary()
+
+    def primary(self) -> Predicate:
+        kind, value = self.next()
+        if kind == "lp":
+            node = self.conjunction()
+            if self.next()[0] != "rp":
+                raise invalid_argument(f"Unparseable filter: missing ')' in {self.text!r}")
+            return node
+        if kind not in ("word", "str"):
+            raise invalid_argument(f"Unparseable filter: unexpected {value!r} in {self.text!r}")
+        token = self.peek()
+        if token is None or token[0] != "op":
+            text = value  # a bare value: a text search over the whole entry
+            return lambda entry: text.lower() in json.dumps(entry, ensure_ascii=False).lower()
+        op = self.next()[1]
+        value_kind, operand = self.next()
+        if value_kind not in ("word", "str"):
+            raise invalid_argument(f"Unparseable filter: a value must follow {op!r} in {self.text!r}")
+        return _comparison(value, op, operand)
+
+
+def _field(entry: dict[str, Any], path: str) -> Any:
+    node: Any = entry
+    for part in _split_path(path):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _split_path(path: str) -> list[str]:
+    # resource.labels."a.b" and labels.key are allowed; quoted segments keep their dots
+    return [p.strip('"') for p in re.findall(r'"[^"]*"|[^.]+', path)]
+
+
+def _comparison(path: str, op: str, operand: str) -> Predicate:
+    if op in ("=~", "!~"):
+        try:
+            pattern = re.compile(operand)
+        except re.error as exc:
+            raise invalid_argument(f"Invalid regular expression {operand!r}: {exc}") from None
+
+        def regex(entry: dict[str, Any]) -> bool:
+            value = _field(entry, path)
+            found = value is not None and pattern.search(str(value)) is not None
+            return found if op == "=~" else not found
+
+        return regex
+    key: Callable[[Any], Any]
+    if path in ("timestamp", "receiveTimestamp"):
+        try:
+            wanted: Any = parse_timestamp(operand)
+        except ValueError:
+            raise invalid_argument(f"Invalid timestamp {operand!r} in filter: expected RFC 3339.") from None
+
+        def key(value: Any) -> Any:
+            return parse_timestamp(value)
+    elif path == "severity":
+        if operand.upper() not in SEVERITIES:
+            raise invalid_argument(f"Invalid severity {operand!r} in filter.")
+        wanted = SEVERITIES[operand.upper()]
+
+        def key(value: Any) -> Any:
+            return SEVERITIES.get(str(value), 0)
+    else:
+        wanted = operand
+
+        def key(value: Any) -> Any:
+            return value if isinstance(value, str) else json.dumps(value)
+
+    def compare(entry: dict[str, Any]) -> bool:
+        raw = _field(entry, path)
+        if raw is None and path == "severity":
+            raw = "DEFAULT"
+        if raw is None:
+            return op == "!="
+        if op == ":":
+            return str(wanted).lower() in str(raw).lower()
+        value = key(raw)
+        if op == "=":
+            return bool(value == wanted)
+        if op == "!=":
+            return bool(value != wanted)
+        if op == ">":
+            return bool(value > wanted)
+        if op == ">=":
+            return bool(value >= wanted)
+        if op == "<":
+            return bool(value < wanted)
+        return bool(value <= wanted)
+
+    return compare
+
+
+def parse_log_filter(text: str) -> Predicate:
+    return _Parser(text or "").parse()
+
+
+# -- the method -----------------------------------------------------------------------------------------------
+_REQUEST_FIELDS = {"resourceNames", "resource_names", "projectIds", "project_ids", "filter", "orderBy", "order_by"}
+_REQUEST_FIELDS |= {"pageSize", "page_size", "pageToken", "page_token"}
+_RESOURCE_NAME = re.compile(r"^projects/([^/]+)(?:/locations/[^/]+/buckets/[^/]+(?:/views/[^/]+)?)?$")
+
+
+def list_entries(store: Any, logs: JobLogs, request: Any) -> dict[str, Any]:
+    """``entries.list``: the body as the v2 REST reference defines it; answers ``{entries, nextPageToken}``."""
+    if not isinstance(request, dict):
+        raise invalid_argument("Invalid JSON payload received. Expected an object (ListLogEntriesRequest).")
+    for key in request:
+        if key not in _REQUEST_FIELDS:
+            raise invalid_argument(f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.')
+    names = request.get("resourceNames", request.get("resource_names", []))
+    ids = request.get("projectIds", request.get("project_ids", []))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise invalid_argument("Invalid value at 'resource_names' (TYPE_STRING): expected a list of strings.")
+    if not isinstance(ids, list) or not all(isinstance(n, str) for n in ids):
+        raise invalid_argument("Invalid value at 'project_ids' (TYPE_STRING): expected a list of strings.")
+    projects: list[str] = list(ids)
+    for name in names:
+        match = _RESOURCE_NAME.match(name)
+        if not match:
+            raise invalid_argument(
+                f'Invalid resource name "{name}": the emulator serves projects/PROJECT_ID '
+                "(and projects/PROJECT_ID/locations/L/buckets/B/views/V)."
+            )
+        projects.append(match.group(1))
+    if not projects:
+        raise invalid_argument("Request must contain at least one resource name in resource_names.")
+    filter_text = request.get("filter", "")
+    order_by = request.get("orderBy", request.get("order_by", "")) or "timestamp asc"
+    page_size = request.get("pageSize", request.get("page_size", 0)) or 0
+    token = request.get("pageToken", request.get("page_token", "")) or ""
+    if not isinstance(filter_text, str):
+        raise invalid_argument("Invalid value at 'filter' (TYPE_STRING).")
+    if not isinstance(token, str):
+        raise invalid_argument("Invalid value at 'page_token' (TYPE_STRING).")
+    try:
+        page_size = int(page_size)
+    except (TypeError, ValueError):
+        raise invalid_argument(f"Invalid value at 'page_size' (TYPE_INT32), {page_size!r}") from None
+    if page_size < 0:
+        raise invalid_argument("page_size must not be negative.")
+    normalized = " ".join(str(order_by).lower().split())
+    if normalized not in ("timestamp asc", "timestamp desc", "timestamp"):
+        raise invalid_argument(f'Invalid orderBy "{order_by}": only "timestamp asc" and "timestamp desc" are allowed.')
+    descending = normalized == "timestamp desc"
+    predicate = parse_log_filter(filter_text)
+
+    entries: list[dict[str, Any]] = []
+    for project in dict.fromkeys(projects):
+        entries.extend(e for e in logs.entries(job_records(store, project)) if predicate(e))
+    entries.sort(key=lambda e: (parse_timestamp(e["timestamp"]), e["insertId"]), reverse=descending)
+
+    scope = hashlib.sha256(json.dumps([sorted(set(projects)), filter_text, normalized]).encode()).hexdigest()[:16]
+    start = _decode_token(token, scope) if token else 0
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    page = entries[start : start + size]
+    out: dict[str, Any] = {}
+    if page:
+        out["entries"] = page
+    if start + size < len(entries):
+        out["nextPageToken"] = _encode_token(scope, start + size)
+    return out
+
+
+def _encode_token(scope: str, offset: int) -> str:
+    raw = json.dumps({"s": scope, "o": offset}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, scope: str) -> int:
+    try:
+        data = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+        offset, token_scope = data["o"], data["s"]
+    except (ValueError, KeyError, TypeError):
+        raise invalid_argument(f"Invalid page_token {token!r}.") from None
+    if not isinstance(offset, int) or offset < 0 or token_scope != scope:
+        raise invalid_argument("Invalid page_token: it was issued for a different request.")
+    return offset
