@@ -115,3 +115,13 @@ output "service_accounts" {
   description = "Runtime service account of each function."
   value       = { for k, sa in google_service_account.function : k => sa.email }
 }
+
+output "scheduler_job" {
+  description = "Cloud Scheduler job that publishes the poll tick (gcloud scheduler jobs run <this> --location=<scheduler_region>)."
+  value       = google_cloud_scheduler_job.poll_tick.name
+}
+
+output "scheduler_region" {
+  description = "Region of the Cloud Scheduler job."
+  value       = google_cloud_scheduler_job.poll_tick.region
+}
