@@ -5,7 +5,10 @@
 - the parsed HCL (python-hcl2) agrees with the code: every entry point of functions/main.py is deployed with its
   trigger type, every setting in polysync_vertex.config.SETTINGS is set, each function has its own service account,
   no primitive role, Pub/Sub publish rights on single topics only, the scheduler tick reaches poll, the status
-  subscription is ordered; and every var./local./resource reference resolves.
+  subscription is ordered; and every var./local./resource reference resolves;
+- issue 17: a fresh project's first apply (service identities, waits), one custom Vertex AI role per function with
+  exactly the permissions its code calls (a table here), Firestore roles conditioned on the database, monitoring
+  (alerts for each listed signal, log-based metrics, dashboard), TTL and index exemptions, the two CI/CD pipelines.
 """
 
 from __future__ import annotations
