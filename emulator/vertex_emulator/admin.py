@@ -100,6 +100,19 @@ class AdminClient:
     def shutdown(self) -> None:
         self._call("POST", "/emulator/shutdown", {})
 
+    def deny_permissions(self, project: str, permissions: list[str]) -> list[str]:
+        """From now on ``projects.testIamPermissions`` in ``project`` leaves these out; returns all denied there."""
+        body = {"project": project, "permissions": list(permissions)}
+        return list(self._call("POST", "/emulator/iam:deny", body)["denied"])
+
+    def reset_permissions(self) -> None:
+        """Grant every permission in every project again."""
+        self._call("POST", "/emulator/iam:reset", {})
+
+    def denied_permissions(self) -> dict[str, list[str]]:
+        """The denied permissions per project."""
+        return dict(self._call("GET", "/emulator/iam")["denied"])
+
 
 _COLLECTIONS = ("customJobs", "pipelineJobs", "batchPredictionJobs")
 
