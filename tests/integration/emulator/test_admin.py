@@ -6,6 +6,7 @@ import random
 import time
 
 import pytest
+import requests
 from google.api_core import exceptions as gexc
 from google.cloud import aiplatform_v1 as v1
 
@@ -156,3 +157,22 @@ def test_admin_set_state_and_reset() -> None:
         assert list(own.list_custom_jobs(parent=parent)) == []
     finally:
         server.stop()
+
+
+def test_set_state_for_each_collection(emulator: EmulatorServer, admin: AdminClient, parent: str) -> None:
+    pipeline = {
+        "pipelineSpec": {"pipelineInfo": {"name": "p"}, "root": {}},
+        "runtimeConfig": {"gcsOutputDirectory": "gs://b/r"},
+    }
+    name = requests.post(
+        f"{emulator.url}/v1/{parent}/pipelineJobs?pipelineJobId=forced", json=pipeline, timeout=10
+    ).json()["name"]
+    assert admin.set_state(name, "FAILED")["state"] == "PIPELINE_STATE_FAILED"
+    assert admin.set_state(name, "PIPELINE_STATE_RUNNING")["state"] == "PIPELINE_STATE_RUNNING"
+    with pytest.raises(AdminError):
+        admin.set_state(name, "JOB_STATE_RUNNING")
+    _, project, _, location, _, job = name.split("/")
+    path = f"/emulator/jobs/{project}/{location}/pipelineJobs/{job}:setState"
+    assert admin._call("POST", path, {"state": "SUCCEEDED"})["state"] == "PIPELINE_STATE_SUCCEEDED"
+    custom = create(make_client(emulator.url), parent, scenario="PENDING")
+    assert admin.set_state(custom.name, "RUNNING", collection="customJobs")["state"] == "JOB_STATE_RUNNING"

@@ -9,7 +9,7 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import aiplatform_v1 as v1
 
-from vertex_emulator import EmulatorServer
+from vertex_emulator import AdminClient, EmulatorServer
 
 from .support import (
     PROJECT,
@@ -153,3 +153,24 @@ def test_filtered_pagination(client: v1.JobServiceClient, parent: str) -> None:
         )
     ]
     assert listed == names[::2]
+
+
+def test_connector_filter_shapes_and_a_long_or(client: v1.JobServiceClient, admin: AdminClient, parent: str) -> None:
+    keys = [f"req-{i:03d}-" + "k" * 50 for i in range(60)]
+    for i, key in enumerate(keys):
+        labels = {"managed-by": "polysync-vertex", "polysync-request": key, "polysync-shard": f"{i % 16:02d}"}
+        create(client, parent, display_name=f"c{i}", labels=labels, scenario="PENDING")
+    create(client, parent, display_name="foreign", labels={"polysync-request": keys[0]}, scenario="PENDING")
+    long_or = " OR ".join(f'labels.polysync-request="{key}"' for key in keys[:50])
+    assert len(long_or) > 4000  # a URL of a few KiB (about 4.4 KB as the connector sends)
+    admin.reset_calls()
+    assert len(filtered(client, parent, long_or)) == 51
+    assert admin.calls()["ListCustomJobs"] == 1
+    managed = 'labels.managed-by="polysync-vertex"'
+    shards = "(" + " OR ".join(f'labels.polysync-shard="{i:02d}"' for i in range(2)) + ")"
+    states = '(state="JOB_STATE_PENDING" OR state="JOB_STATE_RUNNING")'
+    assert len(filtered(client, parent, f"{managed} AND {states} AND {shards}")) == 8
+    assert filtered(client, parent, f'labels.polysync-request="{keys[5]}"') == {"c5"}
+    assert filtered(client, parent, f"(labels.polysync-request:*) AND NOT {managed}") == {"foreign"}
+    assert len(filtered(client, parent, f'{managed} AND update_time>="2000-01-01T00:00:00Z"')) == 60
+    assert filtered(client, parent, f'{managed} AND update_time>="2999-01-01T00:00:00Z"') == set()
