@@ -1,56 +1,93 @@
-"""One place that wires settings, adapters and services. Entry points call `app()`; tests call `build()`."""
+"""One place that wires settings, adapters and services. Entry points call `app()`; tests call `build()`.
+
+Each service is built with exactly the ports it uses (see `ports.py`); adapters are imported lazily, so a function
+instance pays only for the clients its entry point touches.
+"""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import log
 from .config import Settings
 
+if TYPE_CHECKING:
+    from .adapters.firestore import RunStore
+    from .ports import EventPublisher, Probes, VertexPort
+    from .services.health import HealthService
+    from .services.poll import PollService
+    from .services.runs import RunService
+    from .services.submit import SubmitService
+    from .services.templates import TemplateService
+
 
 @dataclass
 class App:
+    """The adapters of one function instance and the services built on them (each created on first use)."""
+
     settings: Settings
-    vertex: Any
-    store: Any
-    _publisher: Any = field(default=None, repr=False)
+    vertex: VertexPort
+    store: RunStore
+    _publisher: EventPublisher | None = field(default=None, repr=False)
+    _probes: Probes | None = field(default=None, repr=False)
 
     @property
-    def publisher(self) -> Any:
+    def publisher(self) -> EventPublisher:
         if self._publisher is None:
             from .adapters.pubsub import Publisher
 
             self._publisher = Publisher()
         return self._publisher
 
+    @property
+    def probes(self) -> Probes:
+        if self._probes is None:
+            from .adapters.probes import CloudProbes
+
+            self._probes = CloudProbes(self.settings, self.store)
+        return self._probes
+
     @functools.cached_property
-    def submit(self) -> Any:
+    def submit(self) -> SubmitService:
         from .services.submit import SubmitService
 
-        return SubmitService(self)
+        return SubmitService(self.settings, self.vertex, self.store)
 
     @functools.cached_property
-    def runs(self) -> Any:
+    def runs(self) -> RunService:
         from .services.runs import RunService
 
-        return RunService(self)
+        return RunService(self.settings, self.vertex, self.store)
 
     @functools.cached_property
-    def poll(self) -> Any:
+    def poll(self) -> PollService:
         from .services.poll import PollService
 
-        return PollService(self)
+        return PollService(self.settings, self.vertex, self.store, self.publisher)
 
     @functools.cached_property
-    def templates(self) -> Any:
+    def templates(self) -> TemplateService:
         from .services.templates import TemplateService
 
-        return TemplateService(self)
+        return TemplateService(self.settings, self.vertex)
+
+    @functools.cached_property
+    def health(self) -> HealthService:
+        from .services.health import HealthService
+
+        return HealthService(self.settings, self.vertex, self.probes)
 
 
-def build(settings: Settings, *, vertex: Any = None, store: Any = None, publisher: Any = None) -> App:
+def build(
+    settings: Settings,
+    *,
+    vertex: VertexPort | None = None,
+    store: RunStore | None = None,
+    publisher: EventPublisher | None = None,
+    probes: Probes | None = None,
+) -> App:
     from .adapters.firestore import RunStore
     from .adapters.vertex import VertexJobs
 
@@ -60,8 +97,14 @@ def build(settings: Settings, *, vertex: Any = None, store: Any = None, publishe
         vertex=vertex if vertex is not None else VertexJobs(settings.vertex_endpoint),
         store=store
         if store is not None
-        else RunStore(settings.project, settings.firestore_database, settings.collection_prefix),
+        else RunStore(
+            settings.project,
+            settings.firestore_database,
+            settings.collection_prefix,
+            retention_days=settings.retention_days,
+        ),
         _publisher=publisher,
+        _probes=probes,
     )
 
 

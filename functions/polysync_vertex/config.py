@@ -26,6 +26,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "PSV_COLLECTION_PREFIX": ("", "Prefix for Firestore collection names (isolates tests and stacks)."),
     "PSV_REQUEST_BUDGET_SECONDS": ("45", "Time budget of one HTTP request including Vertex AI retries."),
     "PSV_TEMPLATE_CACHE_SECONDS": ("60", "How long a fetched template jobSpec is cached in an instance."),
+    "PSV_RETENTION_DAYS": ("90", "Days ended runs and done request records are kept (Firestore TTL on expireAt)."),
+    "PSV_FUNCTION_IDENTITIES": (
+        "",
+        "health only: function=service-account pairs (submit=sa@...,poll=...) whose permissions it tests.",
+    ),
     "PSV_LOG_LEVEL": ("INFO", "Minimum log severity."),
 }
 
@@ -51,6 +56,8 @@ class Settings:
     collection_prefix: str = ""
     request_budget_seconds: float = 45.0
     template_cache_seconds: float = 60.0
+    retention_days: float = 90.0
+    function_identities: tuple[tuple[str, str], ...] = ()
     log_level: str = "INFO"
 
     @classmethod
@@ -77,6 +84,12 @@ class Settings:
             collection_prefix=get("PSV_COLLECTION_PREFIX"),
             request_budget_seconds=float(get("PSV_REQUEST_BUDGET_SECONDS")),
             template_cache_seconds=float(get("PSV_TEMPLATE_CACHE_SECONDS")),
+            retention_days=float(get("PSV_RETENTION_DAYS")),
+            function_identities=tuple(
+                (name.strip(), email.strip())
+                for name, _, email in (p.partition("=") for p in _csv(get("PSV_FUNCTION_IDENTITIES")))
+                if email.strip()
+            ),
             log_level=get("PSV_LOG_LEVEL").upper(),
         )
 

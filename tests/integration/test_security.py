@@ -365,7 +365,7 @@ CRAFTED = [
     "projects/local-project/locations/us-central1/customJobs/1/",
     "/projects/local-project/locations/us-central1/customJobs/1",
     "projects//local-project/locations/us-central1/customJobs/1",
-    "projects/local-project/locations/us-central1/batchPredictionJobs/1",
+    "projects/local-project/locations/us-central1/trainingPipelines/1",
     "projects/local-project/locations/../../other-project/locations/us-central1/customJobs/1",
     "projects/other-project%2Flocations%2Fus-central1/locations/us-central1/customJobs/1",
     "projects/local-project/locations/us-central1%2F..%2F..%2Fother-project/customJobs/1",

@@ -201,7 +201,13 @@ def test_container_template_with_every_linkable_field(call: Any, vertex: Any, ve
         "labels": {"team": "ml"},
         "state": template["state"],
         "createTime": created["createTime"],
+        # Pool 0's container env as the parameter schema Polysync pre-fills (String, Input, value as default).
+        "parameters": [
+            {"name": e["name"], "type": "String", "direction": "Input", "default": e["value"]}
+            for e in created["jobSpec"]["workerPoolSpecs"][0]["containerSpec"].get("env", [])
+        ],
     }
+    assert template["parameters"]
     assert template["state"].startswith("JOB_STATE_")
     one = ok(call("templates", query=qs(externalId=created["name"])))
     assert {k: v for k, v in one.items() if k != "state"} == {k: v for k, v in template.items() if k != "state"}

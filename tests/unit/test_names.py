@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polysync_vertex.core.errors import ApiError
+from polysync_vertex.core.kinds import kind_of
 from polysync_vertex.core.names import JobName, check_location, check_project, parent_name, parse_job_name
 
 VALID = "projects/my-proj/locations/us-central1/customJobs/1234567890"
@@ -24,13 +25,13 @@ def assert_invalid(value: object, field: str = "externalId") -> ApiError:
 def test_parse_valid() -> None:
     job = parse_job_name(VALID, "externalId")
     assert job == JobName("my-proj", "us-central1", "1234567890")
-    assert job.name == VALID
+    assert job.resource_name == VALID
     assert job.parent == "projects/my-proj/locations/us-central1" == parent_name("my-proj", "us-central1")
 
 
 def test_console_url_matches_contract_example() -> None:
     job = parse_job_name("projects/my-proj/locations/us-central1/customJobs/987", "runId")
-    assert job.console_url() == (
+    assert kind_of(job).console_url(job) == (
         "https://console.cloud.google.com/vertex-ai/locations/us-central1/training/987?project=my-proj"
     )
 
@@ -132,7 +133,7 @@ def test_property_parse_is_exact_or_400(value: str) -> None:
     except ApiError as err:
         assert (err.http, err.field) == (400, "f")
     else:
-        assert job.name == value
+        assert job.resource_name == value
 
 
 @given(
@@ -143,5 +144,5 @@ def test_property_parse_is_exact_or_400(value: str) -> None:
 def test_property_valid_names_round_trip(project: str, location: str, job_id: str) -> None:
     name = f"projects/{project}/locations/{location}/customJobs/{job_id}"
     job = parse_job_name(name, "f")
-    assert (job.project, job.location, job.job_id, job.name) == (project, location, job_id, name)
+    assert (job.project, job.location, job.job_id, job.resource_name) == (project, location, job_id, name)
     assert "/" not in job.doc_id

@@ -29,6 +29,7 @@ CONTRACT_STATUS_FIELDS = CONTRACT_SUBMIT_FIELDS + [
     "updateTime",
     "error",
     "lastPolled",
+    "jobType",
 ]
 
 
@@ -50,7 +51,7 @@ def vertex_job(state: str | None = "JOB_STATE_PENDING", accelerator: str | None 
 
 def make_run(state: str | None = "JOB_STATE_PENDING", accelerator: str | None = "NVIDIA_TESLA_T4") -> dict[str, Any]:
     return runs.new_run(
-        job_name_obj=JOB,
+        name=JOB,
         job=vertex_job(state, accelerator),
         request_id="run-2026-11-22-0001",
         key="run-2026-11-22-0001-0123456789abcdef",
@@ -88,6 +89,7 @@ def test_new_run_fields() -> None:
         "updateTime": "2026-11-22T08:15:00.100Z",
         "error": None,
         "lastPolled": None,
+        "jobType": "Vertex AI Custom Job",
     }
     assert run["requestKey"] == "run-2026-11-22-0001-0123456789abcdef"
     assert (run["project"], run["location"], run["jobId"]) == ("my-proj", "us-central1", "987")
@@ -120,7 +122,7 @@ def test_new_run_error() -> None:
     job = vertex_job("JOB_STATE_FAILED")
     job["error"] = {"code": 3, "message": "bad image"}
     run = runs.new_run(
-        job_name_obj=JOB,
+        name=JOB,
         job=job,
         request_id="r",
         key="k",
@@ -138,7 +140,7 @@ def test_new_run_error() -> None:
 def test_public_has_exactly_contract_fields_in_order() -> None:
     assert list(runs.public(make_run())) == CONTRACT_STATUS_FIELDS
     assert list(runs.SUBMIT_FIELDS) == CONTRACT_SUBMIT_FIELDS
-    assert list(runs.public(make_run(), runs.SUBMIT_FIELDS)) == CONTRACT_SUBMIT_FIELDS
+    assert list(runs.public(make_run(), runs.SUBMIT_FIELDS)) == [*CONTRACT_SUBMIT_FIELDS, "jobType"]
 
 
 def test_iso_format() -> None:

@@ -3,7 +3,10 @@
 Collections (names prefixed with PSV_COLLECTION_PREFIX):
 - `requests/{requestKey}`: the idempotency record of one submit: requestId, fingerprint, phase ("creating" while a
   function holds the lease, "done" once the run is recorded), leaseUntil, runId.
-- `runs/{project~location~jobId}`: the run record (see core/runs.py).
+- `runs/{doc id}`: the run record (`core.runs.RunRecord`; the id is `core.runs.doc_id`).
+- `polls/{project~location}`: when each location was last polled; `pollindex/`: the poller's index
+  (`services/poll_index.py`).
+Ended runs and done requests get `expireAt` (now + PSV_RETENTION_DAYS) for the Firestore TTL policy.
 Reads and writes are counted, so tests and benchmarks can assert what a path costs.
 """
 
@@ -13,24 +16,23 @@ import copy
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+
+from ..ports import Claim
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Claim:
-    """Outcome of claiming a requestId: new (we create), takeover (a previous attempt died), done, busy, conflict."""
-
-    kind: str
-    record: dict[str, Any] | None = None
-
-
 class RunStore:
-    def __init__(self, project: str, database: str = "(default)", prefix: str = "") -> None:
+    """Implements the ClaimStore, RunRecords and PollStore ports on one Firestore database."""
+
+    def __init__(
+        self, project: str, database: str = "(default)", prefix: str = "", *, retention_days: float = 90.0
+    ) -> None:
         from google.cloud import firestore
 
+        self.retention = timedelta(days=retention_days)
         self.client = firestore.Client(project=project, database=database)
         self.requests = self.client.collection(f"{prefix}requests")
         self.runs = self.client.collection(f"{prefix}runs")
@@ -105,8 +107,12 @@ class RunStore:
 
         run_ref = self.runs.document(doc_id)
         batch = self.client.batch()
+        done: dict[str, Any] = {"phase": "done", "runId": run["runId"]}
+        if not run.get("active"):
+            run = {**run, "expireAt": self._expiry()}
+            done["expireAt"] = run["expireAt"]
         batch.create(run_ref, run)
-        batch.update(self.requests.document(key), {"phase": "done", "runId": run["runId"]})
+        batch.update(self.requests.document(key), done)
         try:
             self._count("writes", 2)
             batch.commit()
@@ -116,6 +122,37 @@ class RunStore:
             self.requests.document(key).update({"phase": "done", "runId": run["runId"]})
             existing = self.get_run(doc_id)
             return existing if existing is not None else run
+
+    def adopt(self, key: str, run: dict[str, Any], doc_id: str) -> dict[str, Any] | None:
+        """Record an orphan job as its request's run: the run is created if absent, the request marked done with
+        it — only if the request has no run yet (its record is absent or still "creating"). Returns the stored run,
+        or None when the request already holds another run (the caller cancels the orphan)."""
+        from google.api_core import exceptions as gexc
+
+        request_ref = self.requests.document(key)
+        snap = request_ref.get()
+        self._count("reads")
+        existing = snap.to_dict() if snap.exists else None
+        if existing is not None and existing.get("runId") not in (None, run["runId"]):
+            return None
+        batch = self.client.batch()
+        if not run.get("active"):
+            run = {**run, "expireAt": self._expiry()}
+        batch.create(self.runs.document(doc_id), run)
+        done = {"phase": "done", "runId": run["runId"], "requestId": run["requestId"]}
+        if existing is None:
+            batch.create(request_ref, {**done, "fingerprint": None, "leaseUntil": 0, "attempt": 0, "adopted": True})
+        else:
+            batch.update(request_ref, done, option=self.client.write_option(last_update_time=snap.update_time))
+        try:
+            self._count("writes", 2)
+            batch.commit()
+        except (gexc.Conflict, gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
+            return self.get_run(doc_id)  # a racing submit (or poller) recorded it first: theirs stands
+        return run
+
+    def _expiry(self) -> datetime:
+        return datetime.now(UTC) + self.retention
 
     # -- runs ----------------------------------------------------------------------------------------------
     # Runs are updated optimistically: a write carries the precondition "unchanged since I read it" (the document's
@@ -137,9 +174,13 @@ class RunStore:
         self._remember(doc_id, data, snap.update_time)
         return copy.deepcopy(data)
 
-    def update_run(self, doc_id: str, mutate: Callable[[dict[str, Any]], T | None], attempts: int = 10) -> T | None:
+    def update_run(
+        self, doc_id: str, mutate: Callable[[dict[str, Any]], T | None], attempts: int = 10
+    ) -> tuple[T | None, dict[str, Any] | None]:
         """Apply `mutate` (changes the dict in place, returns a result; None = nothing to write) and store it with
-        an optimistic precondition. A conflicting write elsewhere makes it re-read and run `mutate` again."""
+        an optimistic precondition. A conflicting write elsewhere makes it re-read and run `mutate` again.
+        Returns (mutate's result, the run as last read or written; None if the run does not exist). A run that
+        ends gets `expireAt`, and so does its request record, in the same batch."""
         from google.api_core import exceptions as gexc
 
         ref = self.runs.document(doc_id)
@@ -150,21 +191,30 @@ class RunStore:
                 snap = ref.get()
                 self._count("reads")
                 if not snap.exists:
-                    return None
+                    return None, None
                 data, version = snap.to_dict() or {}, snap.update_time
             else:
                 (data, version), cached = cached, None
             result = mutate(data)
             if result is None:
                 self._remember(doc_id, data, version)
-                return None
+                return None, copy.deepcopy(data)
+            option = self.client.write_option(last_update_time=version)
             try:
-                self._count("writes")
-                written = ref.update(data, option=self.client.write_option(last_update_time=version))
+                if not data.get("active") and "expireAt" not in data and data.get("requestKey"):
+                    data["expireAt"] = self._expiry()
+                    batch = self.client.batch()
+                    batch.update(ref, data, option=option)
+                    batch.set(self.requests.document(data["requestKey"]), {"expireAt": data["expireAt"]}, merge=True)
+                    self._count("writes", 2)
+                    update_time = batch.commit()[0].update_time
+                else:
+                    self._count("writes")
+                    update_time = ref.update(data, option=option).update_time
             except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
                 continue  # changed since we read it: read again and re-apply
-            self._remember(doc_id, data, written.update_time)
-            return result
+            self._remember(doc_id, data, update_time)
+            return result, copy.deepcopy(data)
         raise RuntimeError(f"run {doc_id} kept changing under {attempts} attempts to update it")
 
     def active_runs(self, shard_range: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:

@@ -1,6 +1,9 @@
-"""Vertex AI CustomJobs through the generated v1 client (`google.cloud.aiplatform_v1`, REST transport).
+"""Vertex AI jobs of every kind through the generated v1 clients (`google.cloud.aiplatform_v1`, REST transport).
 
-Jobs cross this boundary as the REST JSON (camelCase dicts), so the core never sees protobuf. Every method
+Which client, message type and methods serve a job comes from its `JobKind` (`service`, `resource`): CustomJob and
+BatchPredictionJob through `JobServiceClient`, PipelineJob through `PipelineServiceClient`; the method names are
+the generated ones (`create_custom_job`, `list_pipeline_jobs`, ...). Jobs cross this boundary as the REST JSON
+(camelCase dicts), so the core never sees protobuf. Every method
 retries transient failures (429, 500, 503, 504, timeouts, connection errors) with capped exponential backoff
 and full jitter inside the caller's deadline, then raises `UpstreamError`. Calls are counted by method.
 """
@@ -16,7 +19,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..core import kinds
 from ..core.errors import UpstreamError
+from ..core.kinds import JobKind
+from ..core.names import location_of
 
 T = TypeVar("T")
 
@@ -67,7 +73,7 @@ def _classify(exc: Exception) -> tuple[str, str]:
 
 
 class VertexJobs:
-    """CustomJob operations. `endpoint` overrides the regional endpoint (the local emulator)."""
+    """Job operations for every kind. `endpoint` overrides the regional endpoint (the local emulator)."""
 
     def __init__(
         self,
@@ -84,35 +90,36 @@ class VertexJobs:
         self.call_timeout = call_timeout
         self.sleep = sleep
         self.calls: Counter[str] = Counter()
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
     # -- clients -------------------------------------------------------------------------------------------
-    def _client(self, location: str) -> Any:
+    def _client(self, location: str, service: str = "job") -> Any:
         endpoint = self.endpoint or (
             "https://aiplatform.googleapis.com"
             if location == "global"
             else f"https://{location}-aiplatform.googleapis.com"
         )
         with self._lock:
-            client = self._clients.get(endpoint)
+            client = self._clients.get((endpoint, service))
             if client is None:
-                from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
+                if service == "pipeline":
+                    from google.cloud.aiplatform_v1.services.pipeline_service import (
+                        PipelineServiceClient as client_class,
+                    )
+                else:
+                    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient as client_class
 
                 credentials = None
                 if self.endpoint.startswith("http://"):
                     from google.auth.credentials import AnonymousCredentials
 
                     credentials = AnonymousCredentials()
-                client = JobServiceClient(
+                client = client_class(
                     transport="rest", credentials=credentials, client_options={"api_endpoint": endpoint}
                 )
-                self._clients[endpoint] = client
+                self._clients[(endpoint, service)] = client
             return client
-
-    @staticmethod
-    def _location(name: str) -> str:
-        return name.split("/")[3]
 
     # -- retry ---------------------------------------------------------------------------------------------
     def _call(self, method: str, fn: Callable[[float], T], deadline: float, *, retry: bool = True) -> T:
@@ -149,65 +156,107 @@ class VertexJobs:
         return json_format.MessageToDict(type(message).pb(message))
 
     @staticmethod
-    def _to_proto(job: dict[str, Any]) -> Any:
-        from google.cloud.aiplatform_v1.types import CustomJob
+    def _to_proto(kind: JobKind, job: dict[str, Any]) -> Any:
+        from google.cloud.aiplatform_v1 import types
         from google.protobuf.json_format import ParseError
 
         try:
-            return CustomJob.from_json(json.dumps(job))
+            return getattr(types, kind.resource).from_json(json.dumps(job))
         except ParseError as exc:  # e.g. an enum value this API version does not know
-            raise UpstreamError("INVALID_ARGUMENT", f"not a valid CustomJob: {exc}", method="CreateCustomJob") from None
+            raise UpstreamError(
+                "INVALID_ARGUMENT", f"not a valid {kind.resource}: {exc}", method=f"Create{kind.resource}"
+            ) from None
+
+    @staticmethod
+    def _snake(kind: JobKind) -> str:
+        return "".join(f"_{c.lower()}" if c.isupper() else c for c in kind.resource).lstrip("_")
 
     # -- operations ----------------------------------------------------------------------------------------
-    def create(self, parent: str, job: dict[str, Any], deadline: float, *, retry: bool = False) -> dict[str, Any]:
-        """Create once by default: a retried create could make a second job (the caller looks it up first)."""
-        proto = self._to_proto(job)
-        client = self._client(parent.split("/")[3])
+    def create(
+        self,
+        parent: str,
+        job: dict[str, Any],
+        deadline: float,
+        *,
+        kind: JobKind = kinds.DEFAULT,
+        job_id: str | None = None,
+        retry: bool = False,
+    ) -> dict[str, Any]:
+        """Create once by default: a retried create could make a second job (the caller looks it up first).
+        `job_id`: a client-chosen id, for kinds whose create takes one (Pipeline Jobs' `pipelineJobId`)."""
+        proto = self._to_proto(kind, job)
+        client = self._client(location_of(parent), kind.service)
+        snake = self._snake(kind)
+        extra = {f"{snake}_id": job_id} if job_id else {}
+        method = getattr(client, f"create_{snake}")
         result = self._call(
-            "CreateCustomJob",
-            lambda t: client.create_custom_job(parent=parent, custom_job=proto, timeout=t, retry=None),
+            f"Create{kind.resource}",
+            lambda t: method(parent=parent, **{snake: proto}, **extra, timeout=t, retry=None),
             deadline,
             retry=retry,
         )
         return self._to_dict(result)
 
     def get(self, name: str, deadline: float) -> dict[str, Any]:
-        client = self._client(self._location(name))
-        result = self._call("GetCustomJob", lambda t: client.get_custom_job(name=name, timeout=t, retry=None), deadline)
+        """Any job by its resource name (the name's collection says the kind)."""
+        kind = _kind_of(name)
+        client = self._client(location_of(name), kind.service)
+        method = getattr(client, f"get_{self._snake(kind)}")
+        result = self._call(f"Get{kind.resource}", lambda t: method(name=name, timeout=t, retry=None), deadline)
         return self._to_dict(result)
 
     def cancel(self, name: str, deadline: float) -> None:
-        client = self._client(self._location(name))
-        self._call("CancelCustomJob", lambda t: client.cancel_custom_job(name=name, timeout=t, retry=None), deadline)
+        kind = _kind_of(name)
+        client = self._client(location_of(name), kind.service)
+        method = getattr(client, f"cancel_{self._snake(kind)}")
+        self._call(f"Cancel{kind.resource}", lambda t: method(name=name, timeout=t, retry=None), deadline)
 
     def list_page(
         self,
         parent: str,
         deadline: float,
         *,
+        kind: JobKind = kinds.DEFAULT,
         filter: str = "",
         page_size: int = 100,
         page_token: str = "",
         read_mask: tuple[str, ...] = (),
+        order_by: str = "",
     ) -> tuple[list[dict[str, Any]], str]:
-        """One page of jobs and the next page token ("" at the end)."""
-        from google.cloud.aiplatform_v1.types import ListCustomJobsRequest
+        """One page of jobs of `kind` and the next page token ("" at the end)."""
+        from google.cloud.aiplatform_v1 import types
         from google.protobuf import field_mask_pb2
 
-        client = self._client(parent.split("/")[3])
-        request = ListCustomJobsRequest(parent=parent, filter=filter, page_size=page_size, page_token=page_token)
+        client = self._client(location_of(parent), kind.service)
+        snake = self._snake(kind)
+        request = getattr(types, f"List{kind.resource}sRequest")(
+            parent=parent, filter=filter, page_size=page_size, page_token=page_token
+        )
+        if order_by:
+            request.order_by = order_by
         if read_mask:
             request.read_mask = field_mask_pb2.FieldMask(paths=list(read_mask))
+        method = getattr(client, f"list_{snake}s")
 
         def call(timeout: float) -> Any:
             # Only the pager's first page: exactly one HTTP request, no automatic walk over further pages.
-            pager = client.list_custom_jobs(request=request, timeout=timeout, retry=None)
+            pager = method(request=request, timeout=timeout, retry=None)
             return next(iter(pager.pages))
 
-        response = self._call("ListCustomJobs", call, deadline)
-        jobs = [self._to_dict(j) for j in response.custom_jobs]
+        response = self._call(f"List{kind.resource}s", call, deadline)
+        jobs = [self._to_dict(j) for j in getattr(response, f"{snake}s")]
         return jobs, response.next_page_token
 
-    def find_by_label(self, parent: str, key: str, value: str, deadline: float) -> dict[str, Any] | None:
-        jobs, _ = self.list_page(parent, deadline, filter=f'labels.{key}="{value}"', page_size=10)
+    def find_by_label(
+        self, parent: str, key: str, value: str, deadline: float, *, kind: JobKind = kinds.DEFAULT
+    ) -> dict[str, Any] | None:
+        jobs, _ = self.list_page(parent, deadline, kind=kind, filter=f'labels.{key}="{value}"', page_size=10)
         return jobs[0] if jobs else None
+
+
+def _kind_of(name: str) -> JobKind:
+    parts = name.split("/")
+    kind = kinds.BY_COLLECTION.get(parts[4]) if len(parts) == 6 else None
+    if kind is None:
+        raise UpstreamError("INVALID_ARGUMENT", f"not a job resource name: {name[:200]}")
+    return kind

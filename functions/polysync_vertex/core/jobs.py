@@ -7,10 +7,12 @@ import hashlib
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import invalid
-from .request import SubmitRequest
+
+if TYPE_CHECKING:
+    from .request import SubmitRequest
 
 MAX_DISPLAY_NAME = 128
 MAX_ENV_PER_CONTAINER = 100

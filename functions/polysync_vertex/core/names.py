@@ -1,4 +1,8 @@
-"""Strict parsing of Vertex AI resource names: nothing from a request reaches a URL unchecked."""
+"""Strict parsing of Vertex AI resource names: nothing from a request reaches a URL unchecked.
+
+The pattern of a job's name is the same for every job type (`projects/P/locations/L/<collection>/<id>`); which
+collections exist and what an id looks like in each is the business of the job kinds (`core/kinds`).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,24 @@ from .errors import invalid
 PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\Z")
 LOCATION_RE = re.compile(r"^[a-z][a-z0-9-]{1,40}[a-z0-9]\Z")
 JOB_ID_RE = re.compile(r"^[0-9]{1,24}\Z")
-JOB_NAME_RE = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/customJobs/(?P<job_id>[^/]+)\Z")
+RESOURCE_RE = re.compile(
+    r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/(?P<collection>[A-Za-z]+)/(?P<job_id>[^/]+)\Z"
+)
+DEFAULT_COLLECTION = "customJobs"
 
 
 @dataclass(frozen=True)
 class JobName:
+    """A parsed job resource name. `collection` is the job kind's collection (customJobs by default)."""
+
     project: str
     location: str
     job_id: str
+    collection: str = DEFAULT_COLLECTION
 
     @property
-    def name(self) -> str:
-        return f"projects/{self.project}/locations/{self.location}/customJobs/{self.job_id}"
+    def resource_name(self) -> str:
+        return f"projects/{self.project}/locations/{self.location}/{self.collection}/{self.job_id}"
 
     @property
     def parent(self) -> str:
@@ -29,18 +39,32 @@ class JobName:
 
     @property
     def doc_id(self) -> str:
-        """A Firestore document id for the run (no '/')."""
-        return f"{self.project}~{self.location}~{self.job_id}"
+        return run_doc_id(self.project, self.location, self.job_id, self.collection)
 
-    def console_url(self) -> str:
-        return (
-            f"https://console.cloud.google.com/vertex-ai/locations/{self.location}/training/{self.job_id}"
-            f"?project={self.project}"
-        )
+
+def run_doc_id(project: str, location: str, job_id: str, collection: str = DEFAULT_COLLECTION) -> str:
+    """The Firestore document id of a run (no '/'). Custom Job runs keep the original `p~l~id` form; other
+    collections carry their name, since ids of different collections may coincide."""
+    if collection == DEFAULT_COLLECTION:
+        return f"{project}~{location}~{job_id}"
+    return f"{project}~{location}~{collection}~{job_id}"
 
 
 def parent_name(project: str, location: str) -> str:
     return f"projects/{project}/locations/{location}"
+
+
+def split_parent(parent: str) -> tuple[str, str]:
+    """(project, location) of `projects/P/locations/L`."""
+    parts = parent.split("/")
+    if len(parts) != 4 or parts[0] != "projects" or parts[2] != "locations":
+        raise ValueError(f"not a parent name: {parent!r}")
+    return parts[1], parts[3]
+
+
+def location_of(resource_name: str) -> str:
+    """The location segment of `projects/P/locations/L/...`."""
+    return resource_name.split("/")[3]
 
 
 def check_project(project: object, field: str) -> str:
@@ -55,19 +79,28 @@ def check_location(location: object, field: str) -> str:
     return location
 
 
-def parse_job_name(value: object, field: str) -> JobName:
-    """Parse `projects/{p}/locations/{l}/customJobs/{id}`; anything else is INVALID_ARGUMENT."""
+def parse_name(
+    value: object,
+    field: str,
+    collections: dict[str, tuple[str, re.Pattern[str], str]],
+) -> JobName:
+    """Parse `projects/{p}/locations/{l}/{collection}/{id}` for one of `collections`
+    ({collection: (resource label, id pattern, id description)}); anything else is INVALID_ARGUMENT."""
+    shapes = " or ".join(f"projects/{{project}}/locations/{{location}}/{c}/{{id}}" for c in collections)
+    what = " / ".join(label for label, _, _ in collections.values())
     if not isinstance(value, str):
-        raise invalid("must be a string: projects/{project}/locations/{location}/customJobs/{id}", field)
-    m = JOB_NAME_RE.match(value)
-    if not m:
-        raise invalid(
-            f"'{value[:200]}' is not a CustomJob resource name "
-            "(projects/{project}/locations/{location}/customJobs/{id})",
-            field,
-        )
+        raise invalid(f"must be a string: {shapes}", field)
+    m = RESOURCE_RE.match(value)
+    if not m or m["collection"] not in collections:
+        raise invalid(f"'{value[:200]}' is not a {what} resource name ({shapes})", field)
     project = check_project(m["project"], field)
     location = check_location(m["location"], field)
-    if not JOB_ID_RE.match(m["job_id"]):
-        raise invalid(f"'{m['job_id'][:50]}' is not a CustomJob id (digits only)", field)
-    return JobName(project, location, m["job_id"])
+    label, id_re, id_text = collections[m["collection"]]
+    if not id_re.match(m["job_id"]):
+        raise invalid(f"'{m['job_id'][:50]}' is not a {label} id ({id_text})", field)
+    return JobName(project, location, m["job_id"], m["collection"])
+
+
+def parse_job_name(value: object, field: str) -> JobName:
+    """Parse a CustomJob name `projects/{p}/locations/{l}/customJobs/{id}` (ids are digits)."""
+    return parse_name(value, field, {DEFAULT_COLLECTION: ("CustomJob", JOB_ID_RE, "digits only")})

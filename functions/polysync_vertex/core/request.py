@@ -11,36 +11,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from . import kinds
+from .attributes import ATTRIBUTES, parse_attributes
 from .errors import ApiError, invalid
-from .names import JobName, parse_job_name
+from .names import JobName
+
+__all__ = ["ATTRIBUTES", "Parameter", "SubmitRequest", "parse_attributes", "parse_json_object", "parse_submit"]
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 32
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
-DURATION_RE = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,9})?s\Z")
-ACCELERATOR_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}\Z")
-MACHINE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}\Z")
-IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,1023}\Z")
-SERVICE_ACCOUNT_RE = re.compile(r"^[a-z0-9-]{1,63}@[a-z0-9.-]{1,200}\Z")
-NETWORK_RE = re.compile(r"^projects/[a-z0-9-]{1,64}/global/networks/[a-z0-9-]{1,63}\Z")
-
 DIRECTIONS = ("Input", "InputOutput", "Output")
-TYPES = ("String", "Number", "Boolean", "Date", "DateTime")
-
-# The attributes `submit` accepts; exactly those the `templates` function yields.
-ATTRIBUTES = {
-    "machineType",
-    "containerImageUri",
-    "replicaCount",
-    "acceleratorType",
-    "acceleratorCount",
-    "timeout",
-    "serviceAccount",
-    "network",
-    "workerPoolCount",
-    "poolType",
-}
+TYPES = ("String", "Number", "Boolean", "Date", "DateTime", "JSON")
 
 
 @dataclass(frozen=True)
@@ -48,7 +31,10 @@ class Parameter:
     name: str
     direction: str
     type: str
-    value: str | None  # the env var value; None for Output parameters
+    value: str | None  # the value as text (a Custom Job's env var value); None for Output parameters
+    typed: Any = field(
+        default=None, compare=False
+    )  # the value as typed JSON (Number -> int/float, Boolean -> bool, JSON -> object/array)
 
 
 @dataclass(frozen=True)
@@ -60,6 +46,11 @@ class SubmitRequest:
     parameters: tuple[Parameter, ...]
     fingerprint: str
     warnings: tuple[str, ...] = field(default=())
+    job_type: str = "Vertex AI Custom Job"
+
+    @property
+    def kind(self) -> kinds.JobKind:
+        return kinds.by_type(self.job_type)
 
 
 def _reject_constant(name: str) -> Any:
@@ -121,55 +112,6 @@ def _string(body: dict[str, Any], key: str, path: str, *, required: bool, max_le
     return value
 
 
-def _int(value: Any, path: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid("must be a whole number", path)
-    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
-        raise invalid("must be a whole number", path)
-    if not low <= int(value) <= high:
-        raise invalid(f"must be between {low} and {high}", path)
-    return int(value)
-
-
-def parse_attributes(raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
-    """Validate attributes. `accelerators`: the accelerator types Vertex AI knows (from the Vertex AI adapter);
-    an unknown one is refused here, before anything is claimed or sent."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise invalid("attributes must be an object", "attributes")
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        path = f"attributes.{key}"
-        if key not in ATTRIBUTES:
-            raise invalid(f"unknown attribute '{key[:64]}'; supported: {', '.join(sorted(ATTRIBUTES))}", path)
-        if value is None:
-            continue
-        if key in ("replicaCount", "workerPoolCount"):
-            out[key] = _int(value, path, 1, 10000)
-        elif key == "acceleratorCount":
-            out[key] = _int(value, path, 0, 64)
-        else:
-            if not isinstance(value, str):
-                raise invalid("must be a string", path)
-            pattern = {
-                "machineType": MACHINE_TYPE_RE,
-                "containerImageUri": IMAGE_RE,
-                "acceleratorType": ACCELERATOR_RE,
-                "timeout": DURATION_RE,
-                "serviceAccount": SERVICE_ACCOUNT_RE,
-                "network": NETWORK_RE,
-            }.get(key)
-            if pattern is not None and not pattern.match(value):
-                raise invalid(f"'{value[:100]}' is not a valid {key}", path)
-            if key == "acceleratorType" and accelerators is not None and value not in accelerators:
-                raise invalid(f"'{value}' is not a Vertex AI accelerator type: {', '.join(sorted(accelerators))}", path)
-            if key == "poolType" and value not in ("container", "pythonPackage"):
-                raise invalid("poolType must be 'container' or 'pythonPackage'", path)
-            out[key] = value
-    return out
-
-
 def format_number(value: Any, path: str) -> str:
     if isinstance(value, str):
         try:
@@ -187,6 +129,24 @@ def format_number(value: Any, path: str) -> str:
     return str(value)
 
 
+def typed_value(ptype: str, value: Any, path: str) -> Any:
+    """The parameter's value as typed JSON, normalised: the same value however it was spelled
+    (Number 3, 3.0 and "3" are all 3; Boolean "TRUE" is true)."""
+    if value is None:
+        raise invalid("value is required for Input and InputOutput parameters", path)
+    if ptype == "Number":
+        text = format_number(value, path)
+        number = float(text)
+        return int(text) if number.is_integer() and "e" not in text and "." not in text else number
+    if ptype == "Boolean":
+        return format_value("Boolean", value, path) == "true"
+    if ptype == "JSON":
+        if not isinstance(value, dict | list):
+            raise invalid("JSON parameter value must be a JSON object or array", path)
+        return value
+    return format_value(ptype, value, path)
+
+
 def format_value(ptype: str, value: Any, path: str) -> str:
     if value is None:
         raise invalid("value is required for Input and InputOutput parameters", path)
@@ -198,6 +158,10 @@ def format_value(ptype: str, value: Any, path: str) -> str:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower()
         raise invalid("Boolean parameter value must be true or false", path)
+    if ptype == "JSON":
+        if not isinstance(value, dict | list):
+            raise invalid("JSON parameter value must be a JSON object or array", path)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if not isinstance(value, str):
         raise invalid(f"{ptype} parameter value must be a string", path)
     if ptype == "Date":
@@ -216,7 +180,7 @@ def format_value(ptype: str, value: Any, path: str) -> str:
     return value
 
 
-def parse_parameters(raw: Any) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
+def parse_parameters(raw: Any, *, outputs_supported: bool = False) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
     if raw is None:
         return (), ()
     if not isinstance(raw, list):
@@ -244,11 +208,36 @@ def parse_parameters(raw: Any) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
         if ptype not in TYPES:
             raise invalid(f"parameter {name}: type must be one of {', '.join(TYPES)}", f"{path}.type")
         if direction == "Output":
-            warnings.append(f"parameter {name} (Output) is not supported and was ignored")
+            if not outputs_supported:
+                warnings.append(f"parameter {name} (Output) is not supported and was ignored")
             params.append(Parameter(name, direction, ptype, None))
             continue
-        params.append(Parameter(name, direction, ptype, format_value(ptype, item.get("value"), f"{path}.value")))
+        value = item.get("value")
+        text = format_value(ptype, value, f"{path}.value")
+        params.append(Parameter(name, direction, ptype, text, typed_value(ptype, value, f"{path}.value")))
     return tuple(params), tuple(warnings)
+
+
+def request_fingerprint(
+    request_id: str,
+    job_name: str,
+    kind: kinds.JobKind,
+    template: JobName | None,
+    attributes: dict[str, Any],
+    parameters: tuple[Parameter, ...],
+) -> str:
+    """The idempotency fingerprint: of the request as the connector understands it, after parsing. Two bodies
+    that build the same job (keys reordered, Number 3 / 3.0 / "3", unknown top-level fields) replay; a body that
+    builds another job is a conflict."""
+    understood = {
+        "requestId": request_id,
+        "jobName": job_name,
+        "jobType": kind.job_type,
+        "externalId": template.resource_name if template else None,
+        "attributes": attributes,
+        "parameters": [[p.name, p.direction, p.type, p.typed] for p in parameters],
+    }
+    return fingerprint(understood)
 
 
 def parse_submit(body: dict[str, Any], accelerators: Collection[str] | None = None) -> SubmitRequest:
@@ -258,13 +247,29 @@ def parse_submit(body: dict[str, Any], accelerators: Collection[str] | None = No
     job_name = _string(body, "jobName", "jobName", required=True, max_len=512)
     assert job_name is not None
     external_id = body.get("externalId")
-    template = parse_job_name(external_id, "externalId") if external_id not in (None, "") else None
-    attributes = parse_attributes(body.get("attributes"), accelerators)
+    template: JobName | None = None
+    if external_id not in (None, ""):
+        kind, template = kinds.parse_run_name(external_id, "externalId")
+        if body.get("jobType") is not None and kinds.by_type(body.get("jobType")) is not kind:
+            raise invalid(f"jobType {body.get('jobType')} does not match the template, a {kind.job_type}", "jobType")
+    else:
+        kind = kinds.by_type(body.get("jobType"))
+    attributes = kind.parse_attributes(body.get("attributes"), accelerators)
     if template is None:
-        for key in ("machineType", "containerImageUri"):
+        for key in kind.required_without_template:
             if key not in attributes:
                 raise invalid(
-                    f"attributes.{key} is required when no externalId (template) is given", f"attributes.{key}"
+                    f"attributes.{key} is required for a {kind.job_type} when no externalId (template) is given",
+                    f"attributes.{key}",
                 )
-    parameters, warnings = parse_parameters(body.get("parameters"))
-    return SubmitRequest(request_id, job_name, template, attributes, parameters, fingerprint(body), warnings)
+    parameters, warnings = parse_parameters(body.get("parameters"), outputs_supported=kind.outputs_supported)
+    return SubmitRequest(
+        request_id,
+        job_name,
+        template,
+        attributes,
+        parameters,
+        request_fingerprint(request_id, job_name, kind, template, attributes, parameters),
+        warnings,
+        kind.job_type,
+    )

@@ -8,11 +8,80 @@ removes what it published, so a failed publish is retried on the next tick with 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal, NotRequired, TypedDict
 
-from . import events, states
-from .names import JobName
+from . import events, kinds, states
+from .names import JobName, run_doc_id
+
+Status = Literal["Success", "Failed", "Running", "Cancelled", "Unknown"]
+
+
+class RunError(TypedDict):
+    code: int
+    message: str
+
+
+class RunRecord(TypedDict):
+    """A run as stored in Firestore (`runs/{doc_id(run)}`), a plain map. See docs/data-model.md."""
+
+    runId: str
+    requestId: str
+    requestKey: str
+    jobType: str
+    displayName: str
+    status: str
+    vertexState: str
+    consoleUrl: str
+    warnings: list[str]
+    jobName: str
+    sequence: int
+    error: RunError | None
+    lastPolled: str | None
+    project: str
+    location: str
+    jobId: str
+    collection: str
+    template: str | None
+    fingerprint: str
+    acceleratorType: str | None
+    shard: int
+    outbox: list[dict[str, Any]]
+    waitingSince: str | None
+    queuedAlerted: bool
+    recordedAt: str
+    createTime: str | None
+    startTime: str | None
+    endTime: str | None
+    updateTime: str | None
+    active: bool
+    outputNames: list[str]
+    # Per job type, once final: outputs (Pipeline Job), outputInfo / completionStats (Batch Prediction Job).
+    outputs: NotRequired[dict[str, Any] | None]
+    outputInfo: NotRequired[dict[str, Any] | None]
+    completionStats: NotRequired[dict[str, Any] | None]
+    adopted: NotRequired[bool]
+
+
+def doc_id(run: dict[str, Any]) -> str:
+    """The Firestore document id of a run record."""
+    return run_doc_id(run["project"], run["location"], run["jobId"], run.get("collection") or "customJobs")
+
+
+def name_of(run: dict[str, Any]) -> JobName:
+    return JobName(run["project"], run["location"], run["jobId"], run.get("collection") or "customJobs")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """RFC 3339 (Vertex AI's and ours, `Z` or an offset) -> an aware datetime; None for empty or malformed."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
 
 # Fields of the submit response, in the contract's order.
 SUBMIT_FIELDS = ("runId", "requestId", "displayName", "status", "vertexState", "consoleUrl", "warnings")
@@ -43,7 +112,7 @@ def _error(job: dict[str, Any]) -> dict[str, Any] | None:
 
 def new_run(
     *,
-    job_name_obj: JobName,
+    name: JobName,
     job: dict[str, Any],
     request_id: str,
     key: str,
@@ -53,38 +122,53 @@ def new_run(
     warnings: tuple[str, ...],
     shard: int,
     now: datetime,
+    output_names: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    state = job.get("state") or states.UNSPECIFIED
-    pool0 = ((job.get("jobSpec") or {}).get("workerPoolSpecs") or [{}])[0]
+    kind = kinds.kind_of(name)
+    state = job.get("state") or kind.states.unspecified
     run: dict[str, Any] = {
-        "runId": job_name_obj.name,
+        "runId": name.resource_name,
         "requestId": request_id,
         "requestKey": key,
+        "jobType": kind.job_type,
         "displayName": job.get("displayName", ""),
         "status": states.polysync_status(state),
         "vertexState": state,
-        "consoleUrl": job_name_obj.console_url(),
+        "consoleUrl": kind.console_url(name),
         "warnings": list(warnings),
         "jobName": job_name,
         "sequence": 1,
         "error": _error(job),
         "lastPolled": None,
-        "project": job_name_obj.project,
-        "location": job_name_obj.location,
-        "jobId": job_name_obj.job_id,
+        "project": name.project,
+        "location": name.location,
+        "jobId": name.job_id,
+        "collection": name.collection,
         "template": template,
         "fingerprint": fingerprint,
-        "acceleratorType": (pool0.get("machineSpec") or {}).get("acceleratorType"),
+        "acceleratorType": kind.accelerator(job),
         "shard": shard,
         "outbox": [],
-        "waitingSince": iso(now) if state in states.WAITING_STATES else None,
+        "waitingSince": iso(now) if state in states.ANY_WAITING else None,
         "queuedAlerted": False,
         "recordedAt": iso(now),
+        "outputNames": list(output_names),
     }
     for f in JOB_TIME_FIELDS:
         run[f] = job.get(f)
+    if states.is_final(state):
+        run.update(kind.outputs(job, output_names))
     run["active"] = needs_poller(run)
     return run
+
+
+def announce_adopted(run: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """An adopted run (its job was found by the poller, its submit never recorded it) starts its events at
+    sequence 1 with the state it was found in: nobody has heard of it yet."""
+    run["adopted"] = True
+    return _append_event(
+        run, events.STATUS_CHANGED, str(run["sequence"]), now, {"previousStatus": None, "previousVertexState": None}
+    )
 
 
 def announce_final_at_submit(run: dict[str, Any], now: datetime) -> dict[str, Any] | None:
@@ -117,7 +201,13 @@ def _append_event(
 
 
 def public(run: dict[str, Any], fields: tuple[str, ...] = PUBLIC_FIELDS) -> dict[str, Any]:
-    return {f: run.get(f) for f in fields}
+    """The run as callers see it: `fields`, `jobType`, and for the full view the kind's output fields."""
+    out = {f: run.get(f) for f in fields}
+    out["jobType"] = run.get("jobType") or kinds.DEFAULT.job_type
+    if fields is PUBLIC_FIELDS:
+        for f in kinds.of_record(run).output_fields:
+            out[f] = run.get(f)
+    return out
 
 
 def needs_poller(run: dict[str, Any]) -> bool:
@@ -126,7 +216,8 @@ def needs_poller(run: dict[str, Any]) -> bool:
 
 def apply_state(run: dict[str, Any], job: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     """Record the job's observed state on `run` (in place). Returns the event appended, or None if unchanged."""
-    state = job.get("state") or states.UNSPECIFIED
+    kind = kinds.of_record(run)
+    state = job.get("state") or kind.states.unspecified
     previous_state = run["vertexState"]
     if state == previous_state or states.is_final(previous_state):
         return None
@@ -139,7 +230,9 @@ def apply_state(run: dict[str, Any], job: dict[str, Any], now: datetime) -> dict
             run[f] = job[f]
     run["error"] = _error(job)
     run["lastPolled"] = iso(now)
-    if state in states.WAITING_STATES:
+    if states.is_final(state) and state not in states.DELETED_STATES:
+        run.update(kind.outputs(job, tuple(run.get("outputNames") or ())))
+    if state in states.ANY_WAITING:
         run["waitingSince"] = run.get("waitingSince") or iso(now)
     else:
         run["waitingSince"] = None
@@ -157,7 +250,7 @@ def mark_deleted(run: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     return apply_state(
         run,
         {
-            "state": states.DELETED,
+            "state": kinds.of_record(run).states.deleted,
             "error": {
                 "code": 5,
                 "message": "the Vertex AI job no longer exists (deleted outside polysync-vertex); "
@@ -171,9 +264,10 @@ def mark_deleted(run: dict[str, Any], now: datetime) -> dict[str, Any] | None:
 def waited_too_long(run: dict[str, Any], now: datetime, threshold_seconds: int) -> float | None:
     """Seconds the run has been PENDING/QUEUED, when that is past the threshold and not yet alerted."""
     since = run.get("waitingSince")
-    if run.get("queuedAlerted") or run["vertexState"] not in states.WAITING_STATES or not since:
+    started = parse_time(since)
+    if run.get("queuedAlerted") or run["vertexState"] not in states.ANY_WAITING or started is None:
         return None
-    waited = (now - datetime.fromisoformat(since.replace("Z", "+00:00"))).total_seconds()
+    waited = (now - started).total_seconds()
     return waited if waited > threshold_seconds else None
 
 
@@ -189,13 +283,18 @@ def queued_too_long(run: dict[str, Any], now: datetime, threshold_seconds: int) 
         else f"machine or quota capacity in {run['location']} is most likely exhausted"
     )
     message = (
-        f"run has been {run['vertexState']} for {int(waited // 60)} min (threshold "
-        f"{threshold_seconds // 60} min): {cause}; request more quota or switch region"
+        f"run has been {run['vertexState']} for {_duration(waited)} (threshold {_duration(threshold_seconds)}): "
+        f"{cause}; request more quota or switch region"
     )
     run["queuedAlerted"] = True
     return _append_event(
         run, events.QUEUED_TOO_LONG, "queued_too_long", now, {"message": message, "waitingSeconds": int(waited)}
     )
+
+
+def _duration(seconds: float) -> str:
+    """`45 s` under a minute, else whole minutes (`30 min`)."""
+    return f"{int(seconds)} s" if seconds < 60 else f"{int(seconds // 60)} min"
 
 
 def drop_published(run: dict[str, Any], published_ids: set[str]) -> None:

@@ -1,4 +1,5 @@
-"""A Vertex AI CustomJob (REST JSON) as a Polysync job template: attributes for `submit` and linked resources.
+"""The Custom Job kind's template reader: a CustomJob (REST JSON) as a Polysync job template (attributes for
+`submit`, parameters, linked resources), and the link helpers every kind uses.
 
 Pure: no I/O, no cloud imports. The attributes are exactly the ones `submit` accepts (`core.request.ATTRIBUTES`,
 validated by `parse_attributes`), so a template imported and submitted with its own attributes and externalId
@@ -23,8 +24,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .attributes import parse_attributes
 from .errors import ApiError
-from .request import parse_attributes
 
 JOB_TYPE = "Vertex AI Custom Job"
 
@@ -41,7 +42,7 @@ LINK_EXPERIMENT = "gcp-ai-platform-experiment"
 # gs://BUCKET or /gcs/BUCKET (not inside a longer path), the name running to the first other character.
 _BUCKET_REF = re.compile(r"(?:gs:/|(?<![A-Za-z0-9._/-])/gcs)/([A-Za-z0-9._-]+)")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
-_JOB_NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/customJobs/[^/]+$")
+_JOB_NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/[A-Za-z]+/[^/]+$")
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -173,6 +174,18 @@ def links(job: dict[str, Any]) -> list[dict[str, str]]:
             f"projects/{located[1]}/locations/{located[2]}/persistentResources/{resource_id}",
         )
     return [{"type": kind, "name": name} for kind, name in sorted(found)]
+
+
+def env_parameters(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parameter schema of a CustomJob template: pool 0's container env (String, Input, its value as default)."""
+    pools = _list(_dict(job.get("jobSpec")).get("workerPoolSpecs"))
+    _, spec = _pool_spec(_dict(pools[0])) if pools else ("", {})
+    out: list[dict[str, Any]] = []
+    for var in _list(spec.get("env")):
+        name = _dict(var).get("name")
+        if isinstance(name, str) and name:
+            out.append({"name": name, "type": "String", "direction": "Input", "default": _str(_dict(var).get("value"))})
+    return out
 
 
 def to_template(job: dict[str, Any]) -> dict[str, Any]:

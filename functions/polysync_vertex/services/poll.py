@@ -1,10 +1,21 @@
 """poll: follow every active run at the cost of a few Vertex AI calls per tick, and publish each change once.
 
-Per (project, location) with active runs, one walk over the connector's non-final jobs (label and state filter,
-pages of 100, only the fields needed) tells which runs changed; only runs the walk no longer shows (they ended,
-or were deleted) are fetched one by one. Each change is recorded in a transaction that re-reads the run, so
-overlapping pollers and a racing cancel record it once; its event goes to the run's outbox in the same write and
-is published after the commit, then removed. A failed publish stays in the outbox for the next tick.
+Per (job kind, project, location) with active runs, a tick asks Vertex AI which runs changed:
+- Kinds whose list filters on `update_time` (Pipeline Jobs): one walk over the connector's jobs updated since the
+  previous tick (minus a margin); runs it does not show are unchanged. Between full scans that is about one call per
+  location plus one per 100 changed jobs, whatever the number in flight.
+- Otherwise (Custom, Batch Prediction Jobs), and for every kind at the full scan: one walk over the connector's
+  non-final jobs (label and state filter, pages of 100, only the fields needed). Runs the walk no longer shows
+  ended (or were deleted): their final states are read with list calls filtered by their request labels, up to
+  FINISHED_BATCH per call, and by a GET for any such a call does not return.
+Each change is written to the run with an update-time precondition, so overlapping pollers and a racing cancel
+record it once; its event goes to the run's outbox in the same write and is published after the write, then
+removed. A failed publish stays in the outbox for the next tick.
+
+Orphans: a connector-labelled job that no run record holds (its create landed after the submit gave up) is adopted
+as its request's run when the request has none (recorded, events from sequence 1), and cancelled, with a WARNING,
+when the request already holds another job. The walks above see every non-final connector job; at the full scan a
+list of recently ended connector jobs also catches orphans that were already final when they appeared.
 """
 
 from __future__ import annotations
@@ -12,14 +23,17 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import log
-from ..core import events, runs, states
+from ..config import Settings
+from ..core import events, kinds, runs, states
 from ..core.errors import UpstreamError
-from ..core.jobs import LABEL_MANAGED_BY, LABEL_SHARD, MANAGED_BY, SHARDS
-from ..core.names import parent_name
+from ..core.jobs import LABEL_JOB, LABEL_REQUEST, LABEL_SHARD, SHARDS, shard_of
+from ..core.kinds import JobKind
+from ..core.names import parent_name, run_doc_id
+from ..ports import EventPublisher, PollStore, VertexPort
 from .poll_index import ActiveIndex, needs_record
 
 LIST_PAGE_SIZE = 100
@@ -28,18 +42,38 @@ STALE_TICK_SECONDS = 300
 # page cannot eat the whole invocation.
 GET_BUDGET_SECONDS = 5.0
 PAGE_BUDGET_SECONDS = 20.0
+# Request labels per list call that reads finished jobs' final states (an OR of label equalities). 50 keys of at
+# most 57 characters make a filter of about 4.4 KB, well inside the URL sizes Google front ends accept.
+FINISHED_BATCH = 50
+# How far before the previous tick an update_time walk starts: clock skew and updates that commit late.
+UPDATE_TIME_MARGIN_SECONDS = 120
 READ_MASK = ("name", "state", "create_time", "start_time", "end_time", "update_time", "error")
 _fallback_logged: set[str] = set()
 
 
-def list_filter(shard_range: tuple[int, int] | None, *, with_state: bool = True) -> str:
-    parts = [f'labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"']
+def list_filter(
+    shard_range: tuple[int, int] | None,
+    *,
+    with_state: bool = True,
+    kind: JobKind = kinds.DEFAULT,
+    state_set: tuple[str, ...] | None = None,
+    since: str | None = None,
+    created_since: str | None = None,
+) -> str:
+    """The connector's jobs of `kind`: in `state_set` (default: its non-final states), updated at or after `since`,
+    in the shard range."""
+    extra: list[str] = []
     if with_state:
-        parts.append("(" + " OR ".join(f'state="{s}"' for s in states.NON_FINAL_STATES) + ")")
+        chosen = state_set if state_set is not None else kind.states.non_final
+        extra.append("(" + " OR ".join(f'state="{s}"' for s in chosen) + ")")
+    if since is not None:
+        extra.append(f'update_time>="{since}"')
+    if created_since is not None:
+        extra.append(f'create_time>="{created_since}"')
     if shard_range is not None and shard_range != (0, SHARDS):
         lo, hi = shard_range
-        parts.append("(" + " OR ".join(f'labels.{LABEL_SHARD}="{i:02d}"' for i in range(lo, hi)) + ")")
-    return " AND ".join(parts)
+        extra.append("(" + " OR ".join(f'labels.{LABEL_SHARD}="{i:02d}"' for i in range(lo, hi)) + ")")
+    return kind.list_filter(extra=tuple(extra))
 
 
 def shard_ranges(groups: int) -> list[tuple[int, int]]:
@@ -48,10 +82,21 @@ def shard_ranges(groups: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1]) for i in range(groups) if bounds[i] < bounds[i + 1]]
 
 
+def is_stale(published: str | None, now: datetime) -> float | None:
+    """The age in seconds of a delivery older than STALE_TICK_SECONDS (by its CloudEvent time), else None."""
+    sent = runs.parse_time(published)
+    if sent is None:
+        return None
+    age = (now - sent).total_seconds()
+    return round(age, 1) if age > STALE_TICK_SECONDS else None
+
+
 class PollService:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.settings = app.settings
+    def __init__(self, settings: Settings, vertex: VertexPort, store: PollStore, publisher: EventPublisher) -> None:
+        self.settings = settings
+        self.vertex = vertex
+        self.store = store
+        self.publisher = publisher
         self.get_budget = GET_BUDGET_SECONDS
         self.page_budget = PAGE_BUDGET_SECONDS
 
@@ -63,48 +108,58 @@ class PollService:
         the ticks that follow it do the polling, so a backlog of retries cannot pile up.
         """
         s = self.settings
-        sent = _parse_time(published)
-        if sent is not None:
-            age = (datetime.now(UTC) - sent).total_seconds()
-            if age > STALE_TICK_SECONDS:
-                log.info("stale tick skipped", ageSeconds=round(age, 1))
-                return {"skipped": "stale", "ageSeconds": round(age, 1)}
+        age = is_stale(published, datetime.now(UTC))
+        if age is not None:
+            log.info("stale tick skipped", ageSeconds=age)
+            return {"skipped": "stale", "ageSeconds": age}
         if s.shard_topic:
-            active = self.app.store.count_active()
+            active = self.store.count_active()
             if active > s.poll_inline_max:
                 ranges = shard_ranges(math.ceil(active / s.poll_inline_max))
                 topic = s.topic_path(s.shard_topic)
                 for lo, hi in ranges:
-                    self.app.publisher.publish_plain(topic, b"{}", shardLo=str(lo), shardHi=str(hi))
+                    self.publisher.publish_plain(topic, b"{}", shardLo=str(lo), shardHi=str(hi))
                 log.info("poll fanned out", activeRuns=active, shards=len(ranges))
                 return {"fannedOut": len(ranges), "activeRuns": active}
         return self.poll(None)
 
-    def shard(self, attributes: dict[str, str]) -> dict[str, Any]:
-        """A shard worker's message. A malformed one is logged and acknowledged (retrying it cannot help)."""
+    def shard(self, attributes: dict[str, str], published: str | None = None) -> dict[str, Any]:
+        """A shard worker's message. A malformed one is logged and acknowledged (retrying it cannot help); one
+        older than STALE_TICK_SECONDS is acknowledged without work, like a stale tick (the next tick redoes it)."""
         try:
             shard_range = parse_shard_message(attributes)
         except (KeyError, ValueError) as exc:
             log.error("malformed shard message dropped", attributes=attributes, error=str(exc))
             return {"skipped": "malformed"}
+        age = is_stale(published, datetime.now(UTC))
+        if age is not None:
+            log.info("stale shard work skipped", ageSeconds=age, shardRange=list(shard_range))
+            return {"skipped": "stale", "ageSeconds": age}
         return self.poll(shard_range)
 
     def poll(self, shard_range: tuple[int, int] | None) -> dict[str, Any]:
+        """One tick over the runs of `shard_range` (None: all): read the index, ask Vertex AI per kind and
+        location, record changes, publish outboxes, save the index. Returns the tick's summary (also logged)."""
         started = time.monotonic()
-        vertex_before = dict(self.app.vertex.calls)
-        store_before = dict(self.app.store.counts)
+        vertex_before = dict(self.vertex.calls)
+        store_before = dict(self.store.counts)
         now = datetime.now(UTC)
         deadline = time.monotonic() + max(30.0, self.settings.request_budget_seconds * 10)
 
-        index = ActiveIndex(self.app.store, shard_range, now).load()
-        by_location: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        index = ActiveIndex(self.store, shard_range, now).load()
+        by_location: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
         for entry in index.entries.values():
-            by_location[(entry["project"], entry["location"])].append(entry)
+            collection = entry.get("collection") or kinds.DEFAULT.collection
+            by_location[(collection, entry["project"], entry["location"])].append(entry)
         seen = len(index.entries)
 
-        changes = 0
-        for (project, location), group in by_location.items():
-            changes += self._poll_location(index, project, location, group, shard_range, now, deadline)
+        changes = adopted = 0
+        for (collection, project, location), group in by_location.items():
+            kind = kinds.BY_COLLECTION[collection]
+            c, a = self._poll_location(kind, index, project, location, group, shard_range, now, deadline)
+            changes, adopted = changes + c, adopted + a
+        if index.sweep_due:
+            adopted += self._sweep(index, shard_range, now, deadline)
         published, stored = self._publish([run for run in index.docs.values() if run.get("outbox")])
         for run in stored:
             index.track(run)
@@ -113,46 +168,32 @@ class PollService:
             "shardRange": list(shard_range) if shard_range else None,
             "runsSeen": seen,
             "fullScan": index.full_scan,
-            "locations": len(by_location),
+            "locations": len({(p, loc) for _, p, loc in by_location}),
             "changes": changes,
+            "adopted": adopted,
             "eventsPublished": published,
-            "vertexCalls": _diff(self.app.vertex.calls, vertex_before),
-            "firestore": _diff(self.app.store.counts, store_before),
+            "vertexCalls": _diff(self.vertex.calls, vertex_before),
+            "firestore": _diff(self.store.counts, store_before),
             "seconds": round(time.monotonic() - started, 3),
         }
         log.info("poll tick", **summary)
         return summary
 
-    # -- one location --------------------------------------------------------------------------------------
-    def _list_active(
-        self, parent: str, shard_range: tuple[int, int] | None, deadline: float
+    # -- asking Vertex AI ------------------------------------------------------------------------------------
+    def _walk(
+        self, kind: JobKind, parent: str, filter_: str, deadline: float, *, drop_final: bool
     ) -> dict[str, dict[str, Any]]:
-        with_state = parent not in _fallback_logged
-        try:
-            return self._walk(
-                parent, list_filter(shard_range, with_state=with_state), deadline, drop_final=not with_state
-            )
-        except UpstreamError as err:
-            if not (with_state and err.code == "INVALID_ARGUMENT"):
-                raise
-        _fallback_logged.add(parent)
-        log.warning(
-            "Vertex AI rejected the state filter; listing by label alone and dropping final jobs client-side",
-            parent=parent,
-        )
-        return self._walk(parent, list_filter(shard_range, with_state=False), deadline, drop_final=True)
-
-    def _walk(self, parent: str, filter_: str, deadline: float, *, drop_final: bool) -> dict[str, dict[str, Any]]:
         listed: dict[str, dict[str, Any]] = {}
         token = ""
         while True:
-            jobs, token = self.app.vertex.list_page(
+            jobs, token = self.vertex.list_page(
                 parent,
                 min(deadline, time.monotonic() + self.page_budget),
+                kind=kind,
                 filter=filter_,
                 page_size=LIST_PAGE_SIZE,
                 page_token=token,
-                read_mask=READ_MASK,
+                read_mask=kind.read_mask,
             )
             for job in jobs:
                 if drop_final and states.is_final(job.get("state", "")):
@@ -161,8 +202,84 @@ class PollService:
             if not token:
                 return listed
 
+    def _list_active(
+        self, kind: JobKind, parent: str, shard_range: tuple[int, int] | None, deadline: float
+    ) -> dict[str, dict[str, Any]]:
+        fallback_key = f"{kind.collection}:{parent}"
+        with_state = fallback_key not in _fallback_logged
+        try:
+            return self._walk(
+                kind,
+                parent,
+                list_filter(shard_range, with_state=with_state, kind=kind),
+                deadline,
+                drop_final=not with_state,
+            )
+        except UpstreamError as err:
+            if not (with_state and err.code == "INVALID_ARGUMENT"):
+                raise
+        _fallback_logged.add(fallback_key)
+        log.warning(
+            "Vertex AI rejected the state filter; listing by label alone and dropping final jobs client-side",
+            parent=parent,
+            jobType=kind.job_type,
+        )
+        return self._walk(
+            kind, parent, list_filter(shard_range, with_state=False, kind=kind), deadline, drop_final=True
+        )
+
+    def _read_finished(
+        self, kind: JobKind, parent: str, entries: list[dict[str, Any]], deadline: float
+    ) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """Final states of runs that left the non-final list: ({runId: job}, {runIds whose job no longer exists}).
+        By list calls filtered by request labels, FINISHED_BATCH per call; a GET for anything those miss."""
+        found: dict[str, dict[str, Any]] = {}
+        deleted: set[str] = set()
+        keyed = [e for e in entries if e.get("requestKey")]
+        fallback_key = f"labels:{kind.collection}:{parent}"
+        if fallback_key not in _fallback_logged:
+            for i in range(0, len(keyed), FINISHED_BATCH):
+                batch = keyed[i : i + FINISHED_BATCH]
+                filter_ = " OR ".join(f'labels.{LABEL_REQUEST}="{e["requestKey"]}"' for e in batch)
+                try:
+                    jobs, _ = self.vertex.list_page(
+                        parent,
+                        min(deadline, time.monotonic() + self.page_budget),
+                        kind=kind,
+                        filter=filter_,
+                        page_size=LIST_PAGE_SIZE,
+                        read_mask=kind.read_mask,
+                    )
+                except UpstreamError as err:
+                    if err.code == "INVALID_ARGUMENT":
+                        _fallback_logged.add(fallback_key)
+                        log.warning(
+                            "Vertex AI rejected the label OR filter; reading finished jobs one by one",
+                            parent=parent,
+                            jobType=kind.job_type,
+                        )
+                        break
+                    log.warning("listing finished jobs failed; read one by one", parent=parent, code=err.code)
+                    continue
+                for job in jobs:
+                    found[job["name"]] = job
+        for entry in entries:
+            run_id = entry["runId"]
+            if run_id in found:
+                continue
+            try:
+                found[run_id] = self.vertex.get(run_id, min(deadline, time.monotonic() + self.get_budget))
+            except UpstreamError as err:
+                if err.code == "NOT_FOUND":
+                    deleted.add(run_id)
+                else:
+                    log.warning("reading a job failed; retried next tick", runId=run_id, code=err.code)
+        return found, deleted
+
+    # -- one kind in one location --------------------------------------------------------------------------
     def _poll_location(
         self,
+        kind: JobKind,
         index: ActiveIndex,
         project: str,
         location: str,
@@ -170,50 +287,144 @@ class PollService:
         shard_range: tuple[int, int] | None,
         now: datetime,
         deadline: float,
-    ) -> int:
+    ) -> tuple[int, int]:
         parent = parent_name(project, location)
-        changes = 0
         threshold = self.settings.queued_threshold_seconds
         listed: dict[str, dict[str, Any]] | None = None
-        if any(not states.is_final(e["vertexState"]) for e in group):
-            try:
-                listed = self._list_active(parent, shard_range, deadline)
-            except UpstreamError as err:
-                log.warning(
-                    "listing jobs failed; this location is polled again next tick", parent=parent, code=err.code
+        finished: dict[str, dict[str, Any]] = {}
+        deleted: set[str] = set()
+        by_update_time = kind.poll_by_update_time and not index.full_scan and index.cursor is not None
+        in_flight = [e for e in group if not states.is_final(e["vertexState"])]
+        try:
+            if by_update_time and in_flight:
+                assert index.cursor is not None
+                since = runs.iso(index.cursor - timedelta(seconds=UPDATE_TIME_MARGIN_SECONDS))
+                listed = self._walk(
+                    kind,
+                    parent,
+                    list_filter(shard_range, with_state=False, kind=kind, since=since),
+                    deadline,
+                    drop_final=False,
                 )
+            elif in_flight or index.full_scan:
+                listed = self._list_active(kind, parent, shard_range, deadline)
+                gone = [e for e in in_flight if e["runId"] not in listed]
+                if gone:
+                    finished, deleted = self._read_finished(kind, parent, gone, deadline)
+        except UpstreamError as err:
+            log.warning("listing jobs failed; this location is polled again next tick", parent=parent, code=err.code)
+            listed = None
+        changes = 0
         for entry in group:
             run_id = entry["runId"]
             observed: dict[str, Any] | None = None
-            deleted = False
             if listed is not None and not states.is_final(entry["vertexState"]):
-                observed = listed.get(run_id)
-                if observed is None:  # left the non-final list: it ended (or was deleted)
-                    try:
-                        observed = self.app.vertex.get(run_id, min(deadline, time.monotonic() + self.get_budget))
-                    except UpstreamError as err:
-                        if err.code == "NOT_FOUND":
-                            deleted = True
-                        else:
-                            log.warning("reading a job failed; retried next tick", runId=run_id, code=err.code)
+                observed = listed.get(run_id) or finished.get(run_id)
             alert_due = runs.waited_too_long(entry, now, threshold) is not None
-            observed_state = (observed.get("state") or states.UNSPECIFIED) if observed is not None else None
-            if not needs_record(entry, observed_state, deleted, alert_due):
+            gone = run_id in deleted
+            observed_state = (observed.get("state") or kind.states.unspecified) if observed is not None else None
+            if not needs_record(entry, observed_state, gone, alert_due):
                 continue
-            run = index.docs.get(run_id) or self.app.store.get_run(
-                f"{entry['project']}~{entry['location']}~{entry['jobId']}"
+            run = index.docs.get(run_id) or self.store.get_run(
+                run_doc_id(entry["project"], entry["location"], entry["jobId"], kind.collection)
             )
             if run is None:
                 index.forget(run_id)
                 continue
-            updated = self._record(run, observed, deleted, now)
+            updated = self._record(run, observed, gone, now)
             if updated is not None:
                 changes += 1
                 run = updated
             index.track(run)
+        adopted = 0
         if listed is not None:
-            self.app.store.mark_polled(project, location, runs.iso(now))
-        return changes
+            known = {e["runId"] for e in group}
+            orphans = [job for name, job in listed.items() if name not in known]
+            for job in orphans:
+                adopted += self._orphan(kind, index, job, now, deadline)
+            self.store.mark_polled(project, location, runs.iso(now))
+        return changes, adopted
+
+    def _sweep(self, index: ActiveIndex, shard_range: tuple[int, int] | None, now: datetime, deadline: float) -> int:
+        """Every SWEEP_SECONDS: the connector's jobs created since the previous sweep, in every allowed project,
+        location and kind, whatever their state — so a late create is found even where no run is active, and when
+        it was already final before anyone saw it. Returns the number adopted."""
+        since = runs.iso((index.swept_at or now) - timedelta(seconds=UPDATE_TIME_MARGIN_SECONDS))
+        adopted = 0
+        for kind in kinds.KINDS:
+            for project in self.settings.allowed_projects:
+                for location in self.settings.allowed_locations:
+                    parent = parent_name(project, location)
+                    filter_ = list_filter(shard_range, with_state=False, kind=kind, created_since=since)
+                    try:
+                        jobs = self._walk(kind, parent, filter_, deadline, drop_final=False)
+                    except UpstreamError as err:
+                        log.warning("sweeping for orphan jobs failed; next sweep", parent=parent, code=err.code)
+                        return adopted  # the sweep time is not advanced: the next tick sweeps again
+                    for name, job in jobs.items():
+                        if name not in index.entries:
+                            adopted += self._orphan(kind, index, job, now, deadline)
+        index.swept()
+        return adopted
+
+    def _orphan(self, kind: JobKind, index: ActiveIndex, job: dict[str, Any], now: datetime, deadline: float) -> int:
+        """Adopt or cancel a connector job that the index does not hold. Returns 1 if adopted."""
+        labels = job.get("labels") or {}
+        key = labels.get(LABEL_REQUEST)
+        name = job.get("name", "")
+        if not key:
+            return 0
+        try:
+            _, job_name = kinds.parse_run_name(name, "name")
+        except Exception:  # noqa: BLE001 - a name Vertex AI gave us that we cannot parse: leave it alone
+            return 0
+        existing = index.docs.get(name) or self.store.get_run(job_name.doc_id)
+        if existing is not None:  # recorded; the index had not caught up
+            if runs.needs_poller(existing):
+                index.track(existing)
+            return 0
+        if job.get("labels") is None or "displayName" not in job:  # a masked list entry: read it in full
+            try:
+                job = self.vertex.get(name, min(deadline, time.monotonic() + self.get_budget))
+            except UpstreamError:
+                return 0
+        request = self.store.get_request(key) or {}
+        if request.get("runId") not in (None, name):
+            self._cancel_duplicate(name, key, request.get("runId"), job, deadline)
+            return 0
+        run = runs.new_run(
+            name=job_name,
+            job=job,
+            request_id=str(request.get("requestId") or key),
+            key=key,
+            job_name=str(labels.get(LABEL_JOB) or job.get("displayName") or key),
+            template=None,
+            fingerprint=str(request.get("fingerprint") or ""),
+            warnings=(),
+            shard=shard_of(key),
+            now=now,
+        )
+        runs.announce_adopted(run, now)
+        stored = self.store.adopt(key, run, job_name.doc_id)
+        if stored is None:
+            request = self.store.get_request(key) or {}
+            self._cancel_duplicate(name, key, request.get("runId"), job, deadline)
+            return 0
+        log.warning("orphan job adopted as its request's run", runId=name, requestKey=key)
+        index.track(stored)
+        return 1 if stored.get("adopted") else 0
+
+    def _cancel_duplicate(self, name: str, key: str, recorded: object, job: dict[str, Any], deadline: float) -> None:
+        if states.is_final(job.get("state", "")):
+            log.warning("duplicate job of a request found already ended", runId=name, requestKey=key, recorded=recorded)
+            return
+        try:
+            self.vertex.cancel(name, min(deadline, time.monotonic() + self.get_budget))
+        except UpstreamError as err:
+            if err.code not in ("FAILED_PRECONDITION", "NOT_FOUND"):
+                log.warning("cancelling a duplicate job failed; retried next tick", runId=name, code=err.code)
+                return
+        log.warning("duplicate job of a request cancelled", runId=name, requestKey=key, recorded=recorded)
 
     def _record(
         self, run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, now: datetime
@@ -224,11 +435,8 @@ class PollService:
         alert_due = not state_changed and runs.waited_too_long(run, now, threshold) is not None
         if not (state_changed or alert_due):
             return None
-        doc_id = f"{run['project']}~{run['location']}~{run['jobId']}"
-        result: dict[str, Any] = {}
 
         def mutate(r: dict[str, Any]) -> dict[str, Any] | None:
-            result.clear()  # a transaction retried after contention runs this again on fresh data
             if r["vertexState"] != run["vertexState"]:
                 # Another poller or a cancel recorded a change since this tick read the run: the observation may be
                 # older than that change (recording it would move the run back); the next tick looks again.
@@ -239,14 +447,12 @@ class PollService:
                 entry = runs.apply_state(r, observed, now)
             else:
                 entry = None
-            if entry is None or r["vertexState"] in states.WAITING_STATES:
+            if entry is None or r["vertexState"] in states.ANY_WAITING:
                 entry = runs.queued_too_long(r, now, threshold) or entry
-            if entry is not None:
-                result["run"] = r
             return entry
 
-        self.app.store.update_run(doc_id, mutate)
-        return result.get("run")
+        written, latest = self.store.update_run(runs.doc_id(run), mutate)
+        return latest if written is not None else None
 
     # -- outbox --------------------------------------------------------------------------------------------
     def _publish(self, pending: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
@@ -256,34 +462,21 @@ class PollService:
             return 0, stored
         topic = self.settings.topic_path(self.settings.status_topic)
         messages = [events.to_message(e) for run in pending for e in run["outbox"]]
-        published = self.app.publisher.publish(topic, messages)
+        published = self.publisher.publish(topic, messages)
         for run in pending:
             ids = {e["id"] for e in run["outbox"]} & published
             if not ids:
                 continue
-            doc_id = f"{run['project']}~{run['location']}~{run['jobId']}"
-            latest: dict[str, Any] = {}
 
-            def drop(r: dict[str, Any], ids: set[str] = ids, latest: dict[str, Any] = latest) -> bool | None:
-                latest["run"] = r
+            def drop(r: dict[str, Any], ids: set[str] = ids) -> bool | None:
                 before = len(r.get("outbox", []))
                 runs.drop_published(r, ids)
                 return True if len(r["outbox"]) != before else None
 
-            self.app.store.update_run(doc_id, drop)
-            if "run" in latest:
-                stored.append(latest["run"])
+            _, latest = self.store.update_run(runs.doc_id(run), drop)
+            if latest is not None:
+                stored.append(latest)
         return len(published), stored
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _diff(after: Any, before: dict[str, int]) -> dict[str, int]:

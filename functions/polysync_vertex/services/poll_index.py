@@ -16,12 +16,16 @@ is missing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from ..core import runs
 from ..core.jobs import SHARDS
+from ..core.names import DEFAULT_COLLECTION
+from ..ports import PollStore
 
 FULL_SCAN_SECONDS = 600
+# How often a tick also sweeps every allowed location for orphan jobs (services/poll.py, `_sweep`).
+SWEEP_SECONDS = 600
 NEW_RUN_MARGIN_SECONDS = 120
 
 
@@ -38,6 +42,8 @@ def entry_of(run: dict[str, Any]) -> dict[str, Any]:
         "location": run["location"],
         "project": run["project"],
         "jobId": run["jobId"],
+        "collection": run.get("collection") or DEFAULT_COLLECTION,
+        "requestKey": run.get("requestKey"),
         "shard": int(run.get("shard", 0)),
     }
 
@@ -46,11 +52,29 @@ def _doc_id(project: str, location: str, shard: int) -> str:
     return f"runs~{project}~{location}~{shard:02d}"
 
 
+class IndexEntry(TypedDict):
+    """What the index keeps of one active run (`entry_of`)."""
+
+    runId: str
+    vertexState: str
+    sequence: int
+    pending: bool
+    waitingSince: str | None
+    queuedAlerted: bool
+    acceleratorType: str | None
+    location: str
+    project: str
+    jobId: str
+    collection: str
+    requestKey: str | None
+    shard: int
+
+
 class ActiveIndex:
     """Load with `load()`, read `entries` (runId -> entry) and `docs` (full records read this tick), update with
     `track()` / `forget()`, then `save()`."""
 
-    def __init__(self, store: Any, shard_range: tuple[int, int] | None, now: datetime) -> None:
+    def __init__(self, store: PollStore, shard_range: tuple[int, int] | None, now: datetime) -> None:
         self.store = store
         self.range = shard_range or (0, SHARDS)
         self.now = now
@@ -61,6 +85,10 @@ class ActiveIndex:
         self._scope_version: Any = None
         self._loaded: dict[str, tuple[dict[str, Any], Any]] = {}
         self._full_scan_at: str | None = None
+        self.cursor: datetime | None = None  # when the previous tick of this range started (None: unknown)
+        self.swept_at: datetime | None = None  # when the last orphan sweep of this range started
+        self.sweep_due = False
+        self._swept_now = False
 
     def _in_range(self, shard: int) -> bool:
         return self.range[0] <= shard < self.range[1]
@@ -76,6 +104,11 @@ class ActiveIndex:
         due = self._full_scan_at is None or self._full_scan_at < runs.iso(
             self.now - timedelta(seconds=FULL_SCAN_SECONDS)
         )
+        self.cursor = runs.parse_time(cursor)
+        self.swept_at = runs.parse_time(scope[0].get("sweptAt")) if scope is not None else None
+        if self.swept_at is None:
+            self.swept_at = self.now  # the first tick of a range starts the sweep clock; its first sweep comes later
+        self.sweep_due = self.swept_at < self.now - timedelta(seconds=SWEEP_SECONDS)
         if cursor is None or due:
             self.full_scan = True
             for run in self.store.active_runs(None if self.range == (0, SHARDS) else self.range):
@@ -84,7 +117,8 @@ class ActiveIndex:
         for data, _ in self._loaded.values():
             for entry in (data.get("runs") or {}).values():
                 self.entries[entry["runId"]] = entry
-        since = datetime.fromisoformat(cursor.replace("Z", "+00:00")) - timedelta(seconds=NEW_RUN_MARGIN_SECONDS)
+        assert self.cursor is not None
+        since = self.cursor - timedelta(seconds=NEW_RUN_MARGIN_SECONDS)
         for run in self.store.runs_recorded_since(runs.iso(since)):
             if self._in_range(int(run.get("shard", 0))):
                 self._add_doc(run)
@@ -102,6 +136,10 @@ class ActiveIndex:
         else:
             self.forget(run["runId"])
 
+    def swept(self) -> None:
+        """This tick swept for orphans: the next sweep is due SWEEP_SECONDS from now."""
+        self._swept_now = True
+
     def forget(self, run_id: str) -> None:
         self.entries.pop(run_id, None)
 
@@ -110,7 +148,12 @@ class ActiveIndex:
         grouped: dict[str, dict[str, dict[str, Any]]] = {}
         for entry in self.entries.values():
             doc_id = _doc_id(entry["project"], entry["location"], entry["shard"])
-            grouped.setdefault(doc_id, {})[entry["jobId"]] = entry
+            member = (
+                entry["jobId"]
+                if entry.get("collection", DEFAULT_COLLECTION) == DEFAULT_COLLECTION
+                else (f"{entry['collection']}~{entry['jobId']}")
+            )
+            grouped.setdefault(doc_id, {})[member] = entry
         for doc_id in set(grouped) | set(self._loaded):
             content = grouped.get(doc_id, {})
             loaded = self._loaded.get(doc_id)
@@ -121,6 +164,7 @@ class ActiveIndex:
         scope = {
             "cursor": runs.iso(self.now),
             "fullScanAt": runs.iso(self.now) if self.full_scan else self._full_scan_at,
+            "sweptAt": runs.iso(self.now if self._swept_now or self.swept_at is None else self.swept_at),
             "docs": sorted(grouped),
         }
         self.store.put_index_doc(self.scope_id, scope, self._scope_version or None)

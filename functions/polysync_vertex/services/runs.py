@@ -1,4 +1,4 @@
-"""status and cancel: what Polysync sees of a recorded run, and stopping it."""
+"""status and cancel: what Polysync sees of a recorded run, and stopping it. The same for every job kind."""
 
 from __future__ import annotations
 
@@ -7,42 +7,46 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import log
-from ..core import runs, states
+from ..config import Settings
+from ..core import kinds, runs, states
 from ..core.errors import ApiError, UpstreamError
-from ..core.names import JobName, parse_job_name
+from ..core.names import JobName
+from ..ports import RunRecords, VertexPort
 from .upstream import api_error
 
 
 class RunService:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, settings: Settings, vertex: VertexPort, records: RunRecords) -> None:
+        self.settings = settings
+        self.vertex = vertex
+        self.records = records
 
     def _load(self, name: JobName) -> dict[str, Any]:
-        run = self.app.store.get_run(name.doc_id)
+        run = self.records.get_run(name.doc_id)
         if run is None:
-            raise ApiError("NOT_FOUND", f"run {name.name} was not created by this connector", "runId")
+            raise ApiError("NOT_FOUND", f"run {name.resource_name} was not created by this connector", "runId")
         return run
 
     def status(self, run_id: object) -> tuple[int, dict[str, Any]]:
-        name = parse_job_name(run_id, "runId")
+        _, name = kinds.parse_run_name(run_id, "runId")
         run = self._load(name)
         if run.get("active"):
             # The poller stamps each location once per tick instead of writing every run it found unchanged.
-            polled = self.app.store.last_polled(name.project, name.location)
+            polled = self.records.last_polled(name.project, name.location)
             if polled and (run.get("lastPolled") or "") < polled:
                 run["lastPolled"] = polled
         return 200, runs.public(run)
 
     def cancel(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        name = parse_job_name(body.get("runId"), "runId")
-        with log.context(runId=name.name):
+        kind, name = kinds.parse_run_name(body.get("runId"), "runId")
+        with log.context(runId=name.resource_name):
             run = self._load(name)
             if states.is_final(run["vertexState"]):
                 return 200, runs.public(run)
-            deadline = time.monotonic() + self.app.settings.request_budget_seconds
+            deadline = time.monotonic() + self.settings.request_budget_seconds
             observed: dict[str, Any] | None = None
             try:
-                self.app.vertex.cancel(name.name, deadline)
+                self.vertex.cancel(name.resource_name, deadline)
             except UpstreamError as err:
                 if err.code == "FAILED_PRECONDITION":
                     observed = self._job(name, deadline)  # it finished first: record its final state
@@ -51,26 +55,25 @@ class RunService:
                 else:
                     raise api_error(err, project=name.project, field="runId") from None
             now = datetime.now(UTC)
-            latest: dict[str, Any] = {}
+            cancelling = kind.states.cancelling
 
             def record(r: dict[str, Any]) -> dict[str, Any] | None:
-                latest["run"] = r
                 if observed == {}:
                     return runs.mark_deleted(r, now)
                 if observed is not None:
                     return runs.apply_state(r, observed, now)
-                if r["vertexState"] == states.CANCELLING:
+                if r["vertexState"] == cancelling:
                     return None
-                return runs.apply_state(r, {"state": states.CANCELLING, "updateTime": runs.iso(now)}, now)
+                return runs.apply_state(r, {"state": cancelling, "updateTime": runs.iso(now)}, now)
 
-            self.app.store.update_run(name.doc_id, record)
-            run = latest.get("run") or self._load(name)
+            _, latest = self.records.update_run(name.doc_id, record)
+            run = latest or self._load(name)
             log.info("cancel requested", vertexState=run["vertexState"])
             return (200 if states.is_final(run["vertexState"]) else 202), runs.public(run)
 
     def _job(self, name: JobName, deadline: float) -> dict[str, Any]:
         try:
-            return self.app.vertex.get(name.name, deadline)
+            return self.vertex.get(name.resource_name, deadline)
         except UpstreamError as err:
             if err.code == "NOT_FOUND":
                 return {}

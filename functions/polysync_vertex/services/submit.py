@@ -1,4 +1,4 @@
-"""submit: a Polysync request becomes exactly one Vertex AI CustomJob and one run record.
+"""submit: a Polysync request becomes exactly one Vertex AI job (of the template's kind) and one run record.
 
 Exactly once, also under retries, concurrency and crashes:
 1. Everything that can reject the request (validation, allow-list, template, job building) runs before any write.
@@ -6,6 +6,10 @@ Exactly once, also under retries, concurrency and crashes:
 3. The job carries the label `polysync-request=<key>`. Whoever takes over a dead attempt's expired lease, or
    retries a create whose outcome is unknown, first looks the job up by that label instead of creating another.
 4. The run record and the request's "done" mark are written in one batch.
+5. A kind whose create takes a client-chosen id (Pipeline Jobs) gets one derived from the key: a repeated create
+   answers ALREADY_EXISTS and the existing job is used.
+A create that Vertex AI accepts after this request gave up (it can land at any later time) is found by the poller,
+which lists every connector job anyway: adopted if the request has no run, cancelled if it has another.
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import log
-from ..core import runs
+from ..config import Settings
+from ..core import kinds, runs
 from ..core.errors import ApiError, UpstreamError
-from ..core.jobs import LABEL_REQUEST, build_job, request_key, shard_of
-from ..core.names import JobName, parent_name, parse_job_name
+from ..core.jobs import LABEL_REQUEST, request_key, shard_of
+from ..core.kinds import JobKind
+from ..core.names import JobName, parent_name, split_parent
 from ..core.request import SubmitRequest, parse_submit
+from ..ports import ClaimStore, VertexPort
+from .common import backoff, check_allowed, fetch_template
 from .upstream import api_error
 
 LEASE_MARGIN_SECONDS = 15.0
@@ -30,9 +38,10 @@ AMBIGUOUS = frozenset({"DEADLINE_EXCEEDED", "UNKNOWN", "INTERNAL"})
 
 
 class SubmitService:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.settings = app.settings
+    def __init__(self, settings: Settings, vertex: VertexPort, claims: ClaimStore) -> None:
+        self.settings = settings
+        self.vertex = vertex
+        self.claims = claims
         self.lease_margin = LEASE_MARGIN_SECONDS
         self._templates: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -40,41 +49,22 @@ class SubmitService:
     # -- template cache ------------------------------------------------------------------------------------
     def template(self, name: JobName, deadline: float) -> dict[str, Any]:
         now = time.monotonic()
+        key = name.resource_name
         with self._lock:
-            hit = self._templates.get(name.name)
+            hit = self._templates.get(key)
             if hit and hit[0] > now:
                 return hit[1]
-        try:
-            job = self.app.vertex.get(name.name, deadline)
-        except UpstreamError as err:
-            if err.code == "NOT_FOUND":
-                raise ApiError("NOT_FOUND", f"template {name.name} not found in Vertex AI", "externalId") from None
-            raise api_error(err, project=name.project, field="externalId", what="template") from None
+        job = fetch_template(self.vertex, name, deadline)
         with self._lock:
-            self._templates[name.name] = (now + self.settings.template_cache_seconds, job)
+            self._templates[key] = (now + self.settings.template_cache_seconds, job)
         return job
 
     # -- the use case --------------------------------------------------------------------------------------
     def submit(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        request = parse_submit(body, self.app.vertex.accelerator_types())
+        request = parse_submit(body, self.vertex.accelerator_types())
         key = request_key(request.request_id)
         with log.context(requestId=request.request_id):
             return self._submit(request, key)
-
-    def _check_allowed(self, project: str, location: str, field: str | None) -> None:
-        s = self.settings
-        if project not in s.allowed_projects:
-            raise ApiError(
-                "PERMISSION_DENIED",
-                f"project {project} is not on the connector's allow-list (setting PSV_ALLOWED_PROJECTS)",
-                field,
-            )
-        if location not in s.allowed_locations:
-            raise ApiError(
-                "PERMISSION_DENIED",
-                f"location {location} is not on the connector's allow-list (setting PSV_ALLOWED_LOCATIONS)",
-                field,
-            )
 
     def _submit(self, request: SubmitRequest, key: str) -> tuple[int, dict[str, Any]]:
         s = self.settings
@@ -83,13 +73,15 @@ class SubmitService:
             project, location = request.template.project, request.template.location
         else:
             project, location = s.project, s.default_location
-        self._check_allowed(project, location, "externalId" if request.template is not None else None)
+        field = "externalId" if request.template is not None else None
+        check_allowed(s, project, location, (field, field))
+        kind = request.kind
         template = self.template(request.template, deadline) if request.template is not None else None
-        job = build_job(request, template, key, datetime.now(UTC))
+        job = kind.build(request, template, key, datetime.now(UTC))
         parent = parent_name(project, location)
 
         while True:
-            claim = self.app.store.claim(
+            claim = self.claims.claim(
                 key,
                 request.request_id,
                 request.fingerprint,
@@ -119,26 +111,27 @@ class SubmitService:
         created = None
         if claim.kind == "takeover":
             log.warning("taking over an unfinished attempt", requestKey=key)
-            created = self._find(parent, key, deadline)
+            created = self._find(kind, parent, key, deadline)
         if created is None:
-            created = self._create_once(parent, job, key, deadline)
-        name = parse_job_name(created.get("name"), "runId")
-        log.bind(runId=name.name)
+            created = self._create_once(kind, parent, job, key, deadline)
+        _, name = kinds.parse_run_name(created.get("name"), "runId")
+        log.bind(runId=name.resource_name)
         run = runs.new_run(
-            job_name_obj=name,
+            name=name,
             job=created,
             request_id=request.request_id,
             key=key,
             job_name=request.job_name,
-            template=request.template.name if request.template else None,
+            template=request.template.resource_name if request.template else None,
             fingerprint=request.fingerprint,
             warnings=request.warnings,
             shard=shard_of(key),
             now=datetime.now(UTC),
+            output_names=tuple(p.name for p in request.parameters if p.direction in ("Output", "InputOutput")),
         )
         runs.announce_final_at_submit(run, datetime.now(UTC))
         try:
-            stored = self.app.store.complete(key, run, name.doc_id)
+            stored = self.claims.complete(key, run, name.doc_id)
         except Exception as exc:  # noqa: BLE001 - the job exists; the next attempt completes the record
             log.error("recording the run failed; a retry will complete it", error=repr(exc)[:500])
             raise ApiError(
@@ -148,19 +141,21 @@ class SubmitService:
         return 201, runs.public(stored, runs.SUBMIT_FIELDS)
 
     def _replay(self, record: dict[str, Any]) -> dict[str, Any]:
-        name = parse_job_name(record.get("runId"), "runId")
-        run = self.app.store.get_run(name.doc_id)
+        _, name = kinds.parse_run_name(record.get("runId"), "runId")
+        run = self.claims.get_run(name.doc_id)
         if run is None:  # pragma: no cover - "done" is only written together with the run
             raise ApiError("UNAVAILABLE", "the run record is not readable yet; retry", retry_after=2)
         return runs.public(run, runs.SUBMIT_FIELDS)
 
-    def _find(self, parent: str, key: str, deadline: float) -> dict[str, Any] | None:
+    def _find(self, kind: JobKind, parent: str, key: str, deadline: float) -> dict[str, Any] | None:
         try:
-            return self.app.vertex.find_by_label(parent, LABEL_REQUEST, key, deadline)
+            return self.vertex.find_by_label(parent, LABEL_REQUEST, key, deadline, kind=kind)
         except UpstreamError as err:
-            raise api_error(err, project=parent.split("/")[1]) from None
+            raise api_error(err, project=_project(parent)) from None
 
-    def _create_once(self, parent: str, job: dict[str, Any], key: str, deadline: float) -> dict[str, Any]:
+    def _create_once(
+        self, kind: JobKind, parent: str, job: dict[str, Any], key: str, deadline: float
+    ) -> dict[str, Any]:
         """Create the job, retrying rejections (429, 503: Vertex AI created nothing).
 
         After a failure whose outcome is unknown (timeout, 500) the create is never repeated in this request: the
@@ -168,32 +163,38 @@ class SubmitService:
         is kept and the answer is 503. The next attempt takes over once the lease expired (well after any
         in-flight create has landed), looks the job up once more, and only then creates it.
         """
-        vertex = self.app.vertex
-        project = parent.split("/")[1]
+        project = _project(parent)
+        job_id = kind.job_id(key)
         attempt = 0
         while True:
             try:
-                return vertex.create(parent, job, deadline)
+                return self.vertex.create(parent, job, deadline, kind=kind, job_id=job_id)
             except UpstreamError as err:
                 failure = err
+            if failure.code == "ALREADY_EXISTS" and job_id is not None:
+                # An earlier create of this request (a retry, a takeover, a lost response) made it: use that job.
+                try:
+                    return self.vertex.get(f"{parent}/{kind.collection}/{job_id}", deadline)
+                except UpstreamError as err:
+                    raise api_error(err, project=project) from None
             if failure.code in AMBIGUOUS:
-                found = self._await_job(parent, key, deadline)
+                found = self._await_job(kind, parent, key, deadline)
                 if found is not None:
                     return found
                 log.warning("create outcome unknown; the lease is kept for the next attempt", requestKey=key)
                 raise api_error(failure, project=project)
-            delay = random.uniform(0, min(5.0, 0.2 * 2**attempt))
+            delay = backoff(attempt)
             if not failure.transient or time.monotonic() + delay >= deadline:
-                self.app.store.release(key)  # no job exists: nothing stays recorded, a retry starts afresh
+                self.claims.release(key)  # no job exists: nothing stays recorded, a retry starts afresh
                 raise api_error(failure, project=project)
             attempt += 1
             time.sleep(delay)
 
-    def _await_job(self, parent: str, key: str, deadline: float) -> dict[str, Any] | None:
+    def _await_job(self, kind: JobKind, parent: str, key: str, deadline: float) -> dict[str, Any] | None:
         attempt = 0
         while time.monotonic() < deadline:
             try:
-                found = self.app.vertex.find_by_label(parent, LABEL_REQUEST, key, deadline)
+                found = self.vertex.find_by_label(parent, LABEL_REQUEST, key, deadline, kind=kind)
             except UpstreamError:
                 found = None
             if found is not None:
@@ -204,3 +205,7 @@ class SubmitService:
             attempt += 1
             time.sleep(delay)
         return None
+
+
+def _project(parent: str) -> str:
+    return split_parent(parent)[0]

@@ -1,14 +1,17 @@
-"""templates: Vertex AI CustomJobs offered to Polysync as job templates (import, discovery, search).
+"""templates: Vertex AI jobs of every kind offered to Polysync as job templates (import, discovery, search).
 
-`GET ?externalId=projects/P/locations/L/customJobs/ID` -> one template.
-`GET ?project=P&location=L[&filter=F][&pageSize=N][&pageToken=T][&includeRuns=true][&all=true]` ->
+`GET ?externalId=projects/P/locations/L/<collection>/ID` -> one template.
+`GET ?project=P&location=L[&jobType=T][&filter=F][&pageSize=N][&pageToken=T][&includeRuns=true][&all=true]` ->
 `{"templates": [...], "nextPageToken": "<token or '' at the end>"}`, plus `"truncated": bool` with `all=true`.
 
+- The list covers every job kind (Custom, Pipeline, Batch Prediction Jobs), paged across them in that order:
+  the page token names the kind it continues in and that kind's own token. `jobType` narrows it to one kind.
 - `filter` is Vertex AI's list filter, passed through. Unless `includeRuns=true`, the connector's own runs (label
   managed-by=polysync-vertex) are excluded in the filter sent to Vertex AI (`(F) AND NOT labels.managed-by=...`),
-  so pages stay full. A filter whose parentheses do not pair up is refused (400) before that wrapping. A page token
-  is valid only with the same project, location, filter and includeRuns. `get` by externalId answers any CustomJob,
-  the connector's runs included (the caller named it).
+  and again from the results: whatever a filter says, it can only narrow what the connector would list. A filter
+  whose parentheses do not pair up is refused (400) before that wrapping. A page token is valid only with the same
+  project, location, jobType, filter and includeRuns. `get` by externalId answers any job of a known kind, the
+  connector's runs included (the caller named it).
 - `pageSize` 1-100 (larger values are lowered to 100, Vertex AI's maximum); default 100.
 - `all=true` walks the pages server-side from `pageToken` (or the start), at most `page_budget` pages and within the
   request's time budget; when it stops early it answers `"truncated": true` and the token to continue with.
@@ -18,14 +21,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from ..config import Settings
+from ..core import kinds
 from ..core.errors import ApiError, UpstreamError, invalid
 from ..core.jobs import LABEL_MANAGED_BY, MANAGED_BY
-from ..core.names import check_location, check_project, parent_name, parse_job_name
-from ..core.templates import to_template
-from ..web import single_arg
+from ..core.kinds import JobKind
+from ..core.names import check_location, check_project, parent_name
+from ..ports import VertexPort
+from .common import check_allowed, fetch_template
 from .upstream import api_error
 
 MAX_PAGE_SIZE = 100
@@ -37,8 +47,30 @@ PAGE_MARGIN_SECONDS = 5.0
 EXCLUDE_RUNS = f'NOT labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"'
 
 
-def _flag(args: Any, name: str) -> bool:
-    value = single_arg(args, name, required=False)
+@dataclass(frozen=True)
+class TemplateQuery:
+    """The templates request, parsed from the query string (main.py): one template, or a list."""
+
+    external_id: str | None = None
+    project: str | None = None
+    location: str | None = None
+    job_type: str | None = None
+    filter: str = ""
+    page_size: int = 100
+    page_token: str = ""
+    walk_all: bool = False
+    include_runs: bool = False
+
+
+def check_text(name: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise invalid(f"{name} is longer than {limit} characters", name)
+    if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
+        raise invalid(f"{name} contains control characters", name)
+    return value
+
+
+def parse_flag(name: str, value: str | None) -> bool:
     if value is None:
         return False
     lowered = value.lower()
@@ -47,17 +79,7 @@ def _flag(args: Any, name: str) -> bool:
     return lowered == "true"
 
 
-def _text(args: Any, name: str, limit: int) -> str:
-    value = single_arg(args, name, required=False) or ""
-    if len(value) > limit:
-        raise invalid(f"{name} is longer than {limit} characters", name)
-    if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
-        raise invalid(f"{name} contains control characters", name)
-    return value
-
-
-def _page_size(args: Any) -> int:
-    value = single_arg(args, "pageSize", required=False)
+def parse_page_size(value: str | None) -> int:
     if value is None:
         return MAX_PAGE_SIZE
     if not value.isdigit() or int(value) < 1:
@@ -104,65 +126,47 @@ def vertex_filter(user_filter: str, include_runs: bool) -> str:
     return f"({user_filter}) AND {EXCLUDE_RUNS}" if user_filter else EXCLUDE_RUNS
 
 
+def _is_run(job: dict[str, Any]) -> bool:
+    return (job.get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY
+
+
 class TemplateService:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.settings = app.settings
+    def __init__(self, settings: Settings, vertex: VertexPort) -> None:
+        self.settings = settings
+        self.vertex = vertex
         self.page_budget = PAGE_BUDGET
 
-    def handle(self, args: Any) -> tuple[int, dict[str, Any]]:
-        external_id = single_arg(args, "externalId", required=False)
-        project = single_arg(args, "project", required=False)
-        location = single_arg(args, "location", required=False)
-        if external_id is not None:
-            if project is not None or location is not None:
+    def handle(self, query: TemplateQuery) -> tuple[int, dict[str, Any]]:
+        if query.external_id is not None:
+            if query.project is not None or query.location is not None:
                 raise invalid("send either externalId or project and location, not both", "externalId")
-            return 200, self.get(external_id)
-        if project is None or location is None:
-            missing = "project" if project is None else "location"
+            return 200, self.get(query.external_id)
+        if query.project is None or query.location is None:
+            missing = "project" if query.project is None else "location"
             raise invalid(
-                "send externalId=projects/P/locations/L/customJobs/ID for one template, or project=P&location=L "
-                f"to list templates ({missing} is missing)",
+                "send externalId=projects/P/locations/L/customJobs/ID (or pipelineJobs/ID, batchPredictionJobs/ID) "
+                f"for one template, or project=P&location=L to list templates ({missing} is missing)",
                 missing,
             )
-        check_project(project, "project")
-        check_location(location, "location")
+        check_project(query.project, "project")
+        check_location(query.location, "location")
+        only = kinds.by_type(query.job_type) if query.job_type is not None else None
         return 200, self.list(
-            project,
-            location,
-            user_filter=_text(args, "filter", MAX_FILTER_CHARS),
-            page_size=_page_size(args),
-            page_token=_text(args, "pageToken", MAX_TOKEN_CHARS),
-            walk_all=_flag(args, "all"),
-            include_runs=_flag(args, "includeRuns"),
+            query.project,
+            query.location,
+            user_filter=check_text("filter", query.filter, MAX_FILTER_CHARS),
+            page_size=query.page_size,
+            page_token=check_text("pageToken", query.page_token, MAX_TOKEN_CHARS),
+            walk_all=query.walk_all,
+            include_runs=query.include_runs,
+            only=only,
         )
 
-    def _check_allowed(self, project: str, location: str, fields: tuple[str, str]) -> None:
-        s = self.settings
-        if project not in s.allowed_projects:
-            raise ApiError(
-                "PERMISSION_DENIED",
-                f"project {project} is not on the connector's allow-list (setting PSV_ALLOWED_PROJECTS)",
-                fields[0],
-            )
-        if location not in s.allowed_locations:
-            raise ApiError(
-                "PERMISSION_DENIED",
-                f"location {location} is not on the connector's allow-list (setting PSV_ALLOWED_LOCATIONS)",
-                fields[1],
-            )
-
     def get(self, external_id: str) -> dict[str, Any]:
-        name = parse_job_name(external_id, "externalId")
-        self._check_allowed(name.project, name.location, ("externalId", "externalId"))
+        kind, name = kinds.parse_run_name(external_id, "externalId")
+        check_allowed(self.settings, name.project, name.location, ("externalId", "externalId"))
         deadline = time.monotonic() + self.settings.request_budget_seconds
-        try:
-            job = self.app.vertex.get(name.name, deadline)
-        except UpstreamError as err:
-            if err.code == "NOT_FOUND":
-                raise ApiError("NOT_FOUND", f"template {name.name} not found in Vertex AI", "externalId") from None
-            raise api_error(err, project=name.project, field="externalId", what="template") from None
-        return to_template(job)
+        return kind.to_template(fetch_template(self.vertex, name, deadline))
 
     def list(
         self,
@@ -174,34 +178,51 @@ class TemplateService:
         page_token: str = "",
         walk_all: bool = False,
         include_runs: bool = False,
+        only: JobKind | None = None,
     ) -> dict[str, Any]:
-        self._check_allowed(project, location, ("project", "location"))
+        check_allowed(self.settings, project, location, ("project", "location"))
         deadline = time.monotonic() + self.settings.request_budget_seconds
         parent = parent_name(project, location)
         check_parentheses(user_filter)
         query = vertex_filter(user_filter, include_runs)
+        order = [only] if only is not None else list(kinds.KINDS)
+        scope = _scope(project, location, only, user_filter, include_runs)
+        position, token = _decode_token(page_token, scope, order)
         templates: list[dict[str, Any]] = []
-        token = page_token
         pages = 0
-        seen_tokens = {token} if token else set()
+        seen_tokens: set[tuple[int, str]] = {(position, token)} if page_token else set()
         while True:
-            jobs, token = self._page(parent, query, page_size, token, deadline, bool(user_filter), project)
+            kind = order[position]
+            want = page_size if walk_all else page_size - len(templates)
+            jobs, token = self._page(kind, parent, query, want, token, deadline, bool(user_filter), project)
             pages += 1
-            templates.extend(to_template(job) for job in jobs)
-            if not walk_all or not token:
+            templates.extend(kind.to_template(job) for job in jobs if include_runs or not _is_run(job))
+            if not token and position + 1 < len(order):
+                position, token = position + 1, ""  # this kind is done: the list goes on with the next
+                more = True
+            else:
+                more = bool(token)
+            next_token = _encode_token(scope, order[position], token) if more else ""
+            if not more:
                 break
-            if token in seen_tokens:  # pragma: no cover - a server that repeats a token would loop forever
+            if not walk_all:
+                # One page: filled up to pageSize from the kinds in turn, at most one call per kind and a spare.
+                if len(templates) >= page_size or pages > len(order):
+                    break
+                continue
+            if (position, token) in seen_tokens:  # pragma: no cover - a repeated token would loop forever
                 raise ApiError("UNAVAILABLE", "Vertex AI returned a page token twice; retry later", retry_after=10)
-            seen_tokens.add(token)
+            seen_tokens.add((position, token))
             if pages >= self.page_budget or deadline - time.monotonic() < PAGE_MARGIN_SECONDS:
-                return {"templates": templates, "nextPageToken": token, "truncated": True}
-        body: dict[str, Any] = {"templates": templates, "nextPageToken": token}
+                return {"templates": templates, "nextPageToken": next_token, "truncated": True}
+        body: dict[str, Any] = {"templates": templates, "nextPageToken": next_token}
         if walk_all:
             body["truncated"] = False
         return body
 
     def _page(
         self,
+        kind: JobKind,
         parent: str,
         query: str,
         page_size: int,
@@ -211,8 +232,8 @@ class TemplateService:
         project: str,
     ) -> tuple[list[dict[str, Any]], str]:
         try:
-            jobs, next_token = self.app.vertex.list_page(
-                parent, deadline, filter=query, page_size=page_size, page_token=token
+            jobs, next_token = self.vertex.list_page(
+                parent, deadline, kind=kind, filter=query, page_size=page_size, page_token=token
             )
         except UpstreamError as err:
             if err.code == "INVALID_ARGUMENT":
@@ -220,14 +241,46 @@ class TemplateService:
                 if token and ("page_token" in lowered or "page token" in lowered or "pagetoken" in lowered):
                     raise invalid(
                         f"Vertex AI rejected the page token: {err.message[:500]}. A token is valid only with the "
-                        "project, location, filter and includeRuns it came with; start again without pageToken.",
+                        "project, location, jobType, filter and includeRuns it came with; start again without "
+                        "pageToken.",
                         "pageToken",
                     ) from None
                 if has_filter:
                     raise invalid(
-                        f"Vertex AI rejected the filter: {err.message[:500]}. Use Vertex AI's list filter syntax, "
-                        'e.g. display_name:"train-*" AND labels.team="ml"',
+                        f"Vertex AI rejected the filter for {kind.job_type}s: {err.message[:500]}. Use Vertex AI's "
+                        'list filter syntax, e.g. display_name:"train-*" AND labels.team="ml" (fields differ by job '
+                        "type: narrow with jobType)",
                         "filter",
                     ) from None
             raise api_error(err, project=project) from None
         return jobs, next_token
+
+
+def _scope(project: str, location: str, only: JobKind | None, user_filter: str, include_runs: bool) -> str:
+    text = json.dumps([project, location, only.job_type if only else None, user_filter, include_runs])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _encode_token(scope: str, kind: JobKind, token: str) -> str:
+    raw = json.dumps({"s": scope, "k": kind.collection, "t": token}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(page_token: str, scope: str, order: list[JobKind]) -> tuple[int, str]:
+    """(position in `order`, the kind's own token) of a page token; (0, "") for none."""
+    if not page_token:
+        return 0, ""
+    try:
+        raw = base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4))
+        data = json.loads(raw)
+        position = [k.collection for k in order].index(data["k"])
+        token = data["t"]
+        if data["s"] != scope or not isinstance(token, str):
+            raise ValueError("other scope")
+    except (ValueError, KeyError, TypeError):
+        raise invalid(
+            "pageToken is not valid for this list: a token is valid only with the project, location, jobType, "
+            "filter and includeRuns it came with; start again without pageToken",
+            "pageToken",
+        ) from None
+    return position, token

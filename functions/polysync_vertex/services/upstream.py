@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import re
+
 from ..core.errors import ApiError, UpstreamError
+
+_URL = re.compile(r"(GET|POST|PUT|PATCH|DELETE) https?://\S+:? ?")
+
+
+def _detail(message: str) -> str:
+    """The upstream message without the client library's request line (`POST http://host/v1/...?%24alt=...: `):
+    internal URLs are no business of the caller."""
+    return _URL.sub("", message)[:500]
 
 
 def api_error(err: UpstreamError, *, project: str, field: str | None = None, what: str = "") -> ApiError:
-    detail = err.message[:500]
+    detail = _detail(err.message)
     if err.code == "PERMISSION_DENIED":
         return ApiError(
             "PERMISSION_DENIED",
-            f"Vertex AI refused {err.method or 'the call'} in project {project}: {detail}. Grant the connector's "
-            f"service account Vertex AI User (roles/aiplatform.user) on {project}, and make sure the job's worker "
-            "service account may pull the container image (roles/artifactregistry.reader on its repository).",
+            f"Vertex AI refused {err.method or 'the call'} in project {project}: {detail}. Grant the function's "
+            f"service account the custom role Terraform defines for it on {project} (exactly the aiplatform.* "
+            "permissions that function calls, instead of the broad roles/aiplatform.user; `polysync-vertex doctor` "
+            "names the missing permission), and "
+            "make sure the job's own service account may pull its image or read its inputs "
+            "(roles/artifactregistry.reader on the repository, storage read on the buckets).",
         )
     if err.code == "NOT_FOUND":
         return ApiError("NOT_FOUND", f"{what or 'resource'} not found in Vertex AI: {detail}", field)

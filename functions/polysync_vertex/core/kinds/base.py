@@ -1,0 +1,134 @@
+"""The seam between the connector's machinery and one Vertex AI job type.
+
+Everything that differs by job type lives behind `JobKind`, implemented once per type (`custom.py`,
+`pipeline.py`, `batch.py`): the collection and its resource names, the state enum and its Polysync mapping, the
+create body built from template + attributes + parameters, template reading (attributes, parameter schema, links),
+the console URL, the list filter the poller may use, and what a final job yields for the run record. Services, the
+Vertex AI adapter and the poller ask the kind; none of them names a collection. Pure: no I/O, no cloud imports.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..jobs import LABEL_MANAGED_BY, MANAGED_BY, display_name, job_labels
+from ..names import JobName
+from ..states import StateSet
+
+if TYPE_CHECKING:
+    from ..request import Parameter, SubmitRequest  # noqa: F401
+
+# Fields every kind's poll list reads (REST field paths, snake_case as `readMask` takes them).
+BASE_READ_MASK = ("name", "state", "create_time", "start_time", "end_time", "update_time", "error", "labels")
+
+
+class JobKind(ABC):
+    """One Vertex AI job type. Class attributes describe it; methods build and read its resources."""
+
+    job_type: ClassVar[str]  # Polysync's name, e.g. "Vertex AI Custom Job"
+    collection: ClassVar[str]  # REST collection, e.g. "customJobs"
+    resource: ClassVar[str]  # proto message / method stem, e.g. "CustomJob" (CreateCustomJob, ListCustomJobs)
+    service: ClassVar[str]  # the generated client that serves it: "job" (JobService) or "pipeline"
+    id_pattern: ClassVar[re.Pattern[str]]
+    id_text: ClassVar[str]
+    states: ClassVar[StateSet]
+    console_path: ClassVar[str]  # console URL path segment before the id, e.g. "training"
+    attributes: ClassVar[frozenset[str]]
+    required_without_template: ClassVar[tuple[str, ...]]
+    outputs_supported: ClassVar[bool] = False  # Output parameters are read back from the final job
+    # Fields the poller's list calls read on top of BASE_READ_MASK, to record a final job without a GET.
+    output_read_mask: ClassVar[tuple[str, ...]] = ()
+    # The poller may list only jobs updated since its last tick (the type's list supports `update_time`).
+    poll_by_update_time: ClassVar[bool] = False
+    # Fields a final job carries into the run record (status, terminal event), as `outputs(job)` returns them.
+    output_fields: ClassVar[tuple[str, ...]] = ()
+
+    # -- names -------------------------------------------------------------------------------------------
+    def console_url(self, name: JobName) -> str:
+        return (
+            f"https://console.cloud.google.com/vertex-ai/locations/{name.location}/{self.console_path}/"
+            f"{name.job_id}?project={name.project}"
+        )
+
+    @property
+    def read_mask(self) -> tuple[str, ...]:
+        return BASE_READ_MASK + self.output_read_mask
+
+    # -- submit ------------------------------------------------------------------------------------------
+    @abstractmethod
+    def parse_attributes(self, raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
+        """Validated attributes (400 naming the attribute on anything malformed)."""
+
+    @abstractmethod
+    def build(self, request: SubmitRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
+        """The job to create (REST JSON), from the template as Vertex AI returned it (or None)."""
+
+    def job_id(self, key: str) -> str | None:
+        """A client-chosen job id derived from the request key, when the type's create takes one."""
+        return None
+
+    def accelerator(self, job: dict[str, Any]) -> str | None:
+        """The accelerator the job waits for (named by queued_too_long), if any."""
+        return None
+
+    def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
+        """Fields a final job contributes to the run record (empty for types without outputs)."""
+        return {}
+
+    # -- templates ---------------------------------------------------------------------------------------
+    @abstractmethod
+    def to_template(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The template Polysync imports for one job of this type."""
+
+    # -- shared helpers ----------------------------------------------------------------------------------
+    def base_body(
+        self, request: SubmitRequest, template: dict[str, Any] | None, key: str, now: datetime, *, drop: str = ""
+    ) -> dict[str, Any]:
+        """displayName and labels (template labels kept, except the connector's and those starting with `drop`)."""
+        template_labels = dict((template or {}).get("labels") or {})
+        if drop:
+            template_labels = {k: v for k, v in template_labels.items() if not k.startswith(drop)}
+        return {
+            "displayName": display_name(request.job_name, now),
+            "labels": job_labels(template_labels, key, request.job_name),
+        }
+
+    @staticmethod
+    def clone(template: dict[str, Any] | None, fields: tuple[str, ...]) -> dict[str, Any]:
+        if template is None:
+            return {}
+        return {f: copy.deepcopy(template[f]) for f in fields if template.get(f) not in (None, "", {}, [])}
+
+    def list_filter(self, *, extra: tuple[str, ...] = ()) -> str:
+        return " AND ".join((f'labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"', *extra))
+
+    def template_base(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The fields every kind's template carries."""
+        template: dict[str, Any] = {
+            "externalId": _str(job.get("name")),
+            "displayName": _str(job.get("displayName")),
+            "jobType": self.job_type,
+        }
+        return template
+
+    def template_tail(self, job: dict[str, Any]) -> dict[str, Any]:
+        tail: dict[str, Any] = {
+            "labels": {k: v for k, v in _dict(job.get("labels")).items() if isinstance(v, str)},
+            "state": _str(job.get("state")) or self.states.unspecified,
+        }
+        if isinstance(job.get("createTime"), str):
+            tail["createTime"] = job["createTime"]
+        return tail
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""

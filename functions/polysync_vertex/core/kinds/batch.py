@@ -1,0 +1,218 @@
+"""Vertex AI Batch Prediction Job (`batchPredictionJobs`): a model over input files or a BigQuery table.
+
+Input and InputOutput parameters become typed `modelParameters` entries (merged over the template's); Output
+parameters are not supported (predictions land in `outputConfig`). A final job's `outputInfo` and
+`completionStats` (and `partialFailures`) are carried into the run record and the terminal event.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Collection
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .. import attributes as attrs
+from ..errors import invalid
+from ..names import JOB_ID_RE
+from ..states import JOB_STATES
+from .base import JobKind, _dict, _str
+
+if TYPE_CHECKING:
+    from ..request import Parameter, SubmitRequest  # noqa: F401
+
+MODEL_RE = re.compile(
+    r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]{2,42}/models/[A-Za-z0-9_-]{1,128}(@[A-Za-z0-9_-]{1,128})?"
+    r"|publishers/[a-z0-9-]{1,64}/models/[A-Za-z0-9._@-]{1,128})\Z"
+)
+BQ_URI_RE = re.compile(r"^bq://[a-z][a-z0-9-]{4,28}[a-z0-9](\.[A-Za-z0-9_]{1,1024}){1,2}\Z")
+FORMAT_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}\Z")
+ATTRIBUTES = frozenset(
+    {"model", "inputConfig", "outputConfig", "machineType", "startingReplicaCount", "maxReplicaCount", "serviceAccount"}
+)
+CLONED = (
+    "model",
+    "modelVersionId",
+    "inputConfig",
+    "outputConfig",
+    "instanceConfig",
+    "dedicatedResources",
+    "manualBatchTuningParameters",
+    "generateExplanation",
+    "explanationSpec",
+    "serviceAccount",
+    "encryptionSpec",
+    "disableContainerLogging",
+    "modelParameters",
+)
+POLYSYNC_TYPE = ((bool, "Boolean"), (int, "Number"), (float, "Number"), (str, "String"))
+
+
+def _config(
+    value: Any, path: str, fmt_key: str, sources: dict[str, tuple[str, re.Pattern[str], bool]]
+) -> dict[str, Any]:
+    """inputConfig / outputConfig: `{fmt_key, one of sources}`; sources: {field: (uri key, pattern, is list)}."""
+    if not isinstance(value, dict):
+        raise invalid("must be an object", path)
+    known = {fmt_key, *sources}
+    for key in value:
+        if key not in known:
+            raise invalid(f"unknown field '{str(key)[:64]}'; supported: {', '.join(sorted(known))}", f"{path}.{key}")
+    attrs.matching(value.get(fmt_key), f"{path}.{fmt_key}", fmt_key, FORMAT_RE)
+    given = [s for s in sources if s in value]
+    if len(given) != 1:
+        raise invalid(f"give exactly one of {', '.join(sources)}", path)
+    source = given[0]
+    uri_key, pattern, is_list = sources[source]
+    inner = value[source]
+    if not isinstance(inner, dict) or set(inner) != {uri_key}:
+        raise invalid(f'must be {{"{uri_key}": ...}}', f"{path}.{source}")
+    uris = inner[uri_key]
+    if is_list:
+        if not isinstance(uris, list) or not uris or len(uris) > 100:
+            raise invalid("must be a list of 1 to 100 URIs", f"{path}.{source}.{uri_key}")
+        for i, uri in enumerate(uris):
+            attrs.matching(uri, f"{path}.{source}.{uri_key}[{i}]", "URI", pattern)
+    else:
+        attrs.matching(uris, f"{path}.{source}.{uri_key}", "URI", pattern)
+    return copy.deepcopy(value)
+
+
+class BatchPredictionJobKind(JobKind):
+    job_type = "Vertex AI Batch Prediction Job"
+    collection = "batchPredictionJobs"
+    resource = "BatchPredictionJob"
+    service = "job"
+    id_pattern = JOB_ID_RE
+    id_text = "digits only"
+    states = JOB_STATES
+    console_path = "batch-predictions"
+    attributes = ATTRIBUTES
+    required_without_template = ("model", "inputConfig", "outputConfig")
+    output_read_mask = ("output_info", "completion_stats", "partial_failures")
+    output_fields = ("outputInfo", "completionStats")
+
+    def parse_attributes(self, raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
+        raw = attrs.as_object(raw)
+        attrs.check_known(raw, self.attributes)
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            path = f"attributes.{key}"
+            if value is None:
+                continue
+            if key == "model":
+                out[key] = attrs.matching(value, path, "model resource name", MODEL_RE)
+            elif key == "inputConfig":
+                out[key] = _config(
+                    value,
+                    path,
+                    "instancesFormat",
+                    {"gcsSource": ("uris", attrs.GCS_URI_RE, True), "bigquerySource": ("inputUri", BQ_URI_RE, False)},
+                )
+            elif key == "outputConfig":
+                out[key] = _config(
+                    value,
+                    path,
+                    "predictionsFormat",
+                    {
+                        "gcsDestination": ("outputUriPrefix", attrs.GCS_URI_RE, False),
+                        "bigqueryDestination": ("outputUri", BQ_URI_RE, False),
+                    },
+                )
+            elif key in ("startingReplicaCount", "maxReplicaCount"):
+                out[key] = attrs.whole(value, path, 1, 1000)
+            elif key == "machineType":
+                out[key] = attrs.matching(value, path, key, attrs.MACHINE_TYPE_RE)
+            else:
+                out[key] = attrs.matching(value, path, key, attrs.SERVICE_ACCOUNT_RE)
+        if out.get("startingReplicaCount", 0) > out.get("maxReplicaCount", 10**9):
+            raise invalid("startingReplicaCount is larger than maxReplicaCount", "attributes.startingReplicaCount")
+        return out
+
+    def build(self, request: SubmitRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
+        a = request.attributes
+        body = self.clone(template, CLONED)
+        for field in ("model", "inputConfig", "outputConfig", "serviceAccount"):
+            if field in a:
+                body[field] = copy.deepcopy(a[field])
+                if field == "model":
+                    body.pop("modelVersionId", None)
+        if any(k in a for k in ("machineType", "startingReplicaCount", "maxReplicaCount")):
+            resources = body.setdefault("dedicatedResources", {})
+            if "machineType" in a:
+                resources.setdefault("machineSpec", {})["machineType"] = a["machineType"]
+            for field in ("startingReplicaCount", "maxReplicaCount"):
+                if field in a:
+                    resources[field] = a[field]
+        inputs = [p for p in request.parameters if p.direction != "Output"]
+        if inputs:
+            params = dict(_dict(body.get("modelParameters")))
+            params.update({p.name: copy.deepcopy(p.typed) for p in inputs})
+            body["modelParameters"] = params
+        body.update(self.base_body(request, template, key, now))
+        return body
+
+    def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "outputInfo": copy.deepcopy(job.get("outputInfo")) or None,
+            "completionStats": copy.deepcopy(job.get("completionStats")) or None,
+        }
+
+    def to_template(self, job: dict[str, Any]) -> dict[str, Any]:
+        resources = _dict(job.get("dedicatedResources"))
+        candidates: dict[str, Any] = {
+            "model": job.get("model"),
+            "inputConfig": job.get("inputConfig"),
+            "outputConfig": job.get("outputConfig"),
+            "machineType": _dict(resources.get("machineSpec")).get("machineType"),
+            "startingReplicaCount": resources.get("startingReplicaCount"),
+            "maxReplicaCount": resources.get("maxReplicaCount"),
+            "serviceAccount": job.get("serviceAccount"),
+        }
+        attributes: dict[str, Any] = {}
+        for key, value in candidates.items():
+            if value in (None, "", 0, {}):
+                continue
+            try:
+                attributes.update(self.parse_attributes({key: value}))
+            except Exception:  # noqa: BLE001 - submit would refuse it; the clone carries it unchanged
+                continue
+        params = []
+        for name, value in _dict(job.get("modelParameters")).items():
+            ptype = next((t for cls, t in POLYSYNC_TYPE if isinstance(value, cls)), "JSON")
+            params.append({"name": str(name), "type": ptype, "direction": "Input", "default": value})
+        from ..templates import (
+            LINK_BUCKET,
+            LINK_KMS_KEY,
+            LINK_MODEL,
+            LINK_SERVICE_ACCOUNT,
+            buckets,
+        )
+
+        inputs, outputs = _dict(job.get("inputConfig")), _dict(job.get("outputConfig"))
+        uris = [u for u in _dict(inputs.get("gcsSource")).get("uris") or [] if isinstance(u, str)]
+        uris.append(_str(_dict(outputs.get("gcsDestination")).get("outputUriPrefix")))
+        found = {(LINK_BUCKET, b) for b in buckets(uris)}
+        for kind, value in (
+            (LINK_MODEL, _str(job.get("model"))),
+            (LINK_SERVICE_ACCOUNT, _str(job.get("serviceAccount"))),
+            (LINK_KMS_KEY, _str(_dict(job.get("encryptionSpec")).get("kmsKeyName"))),
+            ("gcp-big-query-table", _str(_dict(inputs.get("bigquerySource")).get("inputUri"))),
+            ("gcp-big-query-table", _str(_dict(outputs.get("bigqueryDestination")).get("outputUri"))),
+        ):
+            if value:
+                found.add((kind, value))
+        template = self.template_base(job)
+        template.update(
+            {
+                "attributes": attributes,
+                "parameters": params,
+                "links": [{"type": k, "name": n} for k, n in sorted(found)],
+            }
+        )
+        template.update(self.template_tail(job))
+        return template
+
+
+BATCH = BatchPredictionJobKind()

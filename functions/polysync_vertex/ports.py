@@ -1,0 +1,148 @@
+"""What each service needs from the outside world, as small `Protocol`s. Adapters implement them; in-memory fakes
+may too (unit tests). Services are built with exactly the ports they use (see `bootstrap.py`).
+
+| port           | implemented by                  | used by                          |
+|----------------|---------------------------------|----------------------------------|
+| `VertexPort`   | `adapters.vertex.VertexJobs`    | submit, cancel, poll, templates, health |
+| `ClaimStore`   | `adapters.firestore.RunStore`   | submit                           |
+| `RunRecords`   | `adapters.firestore.RunStore`   | status, cancel                   |
+| `PollStore`    | `adapters.firestore.RunStore`   | poll (with its index)            |
+| `EventPublisher` | `adapters.pubsub.Publisher`   | poll                             |
+| `Probes`       | `adapters.probes.Probes`        | health                           |
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .core.events import Message
+    from .core.kinds import JobKind
+
+T = TypeVar("T")
+ClaimKind = Literal["new", "takeover", "done", "busy", "conflict"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Outcome of claiming a requestId: new (we create), takeover (a previous attempt died), done, busy, conflict."""
+
+    kind: ClaimKind
+    record: dict[str, Any] | None = None
+
+
+class VertexPort(Protocol):
+    """Vertex AI jobs of every kind (REST JSON dicts). Every call raises `UpstreamError` after its retries."""
+
+    calls: Counter[str]
+
+    def create(
+        self,
+        parent: str,
+        job: dict[str, Any],
+        deadline: float,
+        *,
+        kind: JobKind = ...,
+        job_id: str | None = None,
+        retry: bool = False,
+    ) -> dict[str, Any]: ...
+
+    def get(self, name: str, deadline: float) -> dict[str, Any]: ...
+
+    def cancel(self, name: str, deadline: float) -> None: ...
+
+    def list_page(
+        self,
+        parent: str,
+        deadline: float,
+        *,
+        kind: JobKind = ...,
+        filter: str = "",
+        page_size: int = 100,
+        page_token: str = "",
+        read_mask: tuple[str, ...] = (),
+        order_by: str = "",
+    ) -> tuple[list[dict[str, Any]], str]: ...
+
+    def find_by_label(
+        self, parent: str, key: str, value: str, deadline: float, *, kind: JobKind = ...
+    ) -> dict[str, Any] | None: ...
+
+    def accelerator_types(self) -> frozenset[str]: ...
+
+
+class ClaimStore(Protocol):
+    """submit's idempotency records and the run it completes."""
+
+    def claim(self, key: str, request_id: str, fingerprint: str, lease_until: float, now: float) -> Claim: ...
+
+    def release(self, key: str) -> None: ...
+
+    def complete(self, key: str, run: dict[str, Any], doc_id: str) -> dict[str, Any]: ...
+
+    def get_run(self, doc_id: str) -> dict[str, Any] | None: ...
+
+
+class RunRecords(Protocol):
+    """Reading and changing run records (status, cancel)."""
+
+    def get_run(self, doc_id: str) -> dict[str, Any] | None: ...
+
+    def update_run(
+        self, doc_id: str, mutate: Callable[[dict[str, Any]], T | None], attempts: int = 10
+    ) -> tuple[T | None, dict[str, Any] | None]: ...
+
+    def last_polled(self, project: str, location: str) -> str | None: ...
+
+
+class PollStore(RunRecords, Protocol):
+    """What the poller reads and writes: its index, active and new runs, request records of orphans."""
+
+    counts: Counter[str]
+
+    def get_index_docs(self, doc_ids: list[str]) -> dict[str, tuple[dict[str, Any], Any]]: ...
+
+    def put_index_doc(self, doc_id: str, data: dict[str, Any], version: Any) -> bool: ...
+
+    def active_runs(self, shard_range: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]: ...
+
+    def runs_recorded_since(self, since: str) -> Iterator[dict[str, Any]]: ...
+
+    def mark_polled(self, project: str, location: str, when: str) -> None: ...
+
+    def count_active(self) -> int: ...
+
+    def get_request(self, key: str) -> dict[str, Any] | None: ...
+
+    def adopt(self, key: str, run: dict[str, Any], doc_id: str) -> dict[str, Any] | None: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, topic: str, messages: list[Message]) -> set[str]: ...
+
+    def publish_plain(self, topic: str, data: bytes, **attributes: str) -> None: ...
+
+
+class Probes(Protocol):
+    """Permission and reachability checks for `health`. Each returns (ok, detail); ok None = cannot be checked here."""
+
+    def firestore(self) -> tuple[bool | None, str]: ...
+
+    def topic_permissions(self, topic: str, permissions: list[str]) -> tuple[bool | None, str]: ...
+
+    def project_permissions(self, project: str, permissions: list[str], function: str) -> tuple[bool | None, str]: ...
+
+
+__all__ = [
+    "Claim",
+    "ClaimKind",
+    "ClaimStore",
+    "EventPublisher",
+    "PollStore",
+    "Probes",
+    "RunRecords",
+    "VertexPort",
+]
