@@ -99,7 +99,8 @@ def test_contract_example() -> None:
     assert req.warnings == ("parameter SCORE (Output) is not supported and was ignored",)
     # The fingerprint is of the request as understood (issue 16): equal for a body spelled differently.
     respelled = {**example, "parameters": [{**example["parameters"][0], "value": "10.0"}, *example["parameters"][1:]]}
-    assert req.fingerprint == parse_submit(respelled).fingerprint != parse_submit({**example, "jobName": "x"}).fingerprint
+    assert req.fingerprint == parse_submit(respelled).fingerprint
+    assert req.fingerprint != parse_submit({**example, "jobName": "x"}).fingerprint
 
 
 # --- requestId ------------------------------------------------------------------------------------------------
