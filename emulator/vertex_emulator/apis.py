@@ -96,16 +96,8 @@ class Extras:
 
 # -- operations -----------------------------------------------------------------------------------
 def _all_operations(store: Any) -> list[dict[str, Any]]:
-    """Every stored operation: ``store.list_operations()`` if the store has it, else its ``_operations`` map."""
-    hook = getattr(store, "list_operations", None)
-    if hook is not None:
-        return list(hook())
-    lock = getattr(store, "_lock", None)
-    operations = getattr(store, "_operations", {})
-    if lock is None:
-        return [dict(op) for op in list(operations.values())]
-    with lock:
-        return [dict(op) for op in operations.values()]
+    """Every stored operation, from the store's ``list_operations()`` hook."""
+    return list(store.list_operations())
 
 
 def _op_sort_key(operation: dict[str, Any]) -> tuple[int, str]:

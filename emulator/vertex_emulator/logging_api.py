@@ -95,26 +95,11 @@ class JobRecord:
 
 
 def job_records(store: Any, project: str) -> list[JobRecord]:
-    """The jobs of ``project`` with their state history up to now.
-
-    Uses ``store.log_records(project, now_us)`` if the store offers it (the hook this module asks the store for);
-    otherwise reads the store's per-parent indexes (``_parents[parent].jobs``: objects with ``name``,
-    ``create_us``, ``segments`` of ``state`` / ``start_us`` / ``error``, and ``log_path``).
-    """
+    """The jobs of ``project`` (every collection) with their state history up to now, from the store's
+    ``log_records(project, now_us)`` hook (objects with ``name``, ``create_us``, ``segments`` of ``state`` /
+    ``start_us`` / ``error``, and ``log_path``)."""
     now = now_us()
-    hook: Callable[[str, int], Iterable[Any]] | None = getattr(store, "log_records", None)
-    if hook is not None:
-        return [r if isinstance(r, JobRecord) else _record(r, now) for r in hook(project, now)]
-    lock = getattr(store, "_lock", None)
-    parents = getattr(store, "_parents", {})
-    records: list[JobRecord] = []
-    with lock if lock is not None else threading.Lock():
-        for parent, index in list(parents.items()):
-            if not str(parent).startswith(f"projects/{project}/"):
-                continue
-            jobs = getattr(index, "jobs", {})
-            records.extend(_record(job, now) for job in list(jobs.values()))
-    return records
+    return [r if isinstance(r, JobRecord) else _record(r, now) for r in store.log_records(project, now)]
 
 
 def _record(job: Any, now: int) -> JobRecord:
