@@ -1,4 +1,4 @@
-"""A local server of the Vertex AI v1 REST API for CustomJobs (stdlib only)."""
+"""A local Vertex AI v1 REST server: customJobs, pipelineJobs, batchPredictionJobs (see docs/emulator.md)."""
 
 from .admin import AdminClient
 from .server import EmulatorServer

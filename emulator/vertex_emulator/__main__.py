@@ -14,7 +14,7 @@ from .server import EmulatorServer
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m vertex_emulator",
-        description="Local Vertex AI v1 REST emulator for CustomJobs.",
+        description="Local Vertex AI v1 REST emulator (customJobs, pipelineJobs, batchPredictionJobs).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free port (default 0)")
