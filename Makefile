@@ -18,7 +18,7 @@ venv: $(BIN)/activate
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet checkov
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
 
 checkov-venv: $(CHECKOV_VENV)/bin/checkov
 
@@ -49,6 +49,7 @@ test-slow: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: venv
 	$(BIN)/ruff format .

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
 from polysync_vertex import bootstrap, web
+
+# Flask's own answers (404 of /favicon.ico, 405, werkzeug's 400) in the contract's error form. functions-framework
+# imports this module inside its app context; imported elsewhere (a benchmark, a tool) there is no app to configure.
+with contextlib.suppress(RuntimeError):
+    web.install_error_handlers()
 
 
 def _secrets() -> tuple[str, ...]:

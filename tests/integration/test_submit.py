@@ -22,7 +22,16 @@ def test_contract_example_end_to_end(call: Any, vertex: Any, vertex_server: Any)
     resp = call("submit", example_body())
     assert resp.status_code == 201, resp.get_json()
     body = resp.get_json()
-    assert set(body) == {"runId", "requestId", "displayName", "status", "vertexState", "consoleUrl", "warnings", "jobType"}
+    assert set(body) == {
+        "runId",
+        "requestId",
+        "displayName",
+        "status",
+        "vertexState",
+        "consoleUrl",
+        "warnings",
+        "jobType",
+    }
     assert body["requestId"] == "run-2026-11-22-0001"
     assert body["runId"].startswith(f"{PARENT}/customJobs/")
     assert body["status"] == "Running" and body["vertexState"] == "JOB_STATE_PENDING"

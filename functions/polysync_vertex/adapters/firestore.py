@@ -291,5 +291,5 @@ class RunStore:
 
         query = self.runs.where(filter=FieldFilter("active", "==", True)).count()
         self._count("reads")
-        result = query.get()
+        result: Any = query.get()  # type: ignore[call-arg]
         return int(result[0][0].value)

@@ -26,7 +26,7 @@ class CloudProbes:
 
     def firestore(self) -> tuple[bool | None, str]:
         try:
-            self.store.polls.document("__health__").get(timeout=10)
+            self.store.polls.document("health-probe").get(timeout=10)
         except Exception as exc:  # noqa: BLE001 - any failure is the check's answer
             return False, (
                 f"Firestore database {self.settings.firestore_database} did not answer ({type(exc).__name__}: "
@@ -36,7 +36,7 @@ class CloudProbes:
 
     def topic_permissions(self, topic: str, permissions: list[str]) -> tuple[bool | None, str]:
         from google.api_core import exceptions as gexc
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         try:
             client = pubsub_v1.PublisherClient()
@@ -88,10 +88,10 @@ class CloudProbes:
             if identity:
                 from google.auth import impersonated_credentials
 
-                credentials = impersonated_credentials.Credentials(
+                credentials = impersonated_credentials.Credentials(  # type: ignore[no-untyped-call]
                     source_credentials=credentials, target_principal=identity, target_scopes=SCOPES, lifetime=300
                 )
-            response = AuthorizedSession(credentials).post(
+            response = AuthorizedSession(credentials).post(  # type: ignore[no-untyped-call]
                 f"{CRM}/v3/projects/{project}:testIamPermissions", json=body, timeout=10
             )
         response.raise_for_status()

@@ -16,7 +16,7 @@ PUBLISH_TIMEOUT = 30.0
 
 class Publisher:
     def __init__(self) -> None:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         self.client = pubsub_v1.PublisherClient(
             publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True)

@@ -103,18 +103,21 @@ class VertexJobs:
         with self._lock:
             client = self._clients.get((endpoint, service))
             if client is None:
+                client_class: Any
                 if service == "pipeline":
-                    from google.cloud.aiplatform_v1.services.pipeline_service import (
-                        PipelineServiceClient as client_class,
-                    )
+                    from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
+
+                    client_class = PipelineServiceClient
                 else:
-                    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient as client_class
+                    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
+
+                    client_class = JobServiceClient
 
                 credentials = None
                 if self.endpoint.startswith("http://"):
                     from google.auth.credentials import AnonymousCredentials
 
-                    credentials = AnonymousCredentials()
+                    credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
                 client = client_class(
                     transport="rest", credentials=credentials, client_options={"api_endpoint": endpoint}
                 )
@@ -146,14 +149,15 @@ class VertexJobs:
         """The accelerator types of the Vertex AI API version this client speaks."""
         from google.cloud.aiplatform_v1.types import AcceleratorType
 
-        return frozenset(a.name for a in AcceleratorType)
+        return frozenset(a.name for a in AcceleratorType)  # type: ignore[attr-defined]
 
     # -- conversions ---------------------------------------------------------------------------------------
     @staticmethod
     def _to_dict(message: Any) -> dict[str, Any]:
         from google.protobuf import json_format
 
-        return json_format.MessageToDict(type(message).pb(message))
+        result: dict[str, Any] = json_format.MessageToDict(type(message).pb(message))
+        return result
 
     @staticmethod
     def _to_proto(kind: JobKind, job: dict[str, Any]) -> Any:

@@ -308,9 +308,9 @@ class PollService:
                 )
             elif in_flight or index.full_scan:
                 listed = self._list_active(kind, parent, shard_range, deadline)
-                gone = [e for e in in_flight if e["runId"] not in listed]
-                if gone:
-                    finished, deleted = self._read_finished(kind, parent, gone, deadline)
+                left = [e for e in in_flight if e["runId"] not in listed]
+                if left:
+                    finished, deleted = self._read_finished(kind, parent, left, deadline)
         except UpstreamError as err:
             log.warning("listing jobs failed; this location is polled again next tick", parent=parent, code=err.code)
             listed = None

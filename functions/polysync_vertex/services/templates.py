@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import json
 import time
@@ -185,10 +186,10 @@ class TemplateService:
         parent = parent_name(project, location)
         check_parentheses(user_filter)
         query = vertex_filter(user_filter, include_runs)
-        order = [only] if only is not None else list(kinds.KINDS)
+        order = [only] if only is not None else builtins.list(kinds.KINDS)
         scope = _scope(project, location, only, user_filter, include_runs)
         position, token = _decode_token(page_token, scope, order)
-        templates: list[dict[str, Any]] = []
+        templates: builtins.list[dict[str, Any]] = []
         pages = 0
         seen_tokens: set[tuple[int, str]] = {(position, token)} if page_token else set()
         while True:
@@ -230,7 +231,7 @@ class TemplateService:
         deadline: float,
         has_filter: bool,
         project: str,
-    ) -> tuple[list[dict[str, Any]], str]:
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
         try:
             jobs, next_token = self.vertex.list_page(
                 parent, deadline, kind=kind, filter=query, page_size=page_size, page_token=token
@@ -266,7 +267,7 @@ def _encode_token(scope: str, kind: JobKind, token: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(page_token: str, scope: str, order: list[JobKind]) -> tuple[int, str]:
+def _decode_token(page_token: str, scope: str, order: builtins.list[JobKind]) -> tuple[int, str]:
     """(position in `order`, the kind's own token) of a page token; (0, "") for none."""
     if not page_token:
         return 0, ""
