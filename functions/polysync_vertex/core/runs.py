@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
 from . import events, kinds, states
-from .names import JobName, run_doc_id
+from .names import DEFAULT_COLLECTION, JobName, run_doc_id
 
 Status = Literal["Success", "Failed", "Running", "Cancelled", "Unknown"]
 
@@ -65,11 +65,11 @@ class RunRecord(TypedDict):
 
 def doc_id(run: dict[str, Any]) -> str:
     """The Firestore document id of a run record."""
-    return run_doc_id(run["project"], run["location"], run["jobId"], run.get("collection") or "customJobs")
+    return run_doc_id(run["project"], run["location"], run["jobId"], run.get("collection") or DEFAULT_COLLECTION)
 
 
 def name_of(run: dict[str, Any]) -> JobName:
-    return JobName(run["project"], run["location"], run["jobId"], run.get("collection") or "customJobs")
+    return JobName(run["project"], run["location"], run["jobId"], run.get("collection") or DEFAULT_COLLECTION)
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -144,9 +144,10 @@ class TemplateService:
             return 200, self.get(query.external_id)
         if query.project is None or query.location is None:
             missing = "project" if query.project is None else "location"
+            shapes = ", ".join(f"projects/P/locations/L/{k.collection}/ID" for k in kinds.KINDS)
             raise invalid(
-                "send externalId=projects/P/locations/L/customJobs/ID (or pipelineJobs/ID, batchPredictionJobs/ID) "
-                f"for one template, or project=P&location=L to list templates ({missing} is missing)",
+                f"send externalId={shapes} for one template, or project=P&location=L to list templates "
+                f"({missing} is missing)",
                 missing,
             )
         check_project(query.project, "project")
