@@ -1,8 +1,15 @@
 """Vertex AI Batch Prediction Job (`batchPredictionJobs`): a model over input files or a BigQuery table.
 
 Input and InputOutput parameters become typed `modelParameters` entries (merged over the template's); Output
-parameters are not supported (predictions land in `outputConfig`). A final job's `outputInfo` and
-`completionStats` (and `partialFailures`) are carried into the run record and the terminal event.
+parameters are not supported (predictions land in `outputConfig`). A final job's `outputInfo`,
+`completionStats` and `partialFailures` (at most 20, Vertex AI's only account of what failed in a partially
+succeeded job) are carried into the run record and the terminal event as Vertex AI reports them.
+
+Attributes are checked as Vertex AI would check the job they build, so a malformed one is a 400 naming the attribute
+before anything is claimed or created: the model's resource name forms, `bq://` URIs (a source is a table, a
+destination a project, dataset or table), the format that goes with a BigQuery source or destination, and replica
+counts against the template's (`startingReplicaCount` at most `maxReplicaCount`, whose default is 10; replica
+counts need a machine type).
 """
 
 from __future__ import annotations
@@ -22,11 +29,24 @@ from .base import JobKind, _dict, _str
 if TYPE_CHECKING:
     from ..request import Parameter, SubmitRequest  # noqa: F401
 
+# A project id, or the project number Vertex AI itself writes into resource names.
+_PROJECT = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})"
+_LOCATION = r"[a-z0-9-]{2,42}"
+# projects/P/locations/L/models/M[@version|@alias], publishers/X/models/M[@version] and
+# projects/P/locations/L/publishers/X/models/M[@version] (Vertex AI v1, BatchPredictionJob.model).
 MODEL_RE = re.compile(
-    r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]{2,42}/models/[A-Za-z0-9_-]{1,128}(@[A-Za-z0-9_-]{1,128})?"
-    r"|publishers/[a-z0-9-]{1,64}/models/[A-Za-z0-9._@-]{1,128})\Z"
+    rf"^(projects/{_PROJECT}/locations/{_LOCATION}/models/[A-Za-z0-9_-]{{1,128}}(@[A-Za-z0-9_-]{{1,128}})?"
+    rf"|(projects/{_PROJECT}/locations/{_LOCATION}/)?publishers/[a-z0-9-]{{1,64}}/models/[A-Za-z0-9._@-]{{1,128}})\Z"
 )
-BQ_URI_RE = re.compile(r"^bq://[a-z][a-z0-9-]{4,28}[a-z0-9](\.[A-Za-z0-9_]{1,1024}){1,2}\Z")
+_BQ_PROJECT = r"bq://[a-z][a-z0-9-]{4,28}[a-z0-9]"
+_BQ_DATASET = r"\.[A-Za-z0-9_]{1,1024}"
+_BQ_TABLE = r"\.[A-Za-z0-9_-]{1,1024}"
+# bigquerySource.inputUri: a table, bq://project.dataset.table.
+BQ_TABLE_RE = re.compile(rf"^{_BQ_PROJECT}{_BQ_DATASET}{_BQ_TABLE}\Z")
+# bigqueryDestination.outputUri: bq://project, bq://project.dataset or bq://project.dataset.table.
+BQ_DESTINATION_RE = re.compile(rf"^{_BQ_PROJECT}({_BQ_DATASET}({_BQ_TABLE})?)?\Z")
+BIGQUERY_FORMAT = "bigquery"
+DEFAULT_MAX_REPLICAS = 10  # Vertex AI's default BatchDedicatedResources.maxReplicaCount
 FORMAT_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}\Z")
 ATTRIBUTES = frozenset(
     {"model", "inputConfig", "outputConfig", "machineType", "startingReplicaCount", "maxReplicaCount", "serviceAccount"}
@@ -59,11 +79,14 @@ def _config(
     for key in value:
         if key not in known:
             raise invalid(f"unknown field '{str(key)[:64]}'; supported: {', '.join(sorted(known))}", f"{path}.{key}")
-    attrs.matching(value.get(fmt_key), f"{path}.{fmt_key}", fmt_key, FORMAT_RE)
+    fmt = attrs.matching(value.get(fmt_key), f"{path}.{fmt_key}", fmt_key, FORMAT_RE)
     given = [s for s in sources if s in value]
     if len(given) != 1:
         raise invalid(f"give exactly one of {', '.join(sources)}", path)
     source = given[0]
+    if (fmt == BIGQUERY_FORMAT) != source.startswith("bigquery"):
+        wanted = f"'{BIGQUERY_FORMAT}'" if source.startswith("bigquery") else f"a file format, not '{BIGQUERY_FORMAT}'"
+        raise invalid(f"{fmt_key} must be {wanted} with {source}", f"{path}.{fmt_key}")
     uri_key, pattern, is_list = sources[source]
     inner = value[source]
     if not isinstance(inner, dict) or set(inner) != {uri_key}:
@@ -79,6 +102,31 @@ def _config(
     return copy.deepcopy(value)
 
 
+def _check_resources(resources: dict[str, Any], a: dict[str, Any]) -> None:
+    """dedicatedResources after the attributes went over the template's: what Vertex AI would refuse, as a 400
+    naming the attribute that made it so."""
+    if not _str(_dict(resources.get("machineSpec")).get("machineType")):
+        given = next(k for k in ("startingReplicaCount", "maxReplicaCount") if k in a)
+        raise invalid(
+            f"{given} needs a machine type: give attributes.machineType (the template has no "
+            "dedicatedResources.machineSpec)",
+            "attributes.machineType",
+        )
+    starting, maximum = resources.get("startingReplicaCount"), resources.get("maxReplicaCount")
+    starting = int(starting) if isinstance(starting, int | str) and str(starting).isdigit() else 0
+    maximum = int(maximum) if isinstance(maximum, int | str) and str(maximum).isdigit() else 0
+    maximum = maximum or DEFAULT_MAX_REPLICAS
+    if starting > maximum:
+        field = (
+            "maxReplicaCount" if "maxReplicaCount" in a and "startingReplicaCount" not in a else "startingReplicaCount"
+        )
+        raise invalid(
+            f"startingReplicaCount {starting} is larger than maxReplicaCount {maximum} "
+            "(with the template's dedicatedResources)",
+            f"attributes.{field}",
+        )
+
+
 class BatchPredictionJobKind(JobKind):
     job_type = "Vertex AI Batch Prediction Job"
     collection = "batchPredictionJobs"
@@ -91,7 +139,7 @@ class BatchPredictionJobKind(JobKind):
     attributes = ATTRIBUTES
     required_without_template = ("model", "inputConfig", "outputConfig")
     output_read_mask = ("output_info", "completion_stats", "partial_failures")
-    output_fields = ("outputInfo", "completionStats")
+    output_fields = ("outputInfo", "completionStats", "partialFailures")
 
     def parse_attributes(self, raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
         raw = attrs.as_object(raw)
@@ -108,7 +156,7 @@ class BatchPredictionJobKind(JobKind):
                     value,
                     path,
                     "instancesFormat",
-                    {"gcsSource": ("uris", attrs.GCS_URI_RE, True), "bigquerySource": ("inputUri", BQ_URI_RE, False)},
+                    {"gcsSource": ("uris", attrs.GCS_URI_RE, True), "bigquerySource": ("inputUri", BQ_TABLE_RE, False)},
                 )
             elif key == "outputConfig":
                 out[key] = _config(
@@ -117,7 +165,7 @@ class BatchPredictionJobKind(JobKind):
                     "predictionsFormat",
                     {
                         "gcsDestination": ("outputUriPrefix", attrs.GCS_URI_RE, False),
-                        "bigqueryDestination": ("outputUri", BQ_URI_RE, False),
+                        "bigqueryDestination": ("outputUri", BQ_DESTINATION_RE, False),
                     },
                 )
             elif key in ("startingReplicaCount", "maxReplicaCount"):
@@ -145,6 +193,7 @@ class BatchPredictionJobKind(JobKind):
             for field in ("startingReplicaCount", "maxReplicaCount"):
                 if field in a:
                     resources[field] = a[field]
+            _check_resources(resources, a)
         inputs = [p for p in request.parameters if p.direction != "Output"]
         if inputs:
             params = dict(_dict(body.get("modelParameters")))
@@ -154,10 +203,7 @@ class BatchPredictionJobKind(JobKind):
         return body
 
     def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
-        return {
-            "outputInfo": copy.deepcopy(job.get("outputInfo")) or None,
-            "completionStats": copy.deepcopy(job.get("completionStats")) or None,
-        }
+        return {f: copy.deepcopy(job.get(f)) or None for f in self.output_fields}
 
     def to_template(self, job: dict[str, Any]) -> dict[str, Any]:
         resources = _dict(job.get("dedicatedResources"))
