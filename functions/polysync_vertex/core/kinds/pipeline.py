@@ -64,6 +64,21 @@ def declared(spec: Any, side: str = "inputDefinitions") -> dict[str, str]:
     return out
 
 
+# Vertex AI keeps pipeline values in protobuf Structs, where every number is a double: 3 comes back as 3.0.
+_MAX_EXACT = 2**53
+
+
+def tidy_numbers(value: Any) -> Any:
+    """Whole-number floats as ints, at any depth (JSON has one number type; Polysync's Number 3 stays 3)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: tidy_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [tidy_numbers(v) for v in value]
+    return value
+
+
 def _typed(param: Parameter, ptype: str, path: str) -> Any:
     """The parameter's value as the JSON value its declared KFP type takes; 400 when it cannot be."""
     value = param.typed
@@ -143,6 +158,11 @@ class PipelineJobKind(JobKind):
         spec = body.get("pipelineSpec")
         inputs = declared(spec) if spec else None
         values = dict(runtime.get("parameterValues") or {})
+        if inputs is not None:
+            # A finished template run's final values include its outputs; they are no inputs of the new run (and
+            # Vertex AI refuses a value of a parameter the pipeline does not declare as an input).
+            for name in set(declared(spec, "outputDefinitions")) - set(inputs):
+                values.pop(name, None)
         for index, param in enumerate(request.parameters):
             if param.direction == "Output":
                 continue
@@ -156,12 +176,14 @@ class PipelineJobKind(JobKind):
             values[param.name] = _typed(param, inputs[param.name], f"{path}.value") if inputs else param.typed
         if values:
             runtime["parameterValues"] = values
+        else:
+            runtime.pop("parameterValues", None)
         body.update(self.base_body(request, template, key, now, drop=MANAGED_LABEL_PREFIX))
         return body
 
     def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
         final = _dict(_dict(job.get("runtimeConfig")).get("parameterValues"))
-        outputs: dict[str, Any] = {name: copy.deepcopy(final.get(name)) for name in output_names}
+        outputs: dict[str, Any] = {name: tidy_numbers(copy.deepcopy(final.get(name))) for name in output_names}
         message = _dict(job.get("error")).get("message")
         if message:
             outputs["_error"] = str(message)
@@ -187,7 +209,7 @@ class PipelineJobKind(JobKind):
         params: list[dict[str, Any]] = []
         inputs = _dict(_dict(_dict(_dict(spec).get("root")).get("inputDefinitions")).get("parameters"))
         for name, ptype in declared(spec).items():
-            default = values.get(name, _dict(inputs.get(name)).get("defaultValue"))
+            default = tidy_numbers(values.get(name, _dict(inputs.get(name)).get("defaultValue")))
             params.append(
                 {"name": name, "type": POLYSYNC_TYPE.get(ptype, "String"), "direction": "Input", "default": default}
             )
