@@ -102,6 +102,18 @@ def _config(
     return copy.deepcopy(value)
 
 
+def _tidy(value: Any) -> Any:
+    """A modelParameters value as Polysync should see it: protobuf's Struct holds every number as a double, so a
+    whole one (40.0) is shown as the integer it was written as (40)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _tidy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tidy(v) for v in value]
+    return value
+
+
 def _check_resources(resources: dict[str, Any], a: dict[str, Any]) -> None:
     """dedicatedResources after the attributes went over the template's: what Vertex AI would refuse, as a 400
     naming the attribute that made it so."""
@@ -184,8 +196,8 @@ class BatchPredictionJobKind(JobKind):
         for field in ("model", "inputConfig", "outputConfig", "serviceAccount"):
             if field in a:
                 body[field] = copy.deepcopy(a[field])
-                if field == "model":
-                    body.pop("modelVersionId", None)
+                if field == "model" and a["model"] != (template or {}).get("model"):
+                    body.pop("modelVersionId", None)  # the template's version is not the other model's
         if any(k in a for k in ("machineType", "startingReplicaCount", "maxReplicaCount")):
             resources = body.setdefault("dedicatedResources", {})
             if "machineType" in a:
@@ -196,11 +208,21 @@ class BatchPredictionJobKind(JobKind):
             _check_resources(resources, a)
         inputs = [p for p in request.parameters if p.direction != "Output"]
         if inputs:
+            if body.get("modelParameters") is not None and not isinstance(body["modelParameters"], dict):
+                raise invalid(
+                    "the template's modelParameters is not a JSON object, so parameters cannot be merged into it",
+                    f"parameters[{request.parameters.index(inputs[0])}]",
+                )
             params = dict(_dict(body.get("modelParameters")))
             params.update({p.name: copy.deepcopy(p.typed) for p in inputs})
             body["modelParameters"] = params
         body.update(self.base_body(request, template, key, now))
         return body
+
+    def accelerator(self, job: dict[str, Any]) -> str | None:
+        spec = _dict(_dict(job.get("dedicatedResources")).get("machineSpec"))
+        value = spec.get("acceleratorType")
+        return value if isinstance(value, str) and value and value != "ACCELERATOR_TYPE_UNSPECIFIED" else None
 
     def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
         return {f: copy.deepcopy(job.get(f)) or None for f in self.output_fields}
@@ -227,7 +249,7 @@ class BatchPredictionJobKind(JobKind):
         params = []
         for name, value in _dict(job.get("modelParameters")).items():
             ptype = next((t for cls, t in POLYSYNC_TYPE if isinstance(value, cls)), "JSON")
-            params.append({"name": str(name), "type": ptype, "direction": "Input", "default": value})
+            params.append({"name": str(name), "type": ptype, "direction": "Input", "default": _tidy(value)})
         from ..templates import (
             LINK_BUCKET,
             LINK_KMS_KEY,
