@@ -449,6 +449,20 @@ def test_fifty_concurrent_identical_submits_make_one_job(app: Any, vertex: Any, 
     assert stored_docs(app) == {"requests": 1, "runs": 1}
 
 
+def test_replay_is_the_same_run_and_another_body_conflicts(call: Any, vertex: Any, client: Any, app: Any) -> None:
+    template = create_batch(client, gcs_template())
+    params = [{"name": "temperature", "type": "Number", "value": 1}]
+    first = submitted(call, body("bp-replay", template["name"], parameters=params))
+    # The same request as the connector understands it (Number 1 / "1.0"), keys in another order: a replay.
+    same = body("bp-replay", template["name"], parameters=[{"value": "1.0", "type": "Number", "name": "temperature"}])
+    again = call("submit", same)
+    assert again.status_code == 200 and again.get_json() == first
+    other = call("submit", body("bp-replay", template["name"], attributes={"machineType": "n1-standard-2"}))
+    assert other.status_code == 409 and other.get_json()["error"]["field"] == "requestId"
+    assert vertex.calls()["CreateBatchPredictionJob"] == 2
+    assert stored_docs(app) == {"requests": 1, "runs": 1}
+
+
 class Crash(BaseException):
     """Stands for the function instance dying (not an Exception: nothing may catch it)."""
 
@@ -688,6 +702,22 @@ def test_a_model_parameter_the_template_offers_can_be_submitted(call: Any, verte
     assert got["top-k"] == 5 and got["response.format"] == "text"
 
 
+def test_deleted_batch_job_becomes_unknown_once(
+    call: Any, app: Any, vertex: Any, client: Any, status_subscription: str
+) -> None:
+    run_id = submitted(call, standalone("bp-deleted"))["runId"]
+    vertex.set_state(run_id, "JOB_STATE_CANCELLED")
+    client.delete_batch_prediction_job(name=run_id).result()
+    app.poll.poll(None)
+    app.poll.poll(None)
+    events = pull_events(status_subscription, expect=1, max_wait=10)
+    assert len(events) == 1 and events[0]["attributes"]["status"] == "Unknown"
+    assert "deleted" in events[0]["data"]["error"]["message"]
+    record = status(call, run_id)
+    assert record["status"] == "Unknown" and record["outputInfo"] is None
+    assert app.poll.poll(None)["runsSeen"] == 0
+
+
 # -- poll cost ---------------------------------------------------------------------------------------------------
 def _seed_active_runs(app: Any, client: Any, count: int, prefix: str) -> list[str]:
     """`count` real running batch jobs and their run records, written straight to Firestore (fast)."""
@@ -764,7 +794,7 @@ def test_orphan_batch_job_is_adopted(app: Any, vertex: Any, client: Any, status_
     """A create that landed after its submit gave up: the poller adopts it as the request's run."""
     from polysync_vertex.core.jobs import job_labels, request_key
 
-    submitted_run = _seed_active_runs(app, client, 1, "bp-known")[0]  # something active, so the location is polled
+    known = _seed_active_runs(app, client, 1, "bp-known")[0]  # something active, so the location is polled
     key = request_key("bp-late-1")
     late = create_batch(
         client,
@@ -784,7 +814,9 @@ def test_orphan_batch_job_is_adopted(app: Any, vertex: Any, client: Any, status_
     assert adopted["consoleUrl"].endswith(f"/batch-predictions/{late['name'].rsplit('/', 1)[1]}?project={PROJECT}")
     events = pull_events(status_subscription, expect=2, max_wait=10)
     assert f"{late['name']}/1" in {e["attributes"]["ce-id"] for e in events}
-    assert submitted_run
+    from polysync_vertex.core.kinds import parse_run_name
+
+    assert "adopted" not in app.store.get_run(parse_run_name(known, "runId")[1].doc_id)  # only the orphan is
 
 
 # -- templates ---------------------------------------------------------------------------------------------------
