@@ -422,7 +422,7 @@ def test_lost_create_response_unseen_by_labels_is_resolved_by_already_exists(
     from polysync_vertex import bootstrap
     from polysync_vertex.core.errors import ApiError
 
-    short = dataclasses.replace(settings, request_budget_seconds=1.5)
+    short = dataclasses.replace(settings, request_budget_seconds=4)
     first = bootstrap.build(short, vertex=lost_response_vertex(short.vertex_endpoint, blind=True))
     first.submit.lease_margin = -short.request_budget_seconds  # the attempt's lease ends with it
     with pytest.raises(ApiError) as err:
@@ -839,3 +839,91 @@ def test_templates_list_pipelines_with_custom_jobs_and_job_type_narrows(
     assert sorted(seen) == sorted([custom["name"], *(m["name"] for m in made)])
     runs_too = call("templates", query=urlencode({**base, "jobType": PIPELINE, "includeRuns": "true"})).get_json()
     assert len(runs_too["templates"]) == 4
+
+
+def test_legacy_pipeline_values_go_to_runtime_config_parameters(call: Any, vertex: Any, pipelines: Any) -> None:
+    """A KFP v1-era pipeline (schemaVersion 2.0.0, inputs typed INT / DOUBLE / STRING) takes its values in the
+    deprecated `runtimeConfig.parameters`, as the KFP SDK sends them."""
+    spec = {
+        "pipelineInfo": {"name": "legacy"},
+        "schemaVersion": "2.0.0",
+        "root": {
+            "inputDefinitions": {"parameters": {"n": {"type": "INT"}, "x": {"type": "DOUBLE"}, "s": {"type": "STRING"}}}
+        },
+    }
+    tmpl = create_pipeline(
+        pipelines,
+        {
+            "displayName": "legacy-template",
+            "pipelineSpec": spec,
+            "runtimeConfig": {
+                "gcsOutputDirectory": "gs://pipeline-root/legacy",
+                "parameters": {"s": {"stringValue": "t"}},
+            },
+        },
+    )
+    t = call("templates", query=urlencode({"externalId": tmpl["name"]})).get_json()
+    assert {p["name"]: (p["type"], p["default"]) for p in t["parameters"]} == {
+        "n": ("Number", None),
+        "s": ("String", "t"),
+        "x": ("Number", None),
+    }
+    params = [{"name": "n", "type": "Number", "value": 3}, {"name": "x", "type": "Number", "value": 0.5}]
+    resp = call("submit", body_for(tmpl, "legacy-1", parameters=params))
+    assert resp.status_code == 201, resp.get_json()
+    runtime = get_pipeline(pipelines, resp.get_json()["runId"])["runtimeConfig"]
+    assert runtime["parameters"] == {"n": {"intValue": "3"}, "x": {"doubleValue": 0.5}, "s": {"stringValue": "t"}}
+    assert "parameterValues" not in runtime
+
+
+def test_adopted_pipeline_run_gets_its_outputs(
+    settings: Any, vertex: Any, pipelines: Any, status_subscription: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create that landed after its request gave up is adopted by the poller; on success the adopted run carries
+    the request's outputs like any other run (contract: Outputs; orphans adopted)."""
+    from polysync_vertex import bootstrap
+    from polysync_vertex.core.errors import ApiError
+
+    tmpl = create_pipeline(pipelines, template_job(outputs={"accuracy": 0.8, "model_uri": "gs://models/late"}))
+    short = dataclasses.replace(settings, request_budget_seconds=4)
+    gave_up = bootstrap.build(short, vertex=lost_response_vertex(short.vertex_endpoint, blind=True))
+    with pytest.raises(ApiError) as err:
+        gave_up.submit.submit(body_for(tmpl, "adopted-1", parameters=OUTPUT_PARAMS))
+    assert err.value.http == 503, err.value.message
+    (job,) = list_pipelines(pipelines)
+    from polysync_vertex.services import poll_index
+
+    monkeypatch.setattr(poll_index, "SWEEP_SECONDS", 0)  # the orphan sweep on every tick (no run is active here)
+    poller = bootstrap.build(settings)
+    assert sum(poller.poll.tick()["adopted"] for _ in range(3)) == 1
+    vertex.set_state(job["name"], "PIPELINE_STATE_SUCCEEDED")
+    poller.poll.tick()
+    run = poller.runs.status(job["name"])[1]
+    assert run["status"] == "Success" and run["jobType"] == PIPELINE
+    assert run["outputs"] == {"epochs": 10, "accuracy": 0.8, "model_uri": "gs://models/late"}
+
+
+def test_a_deleted_pipeline_is_found_by_the_next_full_scan(
+    app: Any,
+    vertex: Any,
+    pipelines: Any,
+    template: dict[str, Any],
+    status_subscription: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between full scans only changed jobs are listed: a deleted job does not show there; the healing full scan
+    finds it gone and the run becomes Unknown, once."""
+    from polysync_vertex.services import poll_index
+
+    run_id = submit(app, body_for(template, "deleted-1"))["runId"]
+    assert app.poll.tick()["fullScan"]
+    vertex.set_state(run_id, "PIPELINE_STATE_CANCELLED")
+    pipelines.delete_pipeline_job(name=run_id).result()
+    assert app.poll.tick()["changes"] == 0  # the update_time walk cannot show a job that is gone
+    monkeypatch.setattr(poll_index, "FULL_SCAN_SECONDS", 0)
+    summary = app.poll.tick()
+    assert summary["fullScan"] and summary["changes"] == 1
+    run = app.runs.status(run_id)[1]
+    assert run["status"] == "Unknown" and "deleted" in run["error"]["message"]
+    (event,) = events_of(status_subscription, expect=1)
+    assert event["attributes"]["status"] == "Unknown"

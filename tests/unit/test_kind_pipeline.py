@@ -293,26 +293,44 @@ def test_output_parameters_are_not_checked_or_sent() -> None:
     assert request([{"name": "anything", "direction": "Output", "type": "String"}]).warnings == ()
 
 
-def test_legacy_parameter_types() -> None:
+def test_legacy_parameter_types_go_to_runtime_config_parameters() -> None:
+    """KFP v1-era IR (schemaVersion 2.0.0, `type` INT / DOUBLE / STRING): Vertex AI takes its values in the
+    deprecated `runtimeConfig.parameters`, as typed Values, not in `parameterValues`."""
     spec = {
+        "schemaVersion": "2.0.0",
         "root": {
             "inputDefinitions": {
                 "parameters": {"n": {"type": "INT"}, "x": {"type": "DOUBLE"}, "s": {"type": "STRING"}, "u": {}}
             }
-        }
+        },
     }
     assert declared(spec) == {"n": "NUMBER_INTEGER", "x": "NUMBER_DOUBLE", "s": "STRING", "u": "STRING"}
+    runtime = {"gcsOutputDirectory": "gs://bucket/r", "parameters": {"n": {"intValue": "1"}, "s": {"stringValue": "t"}}}
+    tmpl = template(pipelineSpec=spec, runtimeConfig=runtime)
     job = build(
         [
             {"name": "n", "type": "Number", "value": 2},
             {"name": "x", "type": "Number", "value": 2.5},
-            {"name": "s", "type": "String", "value": "v"},
+            {"name": "u", "type": "Date", "value": "2026-11-22"},
         ],
-        tmpl=template(pipelineSpec=spec, runtimeConfig={"gcsOutputDirectory": "gs://b/r"}),
+        tmpl=tmpl,
     )
-    assert job["runtimeConfig"]["parameterValues"] == {"n": 2, "x": 2.5, "s": "v"}
-    err = error_of(lambda: build([{"name": "n", "type": "Number", "value": 2.5}], tmpl=template(pipelineSpec=spec)))
+    assert job["runtimeConfig"] == {
+        "gcsOutputDirectory": "gs://bucket/r",
+        "parameters": {
+            "n": {"intValue": "2"},
+            "x": {"doubleValue": 2.5},
+            "s": {"stringValue": "t"},
+            "u": {"stringValue": "2026-11-22"},
+        },
+    }
+    err = error_of(lambda: build([{"name": "n", "type": "Number", "value": 2.5}], tmpl=tmpl))
     assert "integer" in err.message
+    # Template defaults and outputs read the legacy values too.
+    t = PIPELINE.to_template(tmpl)
+    assert {p["name"]: p["default"] for p in t["parameters"]} == {"n": 1, "x": None, "s": "t", "u": None}
+    final = {"runtimeConfig": {"parameters": {"n": {"intValue": "7"}}, "parameterValues": {"out": 0.5}}}
+    assert PIPELINE.outputs(final, ("n", "out")) == {"outputs": {"n": 7, "out": 0.5}}
 
 
 def test_a_finished_templates_output_values_are_not_cloned_as_inputs() -> None:

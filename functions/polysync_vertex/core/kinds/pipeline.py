@@ -64,6 +64,39 @@ def declared(spec: Any, side: str = "inputDefinitions") -> dict[str, str]:
     return out
 
 
+def is_legacy(spec: Any) -> bool:
+    """KFP v1-era IR (schemaVersion 2.0.0, inputs typed by `type`: INT, DOUBLE, STRING). Its values go to
+    `runtimeConfig.parameters` as typed Values; `parameterValues` is for schemaVersion 2.1.0 and later."""
+    params = _dict(_dict(_dict(_dict(spec).get("root")).get("inputDefinitions")).get("parameters"))
+    return any("type" in _dict(d) and "parameterType" not in _dict(d) for d in params.values())
+
+
+def legacy_value(value: Any, ptype: str) -> dict[str, Any]:
+    """A value as `runtimeConfig.parameters` takes it (intValue is an int64: a string in REST JSON)."""
+    if ptype == "NUMBER_INTEGER":
+        return {"intValue": str(int(value))}
+    if ptype == "NUMBER_DOUBLE":
+        return {"doubleValue": float(value)}
+    return {"stringValue": value}
+
+
+def unwrap_legacy(values: Any) -> dict[str, Any]:
+    """`runtimeConfig.parameters` ({name: {intValue|doubleValue|stringValue}}) as plain values."""
+    out: dict[str, Any] = {}
+    for name, wrapped in _dict(values).items():
+        w = _dict(wrapped)
+        if "intValue" in w:
+            try:
+                out[name] = int(w["intValue"])
+            except (TypeError, ValueError):
+                continue
+        elif "doubleValue" in w:
+            out[name] = w["doubleValue"]
+        elif "stringValue" in w:
+            out[name] = w["stringValue"]
+    return out
+
+
 # Vertex AI keeps pipeline values in protobuf Structs, where every number is a double: 3 comes back as 3.0.
 _MAX_EXACT = 2**53
 
@@ -119,6 +152,8 @@ class PipelineJobKind(JobKind):
     attributes = ATTRIBUTES
     required_without_template = ("templateUri", "gcsOutputDirectory")
     outputs_supported = True
+    parameter_name = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,254}\Z")
+    parameter_name_rule = "a pipeline parameter name ([A-Za-z_][A-Za-z0-9_.-]*)"
     output_read_mask = ("runtime_config",)
     poll_by_update_time = True
     output_fields = ("outputs",)
@@ -158,11 +193,14 @@ class PipelineJobKind(JobKind):
         spec = body.get("pipelineSpec")
         inputs = declared(spec) if spec else None
         values = dict(runtime.get("parameterValues") or {})
+        legacy = dict(runtime.get("parameters") or {})
         if inputs is not None:
             # A finished template run's final values include its outputs; they are no inputs of the new run (and
             # Vertex AI refuses a value of a parameter the pipeline does not declare as an input).
             for name in set(declared(spec, "outputDefinitions")) - set(inputs):
                 values.pop(name, None)
+                legacy.pop(name, None)
+        old_ir = inputs is not None and is_legacy(spec)
         for index, param in enumerate(request.parameters):
             if param.direction == "Output":
                 continue
@@ -173,16 +211,33 @@ class PipelineJobKind(JobKind):
                     f"the pipeline does not declare an input parameter {param.name}; it declares: {names}",
                     f"{path}.name",
                 )
-            values[param.name] = _typed(param, inputs[param.name], f"{path}.value") if inputs else param.typed
-        if values:
-            runtime["parameterValues"] = values
-        else:
-            runtime.pop("parameterValues", None)
+            if inputs is None:
+                values[param.name] = param.typed
+                continue
+            value = _typed(param, inputs[param.name], f"{path}.value")
+            if old_ir:
+                if inputs[param.name] not in _LEGACY_TYPES.values():
+                    raise invalid(
+                        f"parameter {param.name} has type {inputs[param.name]}, which this pipeline's IR "
+                        "(schemaVersion 2.0.0) cannot take",
+                        f"{path}.name",
+                    )
+                values.pop(param.name, None)
+                legacy[param.name] = legacy_value(value, inputs[param.name])
+            else:
+                legacy.pop(param.name, None)
+                values[param.name] = value
+        for field, mapping in (("parameterValues", values), ("parameters", legacy)):
+            if mapping:
+                runtime[field] = mapping
+            else:
+                runtime.pop(field, None)
         body.update(self.base_body(request, template, key, now, drop=MANAGED_LABEL_PREFIX))
         return body
 
     def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
-        final = _dict(_dict(job.get("runtimeConfig")).get("parameterValues"))
+        runtime = _dict(job.get("runtimeConfig"))
+        final = {**unwrap_legacy(runtime.get("parameters")), **_dict(runtime.get("parameterValues"))}
         outputs: dict[str, Any] = {name: tidy_numbers(copy.deepcopy(final.get(name))) for name in output_names}
         message = _dict(job.get("error")).get("message")
         if message:
@@ -205,7 +260,7 @@ class PipelineJobKind(JobKind):
                     attributes.update(self.parse_attributes({key: value}))
                 except Exception:  # noqa: BLE001 - submit would refuse it; the clone carries it unchanged
                     continue
-        values = _dict(runtime.get("parameterValues"))
+        values = {**unwrap_legacy(runtime.get("parameters")), **_dict(runtime.get("parameterValues"))}
         params: list[dict[str, Any]] = []
         inputs = _dict(_dict(_dict(_dict(spec).get("root")).get("inputDefinitions")).get("parameters"))
         for name, ptype in declared(spec).items():
