@@ -102,6 +102,7 @@ def build(
             settings.firestore_database,
             settings.collection_prefix,
             retention_days=settings.retention_days,
+            call_timeout=max(5.0, min(10.0, settings.request_budget_seconds / 4)),
         ),
         _publisher=publisher,
         _probes=probes,

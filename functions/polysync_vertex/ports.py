@@ -77,7 +77,17 @@ class VertexPort(Protocol):
 class ClaimStore(Protocol):
     """submit's idempotency records and the run it completes."""
 
-    def claim(self, key: str, request_id: str, fingerprint: str, lease_until: float, now: float) -> Claim: ...
+    def claim(
+        self,
+        key: str,
+        request_id: str,
+        fingerprint: str,
+        lease_until: float,
+        now: float,
+        *,
+        parent: str = "",
+        collection: str = "",
+    ) -> Claim: ...
 
     def release(self, key: str) -> None: ...
 
@@ -118,6 +128,8 @@ class PollStore(RunRecords, Protocol):
     def get_request(self, key: str) -> dict[str, Any] | None: ...
 
     def adopt(self, key: str, run: dict[str, Any], doc_id: str) -> dict[str, Any] | None: ...
+
+    def stranded_requests(self, now: float, max_age: float, limit: int) -> list[tuple[str, dict[str, Any]]]: ...
 
 
 class EventPublisher(Protocol):

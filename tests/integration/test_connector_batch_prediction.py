@@ -543,10 +543,6 @@ def test_success_carries_output_info_and_completion_stats(
     assert app.poll.poll(None)["runsSeen"] == 0  # ended and published: no longer polled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared code: core/events.py to_message sets no jobType attribute (reported to the lead)",
-)
 def test_events_carry_job_type_as_a_filterable_attribute(
     call: Any, app: Any, vertex: Any, client: Any, status_subscription: str
 ) -> None:
@@ -685,10 +681,6 @@ def test_queued_too_long_names_the_accelerator_when_there_is_one(
         assert "NVIDIA" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared code: core/request.py parse_parameters checks every kind's parameter names as env var names",
-)
 def test_a_model_parameter_the_template_offers_can_be_submitted(call: Any, vertex: Any, client: Any) -> None:
     """templates offers every modelParameters key as a parameter; submit must take each of them back."""
     job = create_batch(

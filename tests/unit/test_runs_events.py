@@ -255,6 +255,7 @@ def test_to_message_attributes_exactly() -> None:
         "ce-time": "2026-11-22T08:16:00.000000Z",
         "content-type": "application/json",
         "status": "Running",
+        "jobType": "Vertex AI Custom Job",
         "jobName": "nightly-train",
     }
     assert msg.ordering_key == RUN_ID

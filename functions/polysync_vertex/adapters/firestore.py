@@ -13,26 +13,62 @@ Reads and writes are counted, so tests and benchmarks can assert what a path cos
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from .. import log
+from ..core.errors import ApiError
 from ..ports import Claim
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def unavailable_as_503(fn: F) -> F:
+    """A Firestore call that timed out or found the service unavailable becomes 503 UNAVAILABLE with Retry-After
+    (never a 500): the caller's retry is safe, every write here is create-if-absent or conditional."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from google.api_core import exceptions as gexc
+
+        try:
+            return fn(*args, **kwargs)
+        except (gexc.DeadlineExceeded, gexc.ServiceUnavailable, gexc.RetryError, gexc.InternalServerError) as exc:
+            log.warning("Firestore unavailable", method=fn.__name__, error=type(exc).__name__)
+            raise ApiError(
+                "UNAVAILABLE", "the run store (Firestore) did not answer in time; retry the same request", retry_after=5
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class RunStore:
     """Implements the ClaimStore, RunRecords and PollStore ports on one Firestore database."""
 
     def __init__(
-        self, project: str, database: str = "(default)", prefix: str = "", *, retention_days: float = 90.0
+        self,
+        project: str,
+        database: str = "(default)",
+        prefix: str = "",
+        *,
+        retention_days: float = 90.0,
+        call_timeout: float = 10.0,
     ) -> None:
         from google.cloud import firestore
 
         self.retention = timedelta(days=retention_days)
+        # Deadline of one Firestore call on a request's path: a stalled database answers 503 within the budget.
+        from google.api_core.retry import Retry, if_transient_error
+
+        self._rpc: dict[str, Any] = {
+            "timeout": call_timeout,
+            "retry": Retry(predicate=if_transient_error, initial=0.1, maximum=1.0, timeout=call_timeout),
+        }
         self.client = firestore.Client(project=project, database=database)
         self.requests = self.client.collection(f"{prefix}requests")
         self.runs = self.client.collection(f"{prefix}runs")
@@ -47,7 +83,18 @@ class RunStore:
             self.counts[kind] += n
 
     # -- idempotency records -------------------------------------------------------------------------------
-    def claim(self, key: str, request_id: str, fingerprint: str, lease_until: float, now: float) -> Claim:
+    @unavailable_as_503
+    def claim(
+        self,
+        key: str,
+        request_id: str,
+        fingerprint: str,
+        lease_until: float,
+        now: float,
+        *,
+        parent: str = "",
+        collection: str = "",
+    ) -> Claim:
         """Create the request record if absent (create-if-absent, no transaction needed); else report its state.
 
         An expired lease is taken over with an update conditioned on the record's update time, so of several
@@ -63,18 +110,28 @@ class RunStore:
             "leaseUntil": lease_until,
             "runId": None,
             "attempt": 1,
+            # Where the job is created: the poller looks for the job of a claim left without a run (see
+            # `stranded_requests`).
+            "parent": parent,
+            "collection": collection,
         }
         try:
             self._count("writes")
-            ref.create(record)
+            ref.create(record, **self._rpc)
             return Claim("new", record)
         except gexc.Conflict:
             pass
-        snap = ref.get()
+        snap = ref.get(**self._rpc)
         self._count("reads")
         if not snap.exists:  # released between our create and get: try once more
-            return self.claim(key, request_id, fingerprint, lease_until, now)
+            return self.claim(key, request_id, fingerprint, lease_until, now, parent=parent, collection=collection)
         existing = snap.to_dict() or {}
+        if existing.get("adopted") and existing.get("fingerprint") is None and existing.get("phase") == "done":
+            # Created by the poller when it adopted a late job whose request record was gone: the first body to
+            # come back for it is taken as the request's own.
+            self._count("writes")
+            ref.update({"fingerprint": fingerprint, "requestId": request_id}, **self._rpc)
+            return Claim("done", {**existing, "fingerprint": fingerprint})
         if existing.get("fingerprint") != fingerprint:
             return Claim("conflict", existing)
         if existing.get("phase") == "done":
@@ -86,21 +143,42 @@ class RunStore:
             ref.update(
                 {"leaseUntil": lease_until, "attempt": int(existing.get("attempt", 1)) + 1},
                 option=self.client.write_option(last_update_time=snap.update_time),
+                **self._rpc,
             )
         except (gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
             return Claim("busy", existing)
         return Claim("takeover", existing)
 
+    @unavailable_as_503
     def get_request(self, key: str) -> dict[str, Any] | None:
-        snap = self.requests.document(key).get()
+        snap = self.requests.document(key).get(**self._rpc)
         self._count("reads")
         return snap.to_dict() if snap.exists else None
+
+    @unavailable_as_503
+    def stranded_requests(self, now: float, max_age: float, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Claims whose attempt ended without a run (lease expired, still "creating") within the last `max_age`
+        seconds: their create may still land. [(key, record)], at most `limit`."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self.requests.where(filter=FieldFilter("phase", "==", "creating"))
+        found: list[tuple[str, dict[str, Any]]] = []
+        for snap in query.stream(**self._rpc):
+            self._count("reads")
+            data = snap.to_dict() or {}
+            lease = float(data.get("leaseUntil") or 0)
+            if now - max_age <= lease < now and data.get("parent"):
+                found.append((snap.id, data))
+            if len(found) >= limit:
+                break
+        return found
 
     def release(self, key: str) -> None:
         """Drop a claim whose attempt created no job, so a retry starts afresh."""
         self._count("writes")
-        self.requests.document(key).delete()
+        self.requests.document(key).delete(**self._rpc)
 
+    @unavailable_as_503
     def complete(self, key: str, run: dict[str, Any], doc_id: str) -> dict[str, Any]:
         """Record the run and mark the request done, atomically. Returns the stored run (an existing one wins)."""
         from google.api_core import exceptions as gexc
@@ -115,7 +193,7 @@ class RunStore:
         batch.update(self.requests.document(key), done)
         try:
             self._count("writes", 2)
-            batch.commit()
+            batch.commit(**self._rpc)
             return run
         except gexc.Conflict:
             self._count("writes")
@@ -123,6 +201,7 @@ class RunStore:
             existing = self.get_run(doc_id)
             return existing if existing is not None else run
 
+    @unavailable_as_503
     def adopt(self, key: str, run: dict[str, Any], doc_id: str) -> dict[str, Any] | None:
         """Record an orphan job as its request's run: the run is created if absent, the request marked done with
         it — only if the request has no run yet (its record is absent or still "creating"). Returns the stored run,
@@ -130,23 +209,24 @@ class RunStore:
         from google.api_core import exceptions as gexc
 
         request_ref = self.requests.document(key)
-        snap = request_ref.get()
+        snap = request_ref.get(**self._rpc)
         self._count("reads")
         existing = snap.to_dict() if snap.exists else None
         if existing is not None and existing.get("runId") not in (None, run["runId"]):
             return None
         batch = self.client.batch()
+        done: dict[str, Any] = {"phase": "done", "runId": run["runId"], "requestId": run["requestId"]}
         if not run.get("active"):
             run = {**run, "expireAt": self._expiry()}
+            done["expireAt"] = run["expireAt"]
         batch.create(self.runs.document(doc_id), run)
-        done = {"phase": "done", "runId": run["runId"], "requestId": run["requestId"]}
         if existing is None:
             batch.create(request_ref, {**done, "fingerprint": None, "leaseUntil": 0, "attempt": 0, "adopted": True})
         else:
             batch.update(request_ref, done, option=self.client.write_option(last_update_time=snap.update_time))
         try:
             self._count("writes", 2)
-            batch.commit()
+            batch.commit(**self._rpc)
         except (gexc.Conflict, gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
             return self.get_run(doc_id)  # a racing submit (or poller) recorded it first: theirs stands
         return run
@@ -165,8 +245,9 @@ class RunStore:
                 self._seen.clear()
             self._seen[doc_id] = (copy.deepcopy(data), version)
 
+    @unavailable_as_503
     def get_run(self, doc_id: str) -> dict[str, Any] | None:
-        snap = self.runs.document(doc_id).get()
+        snap = self.runs.document(doc_id).get(**self._rpc)
         self._count("reads")
         if not snap.exists:
             return None
@@ -174,6 +255,7 @@ class RunStore:
         self._remember(doc_id, data, snap.update_time)
         return copy.deepcopy(data)
 
+    @unavailable_as_503
     def update_run(
         self, doc_id: str, mutate: Callable[[dict[str, Any]], T | None], attempts: int = 10
     ) -> tuple[T | None, dict[str, Any] | None]:
@@ -188,7 +270,7 @@ class RunStore:
             cached = self._seen.pop(doc_id, None)
         for _ in range(attempts):
             if cached is None:
-                snap = ref.get()
+                snap = ref.get(**self._rpc)
                 self._count("reads")
                 if not snap.exists:
                     return None, None
@@ -207,10 +289,10 @@ class RunStore:
                     batch.update(ref, data, option=option)
                     batch.set(self.requests.document(data["requestKey"]), {"expireAt": data["expireAt"]}, merge=True)
                     self._count("writes", 2)
-                    update_time = batch.commit()[0].update_time
+                    update_time = batch.commit(**self._rpc)[0].update_time
                 else:
                     self._count("writes")
-                    update_time = ref.update(data, option=option).update_time
+                    update_time = ref.update(data, option=option, **self._rpc).update_time
             except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
                 continue  # changed since we read it: read again and re-apply
             self._remember(doc_id, data, update_time)
@@ -281,6 +363,7 @@ class RunStore:
         self._count("writes")
         self.polls.document(f"{project}~{location}").set({"lastPolled": when})
 
+    @unavailable_as_503
     def last_polled(self, project: str, location: str) -> str | None:
         snap = self.polls.document(f"{project}~{location}").get()
         self._count("reads")

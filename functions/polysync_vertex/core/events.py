@@ -54,6 +54,7 @@ def to_message(entry: dict[str, Any]) -> Message:
         "ce-time": entry["time"],
         "content-type": "application/json",
         "status": str(data.get("status", "")),
+        "jobType": str(data.get("jobType", "")),
         # Pub/Sub limits an attribute value to 1024 bytes (not characters).
         "jobName": str(data.get("jobName", "")).encode()[:1024].decode("utf-8", "ignore"),
     }

@@ -180,7 +180,13 @@ def format_value(ptype: str, value: Any, path: str) -> str:
     return value
 
 
-def parse_parameters(raw: Any, *, outputs_supported: bool = False) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
+def parse_parameters(
+    raw: Any,
+    *,
+    outputs_supported: bool = False,
+    name_pattern: re.Pattern[str] = ENV_NAME_RE,
+    name_rule: str = "a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
     if raw is None:
         return (), ()
     if not isinstance(raw, list):
@@ -193,11 +199,8 @@ def parse_parameters(raw: Any, *, outputs_supported: bool = False) -> tuple[tupl
         if not isinstance(item, dict):
             raise invalid("each parameter must be an object", path)
         name = item.get("name")
-        if not isinstance(name, str) or not ENV_NAME_RE.match(name):
-            raise invalid(
-                f"parameter name '{str(name)[:64]}' is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
-                f"{path}.name",
-            )
+        if not isinstance(name, str) or not name_pattern.match(name):
+            raise invalid(f"parameter name '{str(name)[:64]}' is not {name_rule}", f"{path}.name")
         if name in seen:
             raise invalid(f"parameter {name} is given more than once", f"{path}.name")
         seen.add(name)
@@ -262,7 +265,12 @@ def parse_submit(body: dict[str, Any], accelerators: Collection[str] | None = No
                     f"attributes.{key} is required for a {kind.job_type} when no externalId (template) is given",
                     f"attributes.{key}",
                 )
-    parameters, warnings = parse_parameters(body.get("parameters"), outputs_supported=kind.outputs_supported)
+    parameters, warnings = parse_parameters(
+        body.get("parameters"),
+        outputs_supported=kind.outputs_supported,
+        name_pattern=kind.parameter_name,
+        name_rule=kind.parameter_name_rule,
+    )
     return SubmitRequest(
         request_id,
         job_name,

@@ -47,6 +47,10 @@ PAGE_BUDGET_SECONDS = 20.0
 FINISHED_BATCH = 50
 # How far before the previous tick an update_time walk starts: clock skew and updates that commit late.
 UPDATE_TIME_MARGIN_SECONDS = 120
+# Requests left "creating" by a submit that gave up: looked up for this long after their lease, at most this many
+# a tick.
+STRANDED_MAX_AGE_SECONDS = 24 * 3600
+STRANDED_LIMIT = 20
 READ_MASK = ("name", "state", "create_time", "start_time", "end_time", "update_time", "error")
 _fallback_logged: set[str] = set()
 
@@ -158,6 +162,7 @@ class PollService:
             kind = kinds.BY_COLLECTION[collection]
             c, a = self._poll_location(kind, index, project, location, group, shard_range, now, deadline)
             changes, adopted = changes + c, adopted + a
+        adopted += self._stranded(index, now, deadline)
         if index.sweep_due:
             adopted += self._sweep(index, shard_range, now, deadline)
         published, stored = self._publish([run for run in index.docs.values() if run.get("outbox")])
@@ -344,6 +349,31 @@ class PollService:
                 adopted += self._orphan(kind, index, job, now, deadline)
             self.store.mark_polled(project, location, runs.iso(now))
         return changes, adopted
+
+    def _stranded(self, index: ActiveIndex, now: datetime, deadline: float) -> int:
+        """Requests whose submit gave up without a run (the create's outcome unknown): look their job up by label —
+        a create that landed late is adopted now, not at the next sweep. One list call per such request, for at
+        most STRANDED_MAX_AGE_SECONDS after its lease ran out."""
+        adopted = 0
+        lo, hi = index.range
+        for key, record in self.store.stranded_requests(now.timestamp(), STRANDED_MAX_AGE_SECONDS, STRANDED_LIMIT):
+            kind = kinds.BY_COLLECTION.get(str(record.get("collection") or ""), kinds.DEFAULT)
+            if not lo <= shard_of(key) < hi:
+                continue
+            try:
+                job = self.vertex.find_by_label(
+                    str(record["parent"]),
+                    LABEL_REQUEST,
+                    key,
+                    min(deadline, time.monotonic() + self.get_budget),
+                    kind=kind,
+                )
+            except UpstreamError as err:
+                log.warning("looking up a stranded request's job failed", requestKey=key, code=err.code)
+                continue
+            if job is not None:
+                adopted += self._orphan(kind, index, job, now, deadline)
+        return adopted
 
     def _sweep(self, index: ActiveIndex, shard_range: tuple[int, int] | None, now: datetime, deadline: float) -> int:
         """Every SWEEP_SECONDS: the connector's jobs created since the previous sweep, in every allowed project,

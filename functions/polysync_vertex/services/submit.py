@@ -87,6 +87,8 @@ class SubmitService:
                 request.fingerprint,
                 time.time() + s.request_budget_seconds + self.lease_margin,
                 time.time(),
+                parent=parent,
+                collection=kind.collection,
             )
             if claim.kind == "conflict":
                 raise ApiError(

@@ -41,6 +41,9 @@ class JobKind(ABC):
     attributes: ClassVar[frozenset[str]]
     required_without_template: ClassVar[tuple[str, ...]]
     outputs_supported: ClassVar[bool] = False  # Output parameters are read back from the final job
+    # What a parameter name may be (Custom Jobs: environment variable names).
+    parameter_name: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
+    parameter_name_rule: ClassVar[str] = "a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
     # Fields the poller's list calls read on top of BASE_READ_MASK, to record a final job without a GET.
     output_read_mask: ClassVar[tuple[str, ...]] = ()
     # The poller may list only jobs updated since its last tick (the type's list supports `update_time`).

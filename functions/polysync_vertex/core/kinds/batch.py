@@ -150,6 +150,8 @@ class BatchPredictionJobKind(JobKind):
     console_path = "batch-predictions"
     attributes = ATTRIBUTES
     required_without_template = ("model", "inputConfig", "outputConfig")
+    parameter_name = re.compile(r"^[^\x00-\x1f\x7f]{1,256}\Z")
+    parameter_name_rule = "a modelParameters key (1-256 characters, no control characters)"
     output_read_mask = ("output_info", "completion_stats", "partial_failures")
     output_fields = ("outputInfo", "completionStats", "partialFailures")
 
