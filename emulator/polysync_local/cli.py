@@ -409,10 +409,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="polysync-vertex",
         formatter_class=_Formatter,
-        description="Run Vertex AI Custom Jobs from Polysync: the local stack, a demo, and an operator CLI.",
+        description=(
+            "Run Vertex AI Custom, Pipeline and Batch Prediction Jobs from Polysync: the local stack, a demo, "
+            "and an operator CLI."
+        ),
         epilog=_epilog(
             """
-  polysync-vertex demo                      # the whole product on this machine, three runs, then stop
+  polysync-vertex demo                      # the whole product on this machine, five runs, then stop
   polysync-vertex dev                       # the local stack until Ctrl-C; writes ./local-endpoints.json
   polysync-vertex submit --job-name nightly --attr machineType=n1-standard-4 \\
       --attr containerImageUri=us-docker.pkg.dev/p/r/trainer:1 --param EPOCHS=10:Number
@@ -476,7 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "demo",
-        "start the stack, run three jobs (success, failure, cancel) with live events, print a summary, stop",
+        "start the stack, run five jobs (three Custom Jobs: success, failure, cancel; a Pipeline Job with outputs; "
+        "a Batch Prediction Job) with live events, print a summary, stop",
         """
   polysync-vertex demo
   polysync-vertex demo --execute               # the succeeding run really trains a tiny model

@@ -1,13 +1,20 @@
-"""`polysync-vertex demo`: the whole product on this machine in well under two minutes, then everything stops.
+"""`polysync-vertex demo`: the whole product on this machine in well under a minute, then everything stops.
 
 1. starts the local stack (stack.py) in this process;
-2. creates two CustomJobs in the Vertex AI emulator with the official aiplatform_v1 client (REST): a container job
-   and a distributed Python-package job with links (service account, network, output bucket, KMS key, packages);
-3. imports them through the `templates` function, as Polysync would;
-4. submits three runs through `submit`: one succeeds, one fails, one is cancelled once it is RUNNING. Each run's
-   path through the Vertex AI states is scripted by the parameter VERTEX_EMULATOR_SCENARIO (parameters become
-   environment variables of the job, and the emulator reads that one from worker pool 0);
-5. prints the status events as the poller publishes them, then a table of the runs, and stops the stack.
+2. creates four templates in the Vertex AI emulator with the official aiplatform_v1 clients (REST), one per job
+   type and two Custom Jobs: a container job; a distributed Python-package job with links (service account,
+   network, output bucket, KMS key, packages); a Pipeline Job (PipelineServiceClient, client-chosen
+   `pipelineJobId`) whose KFP spec declares typed inputs incl. a STRUCT and two outputs; a Batch Prediction Job
+   (JobServiceClient) over GCS files with a model, machine, replicas and modelParameters;
+3. imports them through the `templates` function, as Polysync would: attributes, parameter schema, links;
+4. submits five runs through `submit`: a Custom Job that succeeds, one that fails, one that is cancelled once it is
+   RUNNING, a Pipeline Job that succeeds with output values (typed parameters: Number, JSON, String) and a Batch
+   Prediction Job that succeeds. Each run's path through the Vertex AI states is scripted by the parameter
+   VERTEX_EMULATOR_SCENARIO, which the emulator reads wherever the job type puts parameters (pool 0's env,
+   `runtimeConfig.parameterValues`, `modelParameters`); the pipeline's output values by VERTEX_EMULATOR_OUTPUTS.
+   The connector refuses a pipeline parameter its spec does not declare, so the demo pipeline declares both;
+5. prints the status events as the poller publishes them, then a table of the runs (with the pipeline's outputs
+   and the batch prediction's output location), and stops the stack.
 
 With --execute, the succeeding run executes examples/train_tiny.py in the emulator (EPOCHS and LEARNING_RATE
 arrive as environment variables) and its training log is shown.
@@ -29,6 +36,11 @@ from .stack import LocalStack, Shutdown, StackConfig, critical, signals_raise
 TRAIN_SCRIPT = Path(__file__).resolve().parent / "examples" / "train_tiny.py"
 FINAL_STATUSES = ("Success", "Failed", "Cancelled", "Unknown")
 RUN_DEADLINE_SECONDS = 75.0
+CUSTOM, PIPELINE, BATCH = "Vertex AI Custom Job", "Vertex AI Pipeline Job", "Vertex AI Batch Prediction Job"
+SHORT_TYPE = {CUSTOM: "custom", PIPELINE: "pipeline", BATCH: "batch"}
+PIPELINE_TEMPLATE_ID = "demo-train-eval-template"
+# What the demo pipeline run reports on success (through the emulator's VERTEX_EMULATOR_OUTPUTS).
+PIPELINE_OUTPUTS = {"score": 0.93, "model_uri": "gs://local-project-demo/pipeline-root/model"}
 
 
 @dataclass
@@ -42,10 +54,38 @@ class DemoRun:
     events: int = 0
     cancel_requested: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    job_type: str = CUSTOM
 
     @property
     def cancel_when_running(self) -> bool:
         return self.expected == "Cancelled"
+
+    def result(self) -> str:
+        """The run's result column: a pipeline's outputs, a batch prediction's output location, else '-'."""
+        if self.job_type == PIPELINE:
+            outputs = self.record.get("outputs") or {}
+            return ",".join(f"{k}={_compact(v)}" for k, v in outputs.items()) or "-"
+        if self.job_type == BATCH:
+            info = self.record.get("outputInfo") or {}
+            where = (
+                info.get("gcsOutputDirectory") or info.get("bigqueryOutputTable") or info.get("bigqueryOutputDataset")
+            )
+            return str(where or "-")
+        return "-"
+
+    def result_ok(self) -> bool:
+        """A succeeded pipeline run carries its output values; a succeeded batch prediction its output location."""
+        if self.expected != "Success":
+            return True
+        if self.job_type == PIPELINE:
+            return (self.record.get("outputs") or {}) == PIPELINE_OUTPUTS
+        if self.job_type == BATCH:
+            return bool(self.record.get("outputInfo"))
+        return True
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def container_template(project: str) -> dict[str, Any]:
@@ -116,27 +156,116 @@ def distributed_template(project: str, location: str) -> dict[str, Any]:
     }
 
 
+def pipeline_spec() -> dict[str, Any]:
+    """A KFP IR pipeline (schemaVersion 2.1.0): typed inputs, two outputs. VERTEX_EMULATOR_SCENARIO and
+    VERTEX_EMULATOR_OUTPUTS are declared as STRING inputs: the emulator takes them undeclared, but the connector
+    refuses a parameter the pipeline does not declare (as Vertex AI would)."""
+    return {
+        "pipelineInfo": {"name": "demo-train-eval"},
+        "schemaVersion": "2.1.0",
+        "sdkVersion": "kfp-2.7.0",
+        "root": {
+            "dag": {
+                "tasks": {
+                    "train": {"taskInfo": {"name": "train"}},
+                    "evaluate": {"taskInfo": {"name": "evaluate"}, "dependentTasks": ["train"]},
+                }
+            },
+            "inputDefinitions": {
+                "parameters": {
+                    "epochs": {"parameterType": "NUMBER_INTEGER", "defaultValue": 5},
+                    "learning_rate": {"parameterType": "NUMBER_DOUBLE", "defaultValue": 0.05},
+                    "dataset": {"parameterType": "STRING", "defaultValue": "gs://local-project-demo/data/train.csv"},
+                    "optimizer": {"parameterType": "STRUCT", "isOptional": True},
+                    "VERTEX_EMULATOR_SCENARIO": {"parameterType": "STRING", "isOptional": True},
+                    "VERTEX_EMULATOR_OUTPUTS": {"parameterType": "STRING", "isOptional": True},
+                }
+            },
+            "outputDefinitions": {
+                "parameters": {
+                    "score": {"parameterType": "NUMBER_DOUBLE"},
+                    "model_uri": {"parameterType": "STRING"},
+                }
+            },
+        },
+    }
+
+
+def pipeline_template(project: str, location: str) -> dict[str, Any]:
+    bucket = f"gs://{project}-demo"
+    return {
+        "displayName": "demo-train-eval",
+        "labels": {"team": "ml-platform", "purpose": "polysync-demo"},
+        "pipelineSpec": pipeline_spec(),
+        "runtimeConfig": {
+            "gcsOutputDirectory": f"{bucket}/pipeline-root",
+            "parameterValues": {"epochs": 10, "learning_rate": 0.05},
+            "failurePolicy": "PIPELINE_FAILURE_POLICY_FAIL_FAST",
+        },
+        "serviceAccount": f"vertex-pipelines@{project}.iam.gserviceaccount.com",
+        "network": "projects/123456789012/global/networks/ml-vpc",
+        "encryptionSpec": {
+            "kmsKeyName": f"projects/{project}/locations/{location}/keyRings/ml/cryptoKeys/pipelines",
+        },
+    }
+
+
+def batch_template(project: str, location: str) -> dict[str, Any]:
+    bucket = f"gs://{project}-demo"
+    return {
+        "displayName": "demo-score-reviews",
+        "labels": {"team": "ml-platform", "purpose": "polysync-demo"},
+        "model": f"projects/{project}/locations/{location}/models/sentiment",
+        "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [f"{bucket}/reviews/batch-01.jsonl"]}},
+        "outputConfig": {
+            "predictionsFormat": "jsonl",
+            "gcsDestination": {"outputUriPrefix": f"{bucket}/predictions"},
+        },
+        "dedicatedResources": {
+            "machineSpec": {"machineType": "n1-standard-4"},
+            "startingReplicaCount": 1,
+            "maxReplicaCount": 4,
+        },
+        "manualBatchTuningParameters": {"batchSize": 32},
+        "modelParameters": {"temperature": 0.2, "maxOutputTokens": 64},
+        "serviceAccount": f"vertex-batch@{project}.iam.gserviceaccount.com",
+    }
+
+
 def create_templates(vertex_endpoint: str, project: str, location: str) -> list[tuple[str, str]]:
-    """The two demo CustomJobs, created with the official client against the emulator: [(name, kind)]."""
+    """The demo templates, created with the official clients against the emulator: [(name, kind)] — two
+    CustomJobs, a PipelineJob (client-chosen id) and a BatchPredictionJob, in that order."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
-    from google.cloud.aiplatform_v1.types import CustomJob
+    from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
+    from google.cloud.aiplatform_v1.types import BatchPredictionJob, CustomJob, PipelineJob
 
-    client = JobServiceClient(
-        transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": vertex_endpoint}
-    )
+    options = {"api_endpoint": vertex_endpoint}
+    jobs = JobServiceClient(transport="rest", credentials=AnonymousCredentials(), client_options=options)
+    pipelines = PipelineServiceClient(transport="rest", credentials=AnonymousCredentials(), client_options=options)
     parent = f"projects/{project}/locations/{location}"
     created = []
     for spec, kind in (
         (container_template(project), "container job"),
         (distributed_template(project, location), "distributed Python-package job"),
     ):
-        job = client.create_custom_job(parent=parent, custom_job=CustomJob.from_json(json.dumps(spec)))
+        job = jobs.create_custom_job(parent=parent, custom_job=CustomJob.from_json(json.dumps(spec)))
         created.append((job.name, kind))
+    pipeline = pipelines.create_pipeline_job(
+        parent=parent,
+        pipeline_job=PipelineJob.from_json(json.dumps(pipeline_template(project, location))),
+        pipeline_job_id=PIPELINE_TEMPLATE_ID,
+    )
+    created.append((pipeline.name, "pipeline job"))
+    batch = jobs.create_batch_prediction_job(
+        parent=parent,
+        batch_prediction_job=BatchPredictionJob.from_json(json.dumps(batch_template(project, location))),
+    )
+    created.append((batch.name, "batch prediction job"))
     return created
 
 
-def demo_runs(container: str, distributed: str) -> list[DemoRun]:
+def demo_runs(container: str, distributed: str, pipeline: str = "", batch: str = "") -> list[DemoRun]:
     succeed_params: list[dict[str, Any]] = [
         {"name": "EPOCHS", "direction": "Input", "type": "Number", "value": 2000},
         {"name": "LEARNING_RATE", "direction": "Input", "type": "Number", "value": 0.1},
@@ -176,7 +305,61 @@ def demo_runs(container: str, distributed: str) -> list[DemoRun]:
                 "parameters": [_scenario("PENDING:5,QUEUED:5,RUNNING:600,SUCCEEDED")],
             },
         ),
+        *([pipeline_run(pipeline)] if pipeline else []),
+        *([batch_run(batch)] if batch else []),
     ]
+
+
+def pipeline_run(template: str) -> DemoRun:
+    """Typed parameters become runtimeConfig.parameterValues: Number -> number, JSON -> the object, String as is.
+    `score` and `model_uri` are Output parameters: the run's `outputs` once it ends."""
+    return DemoRun(
+        "pipeline",
+        "Success",
+        {
+            "jobName": "demo-train-eval",
+            "externalId": template,
+            "parameters": [
+                {"name": "epochs", "direction": "Input", "type": "Number", "value": 20},
+                {"name": "learning_rate", "direction": "Input", "type": "Number", "value": 0.1},
+                {
+                    "name": "optimizer",
+                    "direction": "Input",
+                    "type": "JSON",
+                    "value": {"name": "adam", "betas": [0.9, 0.999], "warmup": True},
+                },
+                {"name": "score", "direction": "Output", "type": "Number"},
+                {"name": "model_uri", "direction": "Output", "type": "String"},
+                _scenario("PENDING:5,QUEUED:5,RUNNING:20,SUCCEEDED"),
+                {
+                    "name": "VERTEX_EMULATOR_OUTPUTS",
+                    "direction": "Input",
+                    "type": "String",
+                    "value": json.dumps(PIPELINE_OUTPUTS),
+                },
+            ],
+        },
+        job_type=PIPELINE,
+    )
+
+
+def batch_run(template: str) -> DemoRun:
+    """Typed parameters become modelParameters entries, merged over the template's."""
+    return DemoRun(
+        "batch",
+        "Success",
+        {
+            "jobName": "demo-score-reviews",
+            "externalId": template,
+            "attributes": {"startingReplicaCount": 2},
+            "parameters": [
+                {"name": "temperature", "direction": "Input", "type": "Number", "value": 0.5},
+                {"name": "VERTEX_EMULATOR_INSTANCE_COUNT", "direction": "Input", "type": "Number", "value": 250},
+                _scenario("PENDING:5,QUEUED:5,RUNNING:20,SUCCEEDED"),
+            ],
+        },
+        job_type=BATCH,
+    )
 
 
 def _scenario(text: str) -> dict[str, Any]:
@@ -201,7 +384,7 @@ class Demo:
         project, location = e["project"], e["location"]
         connector = Connector.from_endpoints(e)
 
-        self.say(f"\n== 1. two templates created in the Vertex AI emulator ({e['vertexEndpoint']})")
+        self.say(f"\n== 1. four templates created in the Vertex AI emulator ({e['vertexEndpoint']})")
         created = create_templates(e["vertexEndpoint"], project, location)
         for name, kind in created:
             self.say(f"  {kind:<32} {name}")
@@ -209,8 +392,8 @@ class Demo:
         self.say("\n== 2. imported through the templates function (what Polysync sees)")
         self.import_templates(connector, project, location, [name for name, _ in created])
 
-        self.say("\n== 3. three runs submitted")
-        runs = demo_runs(created[0][0], created[1][0])
+        runs = demo_runs(*(name for name, _ in created))
+        self.say(f"\n== 3. {len(runs)} runs submitted")
         for i, run in enumerate(runs, 1):
             run.body["requestId"] = f"demo-{int(time.time())}-{i}"
             resp = connector.submit(run.body)
@@ -218,6 +401,7 @@ class Demo:
                 self.say(f"  {run.label}: submit failed: {resp.describe_error()}")
                 return 1
             run.run_id = resp.body["runId"]
+            run.job_type = resp.body.get("jobType") or run.job_type
             run.status, run.vertex_state = resp.body.get("status", ""), resp.body.get("vertexState", "")
             warn = f"  warnings: {'; '.join(resp.body['warnings'])}" if resp.body.get("warnings") else ""
             self.say(f"  {run.label:<13} expect {run.expected:<9} -> {run.run_id} [{run.vertex_state}]{warn}")
@@ -237,18 +421,29 @@ class Demo:
             self.say(f"  (template import unavailable: {listed.describe_error()}; the runs use the ids above)")
             return
         found = {t.get("externalId"): t for t in listed.body.get("templates") or []}
-        self.say(f"  list: {len(found)} template(s) in {project}/{location}")
+        kinds = sorted({SHORT_TYPE.get(str(t.get("jobType")), str(t.get("jobType"))) for t in found.values()})
+        self.say(f"  list: {len(found)} template(s) in {project}/{location} ({', '.join(kinds)})")
         for name in names:
             one = connector.templates(external_id=name)
             template = one.body if one.ok else found.get(name)
             if not template:
                 self.say(f"  {name}: not returned ({one.describe_error()})")
                 continue
+            pools = f", {template['workerPools']} pool(s)" if template.get("workerPools") else ""
+            self.say(f"  {template.get('displayName')}: {template.get('jobType')}{pools}")
             attrs = template.get("attributes") or {}
-            self.say(
-                f"  {template.get('displayName')}: {template.get('jobType')}, {template.get('workerPools')} pool(s), "
-                f"{attrs.get('machineType')}, {attrs.get('containerImageUri')}"
-            )
+            if attrs:
+                self.say("    attributes: " + ", ".join(f"{k}={_compact(v)}" for k, v in attrs.items()))
+            params = template.get("parameters") or []
+            if params:
+                self.say(
+                    "    parameters: "
+                    + ", ".join(
+                        f"{p.get('name')} ({p.get('type')}, {p.get('direction')}"
+                        + (f", default {_compact(p['default'])})" if p.get("default") is not None else ")")
+                        for p in params
+                    )
+                )
             for link in template.get("links") or []:
                 self.say(f"      {link.get('type', ''):<36} {link.get('name', '')}")
 
@@ -288,21 +483,30 @@ class Demo:
             run.record = record
             status = record.get("status") or run.status or "?"
             duration = duration_seconds(record)
-            good = status == run.expected
+            good = status == run.expected and run.result_ok()
             ok &= good
             rows.append(
                 [
                     run.label,
+                    SHORT_TYPE.get(str(record.get("jobType") or run.job_type), "?"),
                     run.expected,
                     status + ("" if good else "  (!)"),
                     str(record.get("vertexState") or run.vertex_state),
                     f"{duration:.1f}s" if duration is not None else "-",
                     str(run.events),
+                    run.result(),
                     str(record.get("consoleUrl") or ""),
                 ]
             )
-        headers = ["RUN", "EXPECTED", "STATUS", "VERTEX STATE", "DURATION", "EVENTS", "CONSOLE URL"]
+        headers = ["RUN", "TYPE", "EXPECTED", "STATUS", "VERTEX STATE", "DURATION", "EVENTS", "RESULT", "CONSOLE URL"]
         self.say(table(rows, headers))
+        for run in runs:
+            if run.job_type == PIPELINE and run.record.get("outputs"):
+                self.say(f"  {run.label} outputs: {json.dumps(run.record['outputs'])}")
+            if run.job_type == BATCH and run.record.get("outputInfo"):
+                self.say(f"  {run.label} outputInfo: {json.dumps(run.record['outputInfo'])}")
+                if run.record.get("completionStats"):
+                    self.say(f"  {run.label} completionStats: {json.dumps(run.record['completionStats'])}")
         self.say(
             "demo OK: each run ended as expected" if ok else "demo FAILED: a run did not end as expected (see above)"
         )

@@ -352,7 +352,15 @@ class TestDevStack:
         assert listed.returncode == 0, listed.stderr
         by_id = {t["externalId"]: t for t in json.loads(listed.stdout)["templates"]}
         assert set(created) <= set(by_id)
-        assert all(t["jobType"] == "Vertex AI Custom Job" for t in by_id.values())
+        assert [by_id[name]["jobType"] for name in created] == [
+            "Vertex AI Custom Job",
+            "Vertex AI Custom Job",
+            "Vertex AI Pipeline Job",
+            "Vertex AI Batch Prediction Job",
+        ]
+        pipeline_params = {p["name"]: p for p in by_id[created[2]]["parameters"]}
+        assert pipeline_params["optimizer"]["type"] == "JSON" and pipeline_params["score"]["direction"] == "Output"
+        assert {link["type"] for link in by_id[created[3]]["links"]} >= {"gcp-ai-platform-model", "gcp-storage-bucket"}
 
         one = run_cli("templates", "--external-id", created[1], "--json", endpoints=stack.endpoints_file)
         assert one.returncode == 0, one.stderr
@@ -390,6 +398,75 @@ class TestDevStack:
         assert got[-1]["data"]["status"] == "Success", log
         assert "EPOCHS=150 LEARNING_RATE=0.2" in log, "parameters arrive as environment variables"
         assert "epoch   150/150" in log and "final loss" in log
+
+    def test_cli_pipeline_run_with_typed_parameters_and_outputs(
+        self, stack: DevStack, events: EventFollower, templates: list[str]
+    ) -> None:
+        """Issue 14's CLI line: --param NAME=VALUE:Type incl. JSON on a Pipeline Job template; outputs shown."""
+        result = run_cli(
+            "submit",
+            "--json",
+            "--job-name",
+            "e2e-pipeline",
+            "--template",
+            templates[2],
+            "--param",
+            "epochs=7:Number",
+            "--param",
+            'optimizer={"name":"sgd","momentum":0.9}:JSON',
+            "--param",
+            "VERTEX_EMULATOR_SCENARIO=PENDING:10,RUNNING:20,SUCCEEDED",
+            "--param",
+            'VERTEX_EMULATOR_OUTPUTS={"score":0.5,"model_uri":"gs://b/m"}',
+            endpoints=stack.endpoints_file,
+        )
+        assert result.returncode == 0, result.stderr + result.stdout
+        run = json.loads(result.stdout)
+        assert run["jobType"] == "Vertex AI Pipeline Job" and "/pipelineJobs/psv-" in run["runId"]
+        got = events.wait_for(run["runId"], lambda d: d["status"] in ("Success", "Failed"))
+        assert got[-1]["data"]["status"] == "Success"
+        assert got[-1]["attributes"].get("jobType") == "Vertex AI Pipeline Job"
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud.aiplatform_v1 import PipelineServiceClient
+
+        client = PipelineServiceClient(
+            transport="rest",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": stack.endpoints["vertexEndpoint"]},
+        )
+        values = dict(client.get_pipeline_job(name=run["runId"]).runtime_config.parameter_values)
+        assert values["epochs"] == 7 and dict(values["optimizer"]) == {"name": "sgd", "momentum": 0.9}
+        # Only InputOutput / Output parameters become outputs; none were named here.
+        human = run_cli("status", run["runId"], endpoints=stack.endpoints_file)
+        assert human.returncode == 0 and "Vertex AI Pipeline Job" in human.stdout, human.stdout
+
+    def test_cli_batch_prediction_run_shows_output_info(
+        self, stack: DevStack, events: EventFollower, templates: list[str]
+    ) -> None:
+        """Issue 15's CLI line: --param temperature=0.5:Number on a Batch Prediction Job template."""
+        result = run_cli(
+            "submit",
+            "--json",
+            "--job-name",
+            "e2e-batch",
+            "--template",
+            templates[3],
+            "--param",
+            "temperature=0.5:Number",
+            "--param",
+            "VERTEX_EMULATOR_SCENARIO=PENDING:10,RUNNING:20,SUCCEEDED",
+            endpoints=stack.endpoints_file,
+        )
+        assert result.returncode == 0, result.stderr + result.stdout
+        run = json.loads(result.stdout)
+        assert run["jobType"] == "Vertex AI Batch Prediction Job"
+        got = events.wait_for(run["runId"], lambda d: d["status"] in ("Success", "Failed"))
+        assert got[-1]["data"]["status"] == "Success"
+        assert got[-1]["data"]["outputInfo"]["gcsOutputDirectory"].startswith("gs://local-project-demo/predictions/")
+        human = run_cli("status", run["runId"], endpoints=stack.endpoints_file)
+        assert human.returncode == 0, human.stderr
+        assert "outputInfo" in human.stdout and "gcsOutputDirectory" in human.stdout
+        assert "completionStats" in human.stdout
 
     def test_doctor(self, stack: DevStack) -> None:
         """`polysync-vertex doctor` shows health's checks as a table; a denied permission fails it (exit 1)."""
@@ -510,15 +587,40 @@ def test_demo(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert time.monotonic() - started < 120, "the demo must finish well under two minutes"
+    assert time.monotonic() - started < 120, "the demo must finish well under two minutes (a minute unloaded)"
     table_start = result.stdout.index("RUN ")
-    rows = {line.split()[0]: line.split() for line in result.stdout[table_start:].splitlines()[1:4]}
-    assert rows["train-tiny"][1:3] == ["Success", "Success"], output
-    assert rows["distributed"][1:3] == ["Failed", "Failed"], output
-    assert rows["adhoc-cancel"][1:3] == ["Cancelled", "Cancelled"], output
+    lines = result.stdout[table_start:].splitlines()
+    assert lines[0].split()[:3] == ["RUN", "TYPE", "EXPECTED"], output
+    rows = {line.split()[0]: line.split() for line in lines[1:6]}
+    # RUN TYPE EXPECTED STATUS VERTEX-STATE DURATION EVENTS RESULT CONSOLE-URL
+    assert rows["train-tiny"][1:4] == ["custom", "Success", "Success"], output
+    assert rows["distributed"][1:4] == ["custom", "Failed", "Failed"], output
+    assert rows["adhoc-cancel"][1:4] == ["custom", "Cancelled", "Cancelled"], output
+    assert rows["pipeline"][1:5] == ["pipeline", "Success", "Success", "PIPELINE_STATE_SUCCEEDED"], output
+    assert rows["batch"][1:5] == ["batch", "Success", "Success", "JOB_STATE_SUCCEEDED"], output
+    console = "https://console.cloud.google.com/vertex-ai/locations/us-central1/"
+    for label in ("train-tiny", "distributed", "adhoc-cancel"):
+        assert rows[label][-1].startswith(console + "training/"), output
+        assert rows[label][-2] == "-", output
+    assert rows["pipeline"][-1].startswith(console + "pipelines/runs/psv-"), output
+    assert rows["batch"][-1].startswith(console + "batch-predictions/"), output
     for row in rows.values():
-        assert row[-1].startswith("https://console.cloud.google.com/vertex-ai/locations/us-central1/training/")
-        assert row[4].endswith("s") and float(row[4][:-1]) > 0, "duration"
+        assert row[5].endswith("s") and float(row[5][:-1]) > 0, "duration"
+    # The pipeline's Output parameters, from VERTEX_EMULATOR_OUTPUTS merged into its final parameterValues.
+    assert rows["pipeline"][-2] == "score=0.93,model_uri=gs://local-project-demo/pipeline-root/model", output
+    outputs = json.loads(result.stdout.split("  pipeline outputs: ", 1)[1].splitlines()[0])
+    assert outputs == {"score": 0.93, "model_uri": "gs://local-project-demo/pipeline-root/model"}, output
+    # The batch prediction's output location, derived by Vertex AI (the emulator) from the template's outputConfig.
+    assert rows["batch"][-2].startswith("gs://local-project-demo/predictions/prediction-sentiment-"), output
+    info = json.loads(result.stdout.split("  batch outputInfo: ", 1)[1].splitlines()[0])
+    assert info == {"gcsOutputDirectory": rows["batch"][-2]}, output
+    stats = json.loads(result.stdout.split("  batch completionStats: ", 1)[1].splitlines()[0])
+    assert stats == {"successfulCount": "250"}, output
+    # The import shows every type with its parameter schema and links.
+    assert "demo-train-eval: Vertex AI Pipeline Job" in result.stdout, output
+    assert "optimizer (JSON, Input)" in result.stdout and "score (Number, Output)" in result.stdout, output
+    assert "demo-score-reviews: Vertex AI Batch Prediction Job" in result.stdout, output
+    assert "gcp-ai-platform-model" in result.stdout and "temperature (Number, Input, default 0.2)" in result.stdout
     assert "cancel requested: HTTP 202" in result.stdout
     assert "demo OK" in result.stdout and "stopped" in result.stdout
     assert not list(tmp_path.iterdir()), "the demo writes nothing into the working directory"
