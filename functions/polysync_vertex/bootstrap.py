@@ -102,7 +102,7 @@ def build(
             settings.firestore_database,
             settings.collection_prefix,
             retention_days=settings.retention_days,
-            call_timeout=max(5.0, min(10.0, settings.request_budget_seconds / 4)),
+            call_timeout=max(8.0, min(15.0, settings.request_budget_seconds / 3)),
         ),
         _publisher=publisher,
         _probes=probes,

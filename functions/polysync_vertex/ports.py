@@ -87,6 +87,7 @@ class ClaimStore(Protocol):
         *,
         parent: str = "",
         collection: str = "",
+        output_names: tuple[str, ...] = (),
     ) -> Claim: ...
 
     def release(self, key: str) -> None: ...

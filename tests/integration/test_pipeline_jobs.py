@@ -378,9 +378,10 @@ def test_fifty_concurrent_identical_submits_make_one_job(
     assert stored_docs(apps[0]) == {"requests": 1, "runs": 1}
 
 
-def lost_response_vertex(endpoint: str, *, blind: bool = False) -> Any:
+def lost_response_vertex(endpoint: str, *, blind: bool = False, unreadable: bool = False) -> Any:
     """A Vertex AI client whose first create reaches Vertex AI but whose response is lost (a timeout); with
-    `blind`, label lookups never see the job either (a list index lagging behind)."""
+    `blind`, label lookups never see the job either (a list index lagging behind); with `unreadable`, reading it by
+    its name fails too (Vertex AI unavailable for reads while the request lasts)."""
     from polysync_vertex.adapters.vertex import VertexJobs
     from polysync_vertex.core.errors import UpstreamError
 
@@ -396,6 +397,11 @@ def lost_response_vertex(endpoint: str, *, blind: bool = False) -> Any:
 
         def find_by_label(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
             return None if blind else super().find_by_label(*args, **kwargs)
+
+        def get(self, name: str, deadline: float) -> dict[str, Any]:
+            if unreadable and "/pipelineJobs/psv-" in name:  # the run's job, not the template
+                raise UpstreamError("UNAVAILABLE", "reads are failing", method="GetPipelineJob")
+            return super().get(name, deadline)
 
     return LostResponse(endpoint)
 
@@ -423,7 +429,7 @@ def test_lost_create_response_unseen_by_labels_is_resolved_by_already_exists(
     from polysync_vertex.core.errors import ApiError
 
     short = dataclasses.replace(settings, request_budget_seconds=4)
-    first = bootstrap.build(short, vertex=lost_response_vertex(short.vertex_endpoint, blind=True))
+    first = bootstrap.build(short, vertex=lost_response_vertex(short.vertex_endpoint, blind=True, unreadable=True))
     first.submit.lease_margin = -short.request_budget_seconds  # the attempt's lease ends with it
     with pytest.raises(ApiError) as err:
         first.submit.submit(body_for(template, "lost-2"))
@@ -886,7 +892,7 @@ def test_adopted_pipeline_run_gets_its_outputs(
 
     tmpl = create_pipeline(pipelines, template_job(outputs={"accuracy": 0.8, "model_uri": "gs://models/late"}))
     short = dataclasses.replace(settings, request_budget_seconds=4)
-    gave_up = bootstrap.build(short, vertex=lost_response_vertex(short.vertex_endpoint, blind=True))
+    gave_up = bootstrap.build(short, vertex=lost_response_vertex(short.vertex_endpoint, blind=True, unreadable=True))
     with pytest.raises(ApiError) as err:
         gave_up.submit.submit(body_for(tmpl, "adopted-1", parameters=OUTPUT_PARAMS))
     assert err.value.http == 503, err.value.message

@@ -94,6 +94,7 @@ class RunStore:
         *,
         parent: str = "",
         collection: str = "",
+        output_names: tuple[str, ...] = (),
     ) -> Claim:
         """Create the request record if absent (create-if-absent, no transaction needed); else report its state.
 
@@ -114,6 +115,7 @@ class RunStore:
             # `stranded_requests`).
             "parent": parent,
             "collection": collection,
+            "outputNames": list(output_names),
         }
         try:
             self._count("writes")
@@ -124,7 +126,16 @@ class RunStore:
         snap = ref.get(**self._rpc)
         self._count("reads")
         if not snap.exists:  # released between our create and get: try once more
-            return self.claim(key, request_id, fingerprint, lease_until, now, parent=parent, collection=collection)
+            return self.claim(
+                key,
+                request_id,
+                fingerprint,
+                lease_until,
+                now,
+                parent=parent,
+                collection=collection,
+                output_names=output_names,
+            )
         existing = snap.to_dict() or {}
         if existing.get("adopted") and existing.get("fingerprint") is None and existing.get("phase") == "done":
             # Created by the poller when it adopted a late job whose request record was gone: the first body to

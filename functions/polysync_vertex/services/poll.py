@@ -344,7 +344,11 @@ class PollService:
         adopted = 0
         if listed is not None:
             known = {e["runId"] for e in group}
-            orphans = [job for name, job in listed.items() if name not in known]
+            # Final jobs outside the index are recorded runs that ended (the update_time walk lists them for its
+            # margin); orphans that were final when they landed are the sweep's and the stranded lookup's.
+            orphans = [
+                job for name, job in listed.items() if name not in known and not states.is_final(job.get("state", ""))
+            ]
             for job in orphans:
                 adopted += self._orphan(kind, index, job, now, deadline)
             self.store.mark_polled(project, location, runs.iso(now))
@@ -433,6 +437,7 @@ class PollService:
             warnings=(),
             shard=shard_of(key),
             now=now,
+            output_names=tuple(request.get("outputNames") or ()),
         )
         runs.announce_adopted(run, now)
         stored = self.store.adopt(key, run, job_name.doc_id)

@@ -79,6 +79,7 @@ class SubmitService:
         template = self.template(request.template, deadline) if request.template is not None else None
         job = kind.build(request, template, key, datetime.now(UTC))
         parent = parent_name(project, location)
+        output_names = tuple(p.name for p in request.parameters if p.direction in ("Output", "InputOutput"))
 
         while True:
             claim = self.claims.claim(
@@ -89,6 +90,7 @@ class SubmitService:
                 time.time(),
                 parent=parent,
                 collection=kind.collection,
+                output_names=output_names,
             )
             if claim.kind == "conflict":
                 raise ApiError(
@@ -129,7 +131,7 @@ class SubmitService:
             warnings=request.warnings,
             shard=shard_of(key),
             now=datetime.now(UTC),
-            output_names=tuple(p.name for p in request.parameters if p.direction in ("Output", "InputOutput")),
+            output_names=output_names,
         )
         runs.announce_final_at_submit(run, datetime.now(UTC))
         try:
@@ -176,7 +178,7 @@ class SubmitService:
             if failure.code == "ALREADY_EXISTS" and job_id is not None:
                 # An earlier create of this request (a retry, a takeover, a lost response) made it: use that job.
                 try:
-                    return self.vertex.get(f"{parent}/{kind.collection}/{job_id}", deadline)
+                    return self.vertex.get(kind.resource_name(parent, job_id), deadline)
                 except UpstreamError as err:
                     raise api_error(err, project=project) from None
             if failure.code in AMBIGUOUS:
@@ -194,9 +196,13 @@ class SubmitService:
 
     def _await_job(self, kind: JobKind, parent: str, key: str, deadline: float) -> dict[str, Any] | None:
         attempt = 0
+        job_id = kind.job_id(key)
         while time.monotonic() < deadline:
             try:
-                found = self.vertex.find_by_label(parent, LABEL_REQUEST, key, deadline, kind=kind)
+                if job_id is not None:  # its name is known: read it (a list may lag behind a create)
+                    found: dict[str, Any] | None = self.vertex.get(kind.resource_name(parent, job_id), deadline)
+                else:
+                    found = self.vertex.find_by_label(parent, LABEL_REQUEST, key, deadline, kind=kind)
             except UpstreamError:
                 found = None
             if found is not None:

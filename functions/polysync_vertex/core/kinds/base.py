@@ -58,6 +58,9 @@ class JobKind(ABC):
             f"{name.job_id}?project={name.project}"
         )
 
+    def resource_name(self, parent: str, job_id: str) -> str:
+        return f"{parent}/{self.collection}/{job_id}"
+
     @property
     def read_mask(self) -> tuple[str, ...]:
         return BASE_READ_MASK + self.output_read_mask
