@@ -4,11 +4,16 @@
 
 `tests/e2e/test_chaos.py` runs a reduced size in CI. Runs are submitted by concurrent clients, every request is sent
 1-3 times (some copies concurrently), each run's job follows a short `VERTEX_EMULATOR_SCENARIO` ending SUCCEEDED or
-FAILED, and some runs are cancelled through the cancel function while RUNNING. Meanwhile, all at once:
+FAILED, and some runs are cancelled through the cancel function while RUNNING. All three job types run: about 20%
+of the runs are Vertex AI Pipeline Jobs and 20% Batch Prediction Jobs (`pipeline_share`, `batch_share`), submitted
+from templates created with the official clients before the faults start (a pipeline whose spec declares the
+emulator's control parameters, typed inputs incl. a STRUCT, and the output `score`; a batch prediction over GCS
+files); the rest are Custom Jobs without a template. Meanwhile, all at once:
 
 - Vertex AI: the emulator fails ~20% of calls (503 UNAVAILABLE and 429 RESOURCE_EXHAUSTED, about half each), slows
   down others (0.3 s, 2.5 s), and holds a few CreateCustomJob calls longer than the connector's request budget:
-  the connector's client times out while the emulator still creates the job (the ambiguous create).
+  the connector's client times out while the emulator still creates the job (the ambiguous create); one
+  CreatePipelineJob and one CreateBatchPredictionJob are held the same way.
 - Pub/Sub: both pollers reach the Pub/Sub emulator through a TCP proxy (the network between the functions and
   Pub/Sub). It cuts every open connection every few seconds, so publishes in flight fail and are retried by the
   client library (which can duplicate messages), and for one window longer than the connector's publish timeout
@@ -25,7 +30,10 @@ be killed and restarted on their own ports with their own environment. Invariant
 as one summary line): exactly one Vertex AI job per requestId; every run recorded with its job's true final state;
 every state change published in order per run (first arrivals, duplicates dropped, sequences 2..final); one
 `ce-id` per change (copies carry the same data); no job without a record; exactly one terminal `ce-id` per run; and
-no published state that goes back in a job's lifecycle.
+no published state that goes back in a job's lifecycle. The jobs are listed in all three collections. Per type on
+top (`outputs_ok`): a succeeded Pipeline Job's record and terminal event carry its own `score` output, a failed one
+`_error`; a succeeded Batch Prediction Job's carry `outputInfo` under the template's output prefix and
+`completionStats` with its own instance count.
 
 Slow creates (issue 16): a few CreateCustomJob calls are held for twice the request budget ("slow") and one for
 much longer ("very slow"), so Vertex AI accepts them long after the submit that sent them gave up. Before the

@@ -11,7 +11,7 @@ from typing import Any
 
 from polysync_local.client import Connector, Response
 
-from .config import RETRYABLE, ChaosConfig, Outcome, Plan
+from .config import RETRYABLE, ChaosConfig, Outcome, Plan, running_state
 
 
 class Clients:
@@ -97,9 +97,10 @@ def run_plan(plan: Plan, clients: Clients, t0: float, rng: random.Random, deadli
 def cancel_plan(outcome: Outcome, clients: Clients, rng: random.Random, deadline: float) -> None:
     """Wait until the record shows the job RUNNING, then cancel it (once or twice, sometimes concurrently)."""
     run_id = outcome.run_id
+    running = running_state(outcome.plan.job_type)
     while True:
         status = clients.status(run_id, deadline)
-        if status.ok and status.body.get("vertexState") == "JOB_STATE_RUNNING":
+        if status.ok and status.body.get("vertexState") == running:
             break
         if time.monotonic() > deadline:
             outcome.errors.append(f"{run_id}: never recorded RUNNING before the deadline ({status.body})")

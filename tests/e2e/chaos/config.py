@@ -18,14 +18,21 @@ STATUS_CHANGED = "com.polysync.vertex.run.status_changed"
 IMAGE = "us-docker.pkg.dev/local-project/chaos/trainer:1"
 FINAL_STATUSES = frozenset({"Success", "Failed", "Cancelled", "Unknown"})
 RETRYABLE = frozenset({0, 429, 500, 502, 503, 504})
-CANCELLED_STATES = frozenset({"JOB_STATE_CANCELLED", "JOB_STATE_CANCELLING"})
+CUSTOM, PIPELINE, BATCH = "Vertex AI Custom Job", "Vertex AI Pipeline Job", "Vertex AI Batch Prediction Job"
+JOB_TYPES = (CUSTOM, PIPELINE, BATCH)
+SHORT_TYPE = {CUSTOM: "custom", PIPELINE: "pipeline", BATCH: "batch"}
+# Vertex AI's state enum per job type: Pipeline Jobs have PIPELINE_STATE_*, the others JOB_STATE_*.
+STATE_PREFIX = {CUSTOM: "JOB_STATE_", PIPELINE: "PIPELINE_STATE_", BATCH: "JOB_STATE_"}
+CANCELLED_STATES = frozenset(
+    {"JOB_STATE_CANCELLED", "JOB_STATE_CANCELLING", "PIPELINE_STATE_CANCELLED", "PIPELINE_STATE_CANCELLING"}
+)
 EXPECTED_STATE = {"SUCCEEDED": "JOB_STATE_SUCCEEDED", "FAILED": "JOB_STATE_FAILED", "CANCEL": "JOB_STATE_CANCELLED"}
+_FINAL_NAME = {"SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED", "CANCEL": "CANCELLED"}
 # A job's lifecycle order; a published state may never go back in it.
 STATE_RANK = {
-    "JOB_STATE_PENDING": 1,
-    "JOB_STATE_QUEUED": 2,
-    "JOB_STATE_RUNNING": 3,
-    "JOB_STATE_CANCELLING": 4,
+    f"{prefix}{state}": rank
+    for prefix in ("JOB_STATE_", "PIPELINE_STATE_")
+    for state, rank in (("PENDING", 1), ("QUEUED", 2), ("RUNNING", 3), ("CANCELLING", 4))
 }
 PUBLISH_TIMEOUT = 30.0  # functions/polysync_vertex/adapters/pubsub.py: a Pub/Sub outage must outlast it to be seen
 SAVED_ENV = ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST")
@@ -42,6 +49,11 @@ class ChaosConfig:
     submit_window: float = 20.0  # runs start spread over this many seconds
     vertex_error_ratio: float = 0.2
     create_timeouts: int = 3  # CreateCustomJob calls held longer than the request budget
+    # Shares of the runs that are Pipeline Jobs and Batch Prediction Jobs (the rest are Custom Jobs).
+    pipeline_share: float = 0.2
+    batch_share: float = 0.2
+    # CreatePipelineJob and CreateBatchPredictionJob calls held longer than the request budget (each).
+    other_create_timeouts: int = 1
     slow_creates: int = 2  # CreateCustomJob calls held for 2x the request budget
     very_slow_creates: int = 1  # ... and for very_slow_create_seconds
     very_slow_create_seconds: float = 40.0
@@ -62,6 +74,19 @@ class Plan:
     concurrent: bool
     start_at: float  # seconds after the chaos phase starts
     body: dict[str, Any]
+    job_type: str = CUSTOM
+    # What a succeeded run's record must carry: {"outputs": {...}} (Pipeline Job) or {"successfulCount": "N",
+    # "outputUriPrefix": "gs://..."} (Batch Prediction Job).
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+def expected_state(plan: Plan) -> str:
+    """The final Vertex AI state the plan asks for, in its type's enum."""
+    return STATE_PREFIX[plan.job_type] + _FINAL_NAME[plan.outcome]
+
+
+def running_state(job_type: str) -> str:
+    return STATE_PREFIX[job_type] + "RUNNING"
 
 
 @dataclass

@@ -32,6 +32,17 @@ def add_vertex_faults(admin: AdminClient, config: ChaosConfig, seed: int) -> Non
             count=config.create_timeouts,
             seed=seed,
         )
+    if config.other_create_timeouts:
+        # The same for the other two types (fewer of their runs: a higher ratio). A Pipeline Job's retried create
+        # answers ALREADY_EXISTS (its id is derived from the request); a Batch Prediction Job's is found by label.
+        for offset, method in ((13, "CreatePipelineJob"), (14, "CreateBatchPredictionJob")):
+            admin.add_fault(
+                method=method,
+                latency_ms=(config.request_budget + 3) * 1000,
+                ratio=0.3,
+                count=config.other_create_timeouts,
+                seed=seed + offset,
+            )
     half = config.vertex_error_ratio / 2
     admin.add_fault(method="*", http_status=503, status="UNAVAILABLE", ratio=half, seed=seed + 1)
     admin.add_fault(method="*", http_status=429, status="RESOURCE_EXHAUSTED", ratio=half / (1 - half), seed=seed + 2)
@@ -41,17 +52,23 @@ def add_vertex_faults(admin: AdminClient, config: ChaosConfig, seed: int) -> Non
 
 def longest_create_hold(config: ChaosConfig) -> float:
     """Seconds the longest held create may take to land."""
-    holds = [config.request_budget + 3 if config.create_timeouts else 0.0]
+    holds = [config.request_budget + 3 if config.create_timeouts or config.other_create_timeouts else 0.0]
     holds += [2 * config.request_budget if config.slow_creates else 0.0]
     holds += [config.very_slow_create_seconds if config.very_slow_creates else 0.0]
     return max(holds)
 
 
 def fault_kind(fault: dict[str, Any], config: ChaosConfig) -> str:
-    """503, 429, slow (any call), timeout (a create past the budget), slow-create, very-slow-create."""
+    """503, 429, slow (any call), timeout (a create past the budget), slow-create, very-slow-create; a held
+    CreatePipelineJob / CreateBatchPredictionJob is pipeline-timeout / batch-timeout."""
     if fault.get("httpStatus"):
         return str(fault["httpStatus"])
-    if fault.get("method") != "CreateCustomJob":
+    method = fault.get("method")
+    if method == "CreatePipelineJob":
+        return "pipeline-timeout"
+    if method == "CreateBatchPredictionJob":
+        return "batch-timeout"
+    if method != "CreateCustomJob":
         return "slow"
     seconds = float(fault.get("latencyMs") or 0) / 1000
     if config.very_slow_creates and seconds >= config.very_slow_create_seconds:
@@ -61,4 +78,4 @@ def fault_kind(fault: dict[str, Any], config: ChaosConfig) -> str:
     return "timeout"
 
 
-FAULT_KINDS = ("503", "429", "slow", "timeout", "slow-create", "very-slow-create")
+FAULT_KINDS = ("503", "429", "slow", "timeout", "slow-create", "very-slow-create", "pipeline-timeout", "batch-timeout")

@@ -13,7 +13,19 @@ from typing import Any
 from polysync_vertex.core.jobs import LABEL_MANAGED_BY, LABEL_REQUEST, MANAGED_BY, request_key
 from polysync_vertex.core.states import polysync_status
 
-from .config import CANCELLED_STATES, EXPECTED_STATE, FINAL_STATUSES, PARENT, STATE_RANK, STATUS_CHANGED, Outcome
+from .config import (
+    BATCH,
+    CANCELLED_STATES,
+    FINAL_STATUSES,
+    JOB_TYPES,
+    PARENT,
+    PIPELINE,
+    SHORT_TYPE,
+    STATE_RANK,
+    STATUS_CHANGED,
+    Outcome,
+    expected_state,
+)
 
 
 @dataclass
@@ -29,11 +41,33 @@ class World:
         return status == 200 and body.get("runId") == job["name"]
 
 
-def gather(vertex_url: str, status: Any) -> World:
-    """`status(run_id) -> Response` (retried by the caller); lists the connector's jobs through the real client."""
-    from tests.helpers import job_client, list_jobs
+def list_connector_jobs(vertex_url: str) -> list[dict[str, Any]]:
+    """Every connector-labelled job of the three types, through the official clients (REST)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud.aiplatform_v1 import PipelineServiceClient
+    from google.protobuf import json_format
 
-    jobs = list_jobs(job_client(vertex_url), PARENT, f'labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"')
+    from tests.helpers import job_client
+
+    filter_ = f'labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"'
+    request = {"parent": PARENT, "filter": filter_}
+    jobs_client = job_client(vertex_url)
+    pipelines = PipelineServiceClient(
+        transport="rest", client_options={"api_endpoint": vertex_url}, credentials=AnonymousCredentials()
+    )
+    jobs: list[dict[str, Any]] = []
+    for pager in (
+        jobs_client.list_custom_jobs(request=request),
+        pipelines.list_pipeline_jobs(request=request),
+        jobs_client.list_batch_prediction_jobs(request=request),
+    ):
+        jobs += [json_format.MessageToDict(type(j).pb(j)) for j in pager]
+    return jobs
+
+
+def gather(vertex_url: str, status: Any) -> World:
+    """`status(run_id) -> Response` (retried by the caller); lists the connector's jobs through the real clients."""
+    jobs = list_connector_jobs(vertex_url)
     records = {}
     for job in jobs:
         r = status(job["name"])
@@ -96,12 +130,16 @@ def check(outcomes: list[Outcome], events: list[dict[str, Any]], world: World) -
             violations.append(
                 f"{o.run_id}: recorded {rec.get('status')}/{rec.get('vertexState')}, Vertex AI says {true_state}"
             )
-        if true_state == EXPECTED_STATE[o.plan.outcome]:
+        if true_state == expected_state(o.plan):
             expected += 1
         else:
             violations.append(f"{o.run_id}: ended {true_state}, the plan was {o.plan.outcome}")
+        if rec.get("jobType", o.plan.job_type) != o.plan.job_type:
+            violations.append(f"{o.run_id}: recorded jobType {rec.get('jobType')}, submitted as {o.plan.job_type}")
 
     event_counts = _check_events(outcomes, events, violations)
+    results_ok, results_checked = _check_results(outcomes, events, violations)
+    per_type = Counter(o.plan.job_type for o in outcomes)
     counts = {
         "jobs": len(jobs),
         "one_run_per_request": f"{one_run}/{len(outcomes)}",
@@ -112,8 +150,62 @@ def check(outcomes: list[Outcome], events: list[dict[str, Any]], world: World) -
         "true_final": f"{true_final}/{len(outcomes)}",
         "expected_final": f"{expected}/{len(outcomes)}",
         **event_counts,
+        "types": "/".join(f"{SHORT_TYPE[t]}:{per_type[t]}" for t in JOB_TYPES if per_type[t]),
+        "outputs_ok": f"{results_ok}/{results_checked}",
     }
     return counts, violations
+
+
+def _terminal_data(run_id: str, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for e in events:
+        attrs = e["attributes"]
+        if attrs.get("ce-type") == STATUS_CHANGED and attrs.get("ce-subject") == run_id:
+            data = e.get("data") or {}
+            if data.get("status") in FINAL_STATUSES:
+                return dict(data)
+    return None
+
+
+def _check_results(outcomes: list[Outcome], events: list[dict[str, Any]], violations: list[str]) -> tuple[int, int]:
+    """What a final Pipeline Job or Batch Prediction Job run carries, in its record and in its terminal event: a
+    succeeded pipeline its Output value (from VERTEX_EMULATOR_OUTPUTS), a failed one `_error`; a succeeded batch
+    prediction its outputInfo under the template's output prefix and its completionStats. Returns (ok, checked)."""
+    ok = checked = 0
+    for o in outcomes:
+        plan, rec = o.plan, o.record
+        if not o.run_id or plan.job_type not in (PIPELINE, BATCH) or not rec:
+            continue
+        checked += 1
+        problems: list[str] = []
+        terminal = _terminal_data(o.run_id, events)
+        fields = ("outputs",) if plan.job_type == PIPELINE else ("outputInfo", "completionStats")
+        if terminal is None:
+            problems.append("no terminal event")
+        else:
+            problems += [
+                f"terminal event's {f} {terminal.get(f)} != record's {rec.get(f)}"
+                for f in fields
+                if terminal.get(f) != rec.get(f)
+            ]
+        status = rec.get("status")
+        if plan.job_type == PIPELINE:
+            outputs = rec.get("outputs")
+            if status == "Success" and outputs != plan.expect.get("outputs"):
+                problems.append(f"outputs {outputs}, expected {plan.expect.get('outputs')}")
+            if status == "Failed" and not (isinstance(outputs, dict) and outputs.get("_error")):
+                problems.append(f"a failed pipeline's outputs carry no _error: {outputs}")
+        elif status == "Success":
+            info, stats = rec.get("outputInfo") or {}, rec.get("completionStats") or {}
+            prefix = str(plan.expect.get("outputUriPrefix", ""))
+            if not str(info.get("gcsOutputDirectory", "")).startswith(prefix + "/prediction-"):
+                problems.append(f"outputInfo {info} is not under {prefix}")
+            if stats.get("successfulCount") != plan.expect.get("successfulCount"):
+                problems.append(f"completionStats {stats}, expected {plan.expect.get('successfulCount')} successful")
+        if problems:
+            violations.append(f"{o.run_id} ({plan.job_type}, {status}): " + "; ".join(problems))
+        else:
+            ok += 1
+    return ok, checked
 
 
 def _check_events(outcomes: list[Outcome], events: list[dict[str, Any]], violations: list[str]) -> dict[str, Any]:

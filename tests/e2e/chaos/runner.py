@@ -25,7 +25,7 @@ from .config import FINAL_STATUSES, PROJECT, PUBLISH_TIMEOUT, RETRYABLE, SAVED_E
 from .control import function_url, post_tick, start_function, with_port
 from .faults import FAULT_KINDS, add_vertex_faults, fault_kind, longest_create_hold
 from .monkey import Monkey
-from .plans import make_plans
+from .plans import create_templates, make_plans
 from .proxy import FlakyProxy
 
 
@@ -130,9 +130,11 @@ def _chaos(
         threading.Thread(target=ticker, name="ticker", daemon=True).start()
 
         admin = AdminClient(endpoints["vertexEndpoint"])
+        # Templates of the Pipeline and Batch Prediction runs, created before any fault.
+        templates = create_templates(endpoints["vertexEndpoint"]) if config.pipeline_share + config.batch_share else {}
         add_vertex_faults(admin, config, config.seed)
         clients = Clients(endpoints, config)
-        plans = make_plans(config, rng)
+        plans = make_plans(config, rng, templates)
         t0 = time.monotonic()
         deadline = t0 + config.submit_window + config.deadline
         monkey = Monkey(stack, clients, proxy, config, random.Random(config.seed + 7))
