@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import random
 import threading
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from ..core import kinds
 from ..core.errors import UpstreamError
 from ..core.kinds import JobKind
 from ..core.names import location_of
+from ..core.retry import backoff
 
 T = TypeVar("T")
 
@@ -137,7 +137,7 @@ class VertexJobs:
             except Exception as exc:  # noqa: BLE001 - classified below, unknown ones re-raised
                 code, message = _classify(exc)
                 error = UpstreamError(code, message, method=method)
-            delay = random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+            delay = backoff(attempt, base=self.base_delay, cap=self.max_delay)
             if not (retry and error.transient) or time.monotonic() + delay >= deadline:
                 raise error
             attempt += 1

@@ -1,8 +1,6 @@
-"""What several services share: the allow-list, fetching a template, backoff delays."""
+"""What several services share: the allow-list, fetching a template."""
 
 from __future__ import annotations
-
-import random
 
 from ..config import Settings
 from ..core.errors import ApiError, UpstreamError
@@ -35,8 +33,3 @@ def fetch_template(vertex: VertexPort, name: JobName, deadline: float) -> dict[s
         if err.code == "NOT_FOUND":
             raise ApiError("NOT_FOUND", f"template {name.resource_name} not found in Vertex AI", "externalId") from None
         raise api_error(err, project=name.project, field="externalId", what="template") from None
-
-
-def backoff(attempt: int, *, base: float = 0.2, cap: float = 5.0) -> float:
-    """Capped exponential backoff with full jitter."""
-    return random.uniform(0, min(cap, base * 2**attempt))

@@ -185,21 +185,27 @@ class PollService:
         return summary
 
     # -- asking Vertex AI ------------------------------------------------------------------------------------
+    def _page(
+        self, kind: JobKind, parent: str, filter_: str, deadline: float, token: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One list call of the poller: pages of 100, the kind's read mask, the per-call budget."""
+        return self.vertex.list_page(
+            parent,
+            min(deadline, time.monotonic() + self.page_budget),
+            kind=kind,
+            filter=filter_,
+            page_size=LIST_PAGE_SIZE,
+            page_token=token,
+            read_mask=kind.read_mask,
+        )
+
     def _walk(
         self, kind: JobKind, parent: str, filter_: str, deadline: float, *, drop_final: bool
     ) -> dict[str, dict[str, Any]]:
         listed: dict[str, dict[str, Any]] = {}
         token = ""
         while True:
-            jobs, token = self.vertex.list_page(
-                parent,
-                min(deadline, time.monotonic() + self.page_budget),
-                kind=kind,
-                filter=filter_,
-                page_size=LIST_PAGE_SIZE,
-                page_token=token,
-                read_mask=kind.read_mask,
-            )
+            jobs, token = self._page(kind, parent, filter_, deadline, token)
             for job in jobs:
                 if drop_final and states.is_final(job.get("state", "")):
                     continue
@@ -247,14 +253,7 @@ class PollService:
                 batch = keyed[i : i + FINISHED_BATCH]
                 filter_ = " OR ".join(f'labels.{LABEL_REQUEST}="{e["requestKey"]}"' for e in batch)
                 try:
-                    jobs, _ = self.vertex.list_page(
-                        parent,
-                        min(deadline, time.monotonic() + self.page_budget),
-                        kind=kind,
-                        filter=filter_,
-                        page_size=LIST_PAGE_SIZE,
-                        read_mask=kind.read_mask,
-                    )
+                    jobs, _ = self._page(kind, parent, filter_, deadline)
                 except UpstreamError as err:
                     if err.code == "INVALID_ARGUMENT":
                         _fallback_logged.add(fallback_key)

@@ -28,8 +28,9 @@ from ..core.jobs import LABEL_REQUEST, request_key, shard_of
 from ..core.kinds import JobKind
 from ..core.names import JobName, parent_name, split_parent
 from ..core.request import SubmitRequest, parse_submit
+from ..core.retry import backoff
 from ..ports import ClaimStore, VertexPort
-from .common import backoff, check_allowed, fetch_template
+from .common import check_allowed, fetch_template
 from .upstream import api_error
 
 LEASE_MARGIN_SECONDS = 15.0
