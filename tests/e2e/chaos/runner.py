@@ -188,8 +188,12 @@ def _chaos(
         log(config, f"settled after {time.monotonic() - settle_from:.1f}s ({poll_ticks(stack) - ticks_before} ticks)")
 
         # Every run final in its record.
+        # At least one pass even when the clients used up the deadline (e.g. retrying a cancel that keeps failing):
+        # a run that did end is then reported for what it is, not as "not final".
         pending = [o for o in outcomes if o.run_id]
-        while pending and time.monotonic() < deadline:
+        first_pass = True
+        while pending and (first_pass or time.monotonic() < deadline):
+            first_pass = False
             still = []
             for o in pending:
                 r = clients.status(o.run_id, deadline)
