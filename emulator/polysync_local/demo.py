@@ -64,7 +64,7 @@ class DemoRun:
         """The run's result column: a pipeline's outputs, a batch prediction's output location, else '-'."""
         if self.job_type == PIPELINE:
             outputs = self.record.get("outputs") or {}
-            return ",".join(f"{k}={_compact(v)}" for k, v in outputs.items()) or "-"
+            return ",".join(f"{k}={_compact(v)}" for k, v in sorted(outputs.items())) or "-"
         if self.job_type == BATCH:
             info = self.record.get("outputInfo") or {}
             where = (

@@ -607,7 +607,7 @@ def test_demo(tmp_path: Path) -> None:
     for row in rows.values():
         assert row[5].endswith("s") and float(row[5][:-1]) > 0, "duration"
     # The pipeline's Output parameters, from VERTEX_EMULATOR_OUTPUTS merged into its final parameterValues.
-    assert rows["pipeline"][-2] == "score=0.93,model_uri=gs://local-project-demo/pipeline-root/model", output
+    assert rows["pipeline"][-2] == "model_uri=gs://local-project-demo/pipeline-root/model,score=0.93", output
     outputs = json.loads(result.stdout.split("  pipeline outputs: ", 1)[1].splitlines()[0])
     assert outputs == {"score": 0.93, "model_uri": "gs://local-project-demo/pipeline-root/model"}, output
     # The batch prediction's output location, derived by Vertex AI (the emulator) from the template's outputConfig.
