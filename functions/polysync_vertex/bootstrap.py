@@ -7,6 +7,7 @@ instance pays only for the clients its entry point touches.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -109,6 +110,25 @@ def build(
     )
 
 
-@functools.cache
+_app: App | None = None
+_app_lock = threading.Lock()
+
+
 def app() -> App:
-    return build(Settings.from_env())
+    """The instance's one App, built on first use. Concurrent first requests (gunicorn threads) must not build
+    several (functools.cache may call the function more than once under concurrency)."""
+    global _app
+    if _app is None:
+        with _app_lock:
+            if _app is None:
+                _app = build(Settings.from_env())
+    return _app
+
+
+def _cache_clear() -> None:
+    global _app
+    with _app_lock:
+        _app = None
+
+
+app.cache_clear = _cache_clear  # type: ignore[attr-defined]  # tests reset the instance between settings

@@ -262,3 +262,29 @@ def test_stale_shard_delivery_is_dropped(app: Any, vertex: Any) -> None:
     assert sum(vertex.calls().values()) == 0
     fresh = app.poll.shard({"shardLo": "0", "shardHi": "64"}, datetime.now(UTC).isoformat())
     assert "skipped" not in fresh and sum(vertex.calls().values()) >= 1
+
+
+def test_late_duplicate_is_cancelled_even_when_nothing_else_is_active(
+    settings: Any, app: Any, vertex: Any, vertex_server: Any, status_subscription: str
+) -> None:
+    """The chaos finding: the recorded run has already ended (no run of that kind is active, so no list walk runs)
+    when the dead attempt's create lands. A request recorded by a takeover stays watched: the next tick finds the
+    late job by its label and cancels it."""
+    submitter = _short_budget_app(settings, 2.0)
+    submitter.submit.lease_margin = 0.0
+    vertex.add_fault(method="CreateCustomJob", latency_ms=5000, count=1)
+    body = _long(example_body("late-quiet-1"))
+    key = request_key("late-quiet-1")
+    assert _attempt(submitter, body)[0] == 503
+    time.sleep(0.2)
+    code, recorded = wait_for(lambda: _ok(submitter, body), timeout=20, what="the retry's answer")
+    assert code == 201
+    vertex.set_state(recorded["runId"], "JOB_STATE_SUCCEEDED")
+    app.poll.poll(None)
+    assert app.runs.status(recorded["runId"])[1]["status"] == "Success"
+    wait_for(lambda: len(_jobs_of(vertex_server, key)) == 2 or None, timeout=20, what="the late job to land")
+    vertex.reset_calls()
+    app.poll.poll(None)
+    assert vertex.calls().get("CancelCustomJob") == 1
+    live = _live(_jobs_of(vertex_server, key))
+    assert [j["name"] for j in live] == [recorded["runId"]]

@@ -167,14 +167,16 @@ class RunStore:
         return snap.to_dict() if snap.exists else None
 
     @unavailable_as_503
+    @unavailable_as_503
     def stranded_requests(self, now: float, max_age: float, limit: int) -> list[tuple[str, dict[str, Any]]]:
-        """Claims whose attempt ended without a run (lease expired, still "creating") within the last `max_age`
-        seconds: their create may still land. [(key, record)], at most `limit`."""
+        """Requests whose earlier create may still land: claims whose attempt ended without a run (lease expired,
+        still "creating") within the last `max_age` seconds, and done requests under watch (`watchUntil` in the
+        future: recorded by an attempt that took over from one whose create was in flight). [(key, record)], at
+        most `limit` of each."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = self.requests.where(filter=FieldFilter("phase", "==", "creating"))
         found: list[tuple[str, dict[str, Any]]] = []
-        for snap in query.stream(**self._rpc):
+        for snap in self.requests.where(filter=FieldFilter("phase", "==", "creating")).stream(**self._rpc):
             self._count("reads")
             data = snap.to_dict() or {}
             lease = float(data.get("leaseUntil") or 0)
@@ -182,6 +184,12 @@ class RunStore:
                 found.append((snap.id, data))
             if len(found) >= limit:
                 break
+        watched = self.requests.where(filter=FieldFilter("watchUntil", ">", now)).limit(limit)
+        for snap in watched.stream(**self._rpc):
+            self._count("reads")
+            data = snap.to_dict() or {}
+            if data.get("parent"):
+                found.append((snap.id, data))
         return found
 
     def release(self, key: str) -> None:
@@ -190,13 +198,16 @@ class RunStore:
         self.requests.document(key).delete(**self._rpc)
 
     @unavailable_as_503
-    def complete(self, key: str, run: dict[str, Any], doc_id: str) -> dict[str, Any]:
-        """Record the run and mark the request done, atomically. Returns the stored run (an existing one wins)."""
+    def complete(self, key: str, run: dict[str, Any], doc_id: str, *, watch_until: float = 0.0) -> dict[str, Any]:
+        """Record the run and mark the request done, atomically. Returns the stored run (an existing one wins).
+        `watch_until`: the poller keeps looking for other jobs of this request until then (a takeover)."""
         from google.api_core import exceptions as gexc
 
         run_ref = self.runs.document(doc_id)
         batch = self.client.batch()
         done: dict[str, Any] = {"phase": "done", "runId": run["runId"]}
+        if watch_until:
+            done["watchUntil"] = watch_until
         if not run.get("active"):
             run = {**run, "expireAt": self._expiry()}
             done["expireAt"] = run["expireAt"]

@@ -25,6 +25,9 @@ from ..core.names import location_of
 from ..core.retry import backoff
 
 T = TypeVar("T")
+# One lock for every VertexJobs of the process: the generated packages are imported lazily (cold start), and two
+# threads importing `services.job_service` and `services.pipeline_service` at once can leave one half-initialised.
+_IMPORT_LOCK = threading.RLock()
 
 _HTTP_CODES = {
     400: "INVALID_ARGUMENT",
@@ -95,6 +98,10 @@ class VertexJobs:
 
     # -- clients -------------------------------------------------------------------------------------------
     def _client(self, location: str, service: str = "job") -> Any:
+        with _IMPORT_LOCK:  # first imports of the two service packages from two threads can deadlock-break one
+            return self._client_locked(location, service)
+
+    def _client_locked(self, location: str, service: str) -> Any:
         endpoint = self.endpoint or (
             "https://aiplatform.googleapis.com"
             if location == "global"
@@ -147,9 +154,9 @@ class VertexJobs:
     @functools.cache
     def accelerator_types() -> frozenset[str]:
         """The accelerator types of the Vertex AI API version this client speaks."""
-        from google.cloud.aiplatform_v1.types import AcceleratorType
+        AcceleratorType = _types().AcceleratorType  # noqa: N806
 
-        return frozenset(a.name for a in AcceleratorType)  # type: ignore[attr-defined]
+        return frozenset(a.name for a in AcceleratorType)
 
     # -- conversions ---------------------------------------------------------------------------------------
     @staticmethod
@@ -161,8 +168,9 @@ class VertexJobs:
 
     @staticmethod
     def _to_proto(kind: JobKind, job: dict[str, Any]) -> Any:
-        from google.cloud.aiplatform_v1 import types
         from google.protobuf.json_format import ParseError
+
+        types = _types()
 
         try:
             return getattr(types, kind.resource).from_json(json.dumps(job))
@@ -228,8 +236,9 @@ class VertexJobs:
         order_by: str = "",
     ) -> tuple[list[dict[str, Any]], str]:
         """One page of jobs of `kind` and the next page token ("" at the end)."""
-        from google.cloud.aiplatform_v1 import types
         from google.protobuf import field_mask_pb2
+
+        types = _types()
 
         client = self._client(location_of(parent), kind.service)
         snake = self._snake(kind)
@@ -256,6 +265,14 @@ class VertexJobs:
     ) -> dict[str, Any] | None:
         jobs, _ = self.list_page(parent, deadline, kind=kind, filter=f'labels.{key}="{value}"', page_size=10)
         return jobs[0] if jobs else None
+
+
+def _types() -> Any:
+    """`google.cloud.aiplatform_v1.types`, imported under the process-wide import lock."""
+    with _IMPORT_LOCK:
+        from google.cloud.aiplatform_v1 import types
+
+        return types
 
 
 def _kind_of(name: str) -> JobKind:

@@ -354,28 +354,30 @@ class PollService:
         return changes, adopted
 
     def _stranded(self, index: ActiveIndex, now: datetime, deadline: float) -> int:
-        """Requests whose submit gave up without a run (the create's outcome unknown): look their job up by label —
-        a create that landed late is adopted now, not at the next sweep. One list call per such request, for at
-        most STRANDED_MAX_AGE_SECONDS after its lease ran out."""
+        """Requests whose earlier create may still land, looked up by label every tick (one list call each, for at
+        most STRANDED_MAX_AGE_SECONDS after the lease ran out, or while a takeover's watch lasts): a job of a request
+        without a run is adopted; a job of a recorded request that is not its run is cancelled while it runs."""
         adopted = 0
         lo, hi = index.range
         for key, record in self.store.stranded_requests(now.timestamp(), STRANDED_MAX_AGE_SECONDS, STRANDED_LIMIT):
             kind = kinds.BY_COLLECTION.get(str(record.get("collection") or ""), kinds.DEFAULT)
             if not lo <= shard_of(key) < hi:
                 continue
+            filter_ = f'labels.{LABEL_REQUEST}="{key}"'
             try:
-                job = self.vertex.find_by_label(
-                    str(record["parent"]),
-                    LABEL_REQUEST,
-                    key,
-                    min(deadline, time.monotonic() + self.get_budget),
-                    kind=kind,
-                )
+                jobs, _ = self._page(kind, str(record["parent"]), filter_, deadline)
             except UpstreamError as err:
-                log.warning("looking up a stranded request's job failed", requestKey=key, code=err.code)
+                log.warning("looking up a request's late jobs failed", requestKey=key, code=err.code)
                 continue
-            if job is not None:
-                adopted += self._orphan(kind, index, job, now, deadline)
+            recorded = record.get("runId")
+            for job in jobs:
+                if job.get("name") == recorded or job.get("name") in index.entries:
+                    continue
+                if recorded:
+                    if not states.is_final(job.get("state", "")):
+                        self._cancel_duplicate(job["name"], key, recorded, job, deadline)
+                else:
+                    adopted += self._orphan(kind, index, job, now, deadline)
         return adopted
 
     def _sweep(self, index: ActiveIndex, shard_range: tuple[int, int] | None, now: datetime, deadline: float) -> int:

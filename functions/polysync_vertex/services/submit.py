@@ -34,6 +34,8 @@ from .common import check_allowed, fetch_template
 from .upstream import api_error
 
 LEASE_MARGIN_SECONDS = 15.0
+# How long the poller looks for a late duplicate of a request recorded by a takeover.
+WATCH_SECONDS = 3600.0
 # Failures after which Vertex AI may or may not have created the job.
 AMBIGUOUS = frozenset({"DEADLINE_EXCEEDED", "UNKNOWN", "INTERNAL"})
 
@@ -136,7 +138,9 @@ class SubmitService:
         )
         runs.announce_final_at_submit(run, datetime.now(UTC))
         try:
-            stored = self.claims.complete(key, run, name.doc_id)
+            # After a takeover the dead attempt's create may still land: the poller watches for it for a while.
+            watch = time.time() + WATCH_SECONDS if claim.kind == "takeover" else 0.0
+            stored = self.claims.complete(key, run, name.doc_id, watch_until=watch)
         except Exception as exc:  # noqa: BLE001 - the job exists; the next attempt completes the record
             log.error("recording the run failed; a retry will complete it", error=repr(exc)[:500])
             raise ApiError(
