@@ -78,6 +78,21 @@ def test_a_late_duplicate_cancelled_by_the_poller_is_fine() -> None:
     assert violations == [] and counts["duplicates_cancelled"] == 1
 
 
+def test_a_late_duplicate_that_ended_before_any_tick_is_counted_not_a_violation() -> None:
+    outcomes, events, world = scenario("SUCCEEDED")
+    world.jobs.append(job("999", "req-0", "JOB_STATE_FAILED"))
+    world.records[world.jobs[-1]["name"]] = (404, {"error": {"status": "NOT_FOUND"}})
+    counts, violations = check(outcomes, events, world)
+    assert violations == [] and counts["duplicates_ended"] == 1 and counts["orphans"] == 0
+
+
+def test_an_ended_job_without_a_recorded_run_is_still_an_orphan() -> None:
+    outcomes, events, world = scenario("SUCCEEDED")
+    world.jobs.append(job("998", "req-unrecorded", "JOB_STATE_SUCCEEDED"))
+    counts, violations = check(outcomes, events, world)
+    assert violations  # an unknown request's job, or an orphan: never silently accepted
+
+
 def test_a_late_job_not_cancelled_is_an_orphan_and_a_second_live_job() -> None:
     outcomes, events, world = scenario("SUCCEEDED")
     late = job("999", "req-0", "JOB_STATE_RUNNING")

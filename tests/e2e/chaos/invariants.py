@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polysync_vertex.core.jobs import LABEL_MANAGED_BY, LABEL_REQUEST, MANAGED_BY, request_key
-from polysync_vertex.core.states import polysync_status
+from polysync_vertex.core.states import FINAL_STATES, polysync_status
 
 from .config import (
     BATCH,
@@ -26,6 +26,8 @@ from .config import (
     Outcome,
     expected_state,
 )
+
+ENDED_STATES = FINAL_STATES - CANCELLED_STATES
 
 
 @dataclass
@@ -86,17 +88,22 @@ def check(outcomes: list[Outcome], events: list[dict[str, Any]], world: World) -
     # Per requestId: exactly one job is its run (recorded), at most one job is live, every other job was cancelled
     # as a duplicate; no job without a record otherwise (an orphan).
     one_run = live_ok = 0
-    duplicates_cancelled = orphans = 0
+    duplicates_cancelled = duplicates_ended = orphans = 0
     keys = {request_key(o.plan.request_id): o for o in outcomes}
     for key, o in keys.items():
         found = by_key.get(key, [])
         recorded = [j for j in found if world.recorded(j)]
-        live = [j for j in found if j.get("state") not in CANCELLED_STATES]
+        # A duplicate of a recorded run that ended on its own (FAILED / SUCCEEDED) before any tick could cancel it
+        # (a late create of a job shorter than the poll interval) cannot be cancelled any more: counted, not live.
+        ended = [j for j in found if recorded and j not in recorded and j.get("state") in ENDED_STATES]
+        live = [j for j in found if j.get("state") not in CANCELLED_STATES and j not in ended]
         for job in found:
             if job in recorded:
                 continue
             if recorded and job.get("state") in CANCELLED_STATES:
                 duplicates_cancelled += 1
+            elif job in ended:
+                duplicates_ended += 1
             else:
                 orphans += 1
                 status, body = world.records.get(job["name"], (0, {}))
@@ -145,6 +152,7 @@ def check(outcomes: list[Outcome], events: list[dict[str, Any]], world: World) -
         "one_run_per_request": f"{one_run}/{len(outcomes)}",
         "at_most_one_live": f"{live_ok}/{len(outcomes)}",
         "duplicates_cancelled": duplicates_cancelled,
+        "duplicates_ended": duplicates_ended,
         "foreign_jobs": sum(len(by_key[k]) for k in foreign),
         "orphans": orphans,
         "true_final": f"{true_final}/{len(outcomes)}",
