@@ -19,7 +19,7 @@ from polysync_vertex.services.poll import PollService
 
 def per_job_poll(app: Any, *, budget_seconds: float = 900.0) -> dict[str, Any]:
     """One tick of per-job GET polling over every active run; returns a summary like PollService.poll's."""
-    service = PollService(app)
+    service = PollService(app.settings, app.vertex, app.store, app.publisher)
     started = time.monotonic()
     deadline = started + budget_seconds
     now = datetime.now(UTC)

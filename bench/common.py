@@ -172,34 +172,83 @@ def create_topic(topic_id: str, *, subscription: bool) -> str | None:
 
 
 # -- seeding -------------------------------------------------------------------------------------------------
-def _job_body(index: int, tag: str, scenario: str) -> tuple[str, dict[str, Any]]:
+KINDS = ("custom", "pipeline", "batch")
+COLLECTION = {"custom": "customJobs", "pipeline": "pipelineJobs", "batch": "batchPredictionJobs"}
+# The state a seeded job is put in to finish, and back to pending (admin setState), per kind.
+SUCCEEDED = {"custom": "JOB_STATE_SUCCEEDED", "pipeline": "PIPELINE_STATE_SUCCEEDED", "batch": "JOB_STATE_SUCCEEDED"}
+PENDING = {"custom": "JOB_STATE_PENDING", "pipeline": "PIPELINE_STATE_PENDING", "batch": "JOB_STATE_PENDING"}
+BENCH_PIPELINE_SPEC: dict[str, Any] = {
+    "pipelineInfo": {"name": "bench-pipeline"},
+    "schemaVersion": "2.1.0",
+    "sdkVersion": "kfp-2.7.0",
+    "root": {"dag": {"tasks": {"train": {"taskInfo": {"name": "train"}}}}, "inputDefinitions": {"parameters": {}}},
+}
+
+
+def _job_body(index: int, tag: str, scenario: str, kind: str = "custom") -> tuple[str, str, dict[str, Any]]:
+    """(requestId, create URL path, body) of one labelled job of `kind`, as the connector would create it."""
     from polysync_vertex.core.jobs import job_labels, request_key
 
     request_id = f"{tag}-{index}"
     key = request_key(request_id)
-    body = {
-        "displayName": request_id,
-        "labels": job_labels(None, key, "bench"),
-        "jobSpec": {
-            "workerPoolSpecs": [
-                {
-                    "machineSpec": {"machineType": "n1-standard-4"},
-                    "replicaCount": "1",
-                    "containerSpec": {
-                        "imageUri": "us-docker.pkg.dev/p/r/trainer:1",
-                        "env": [{"name": "VERTEX_EMULATOR_SCENARIO", "value": scenario}],
-                    },
-                }
-            ]
-        },
-    }
-    return request_id, body
+    labels = job_labels(None, key, "bench")
+    path = f"/v1/{PARENT}/{COLLECTION[kind]}"
+    body: dict[str, Any]
+    if kind == "custom":
+        body = {
+            "displayName": request_id,
+            "labels": labels,
+            "jobSpec": {
+                "workerPoolSpecs": [
+                    {
+                        "machineSpec": {"machineType": "n1-standard-4"},
+                        "replicaCount": "1",
+                        "containerSpec": {
+                            "imageUri": "us-docker.pkg.dev/p/r/trainer:1",
+                            "env": [{"name": "VERTEX_EMULATOR_SCENARIO", "value": scenario}],
+                        },
+                    }
+                ]
+            },
+        }
+    elif kind == "pipeline":
+        from polysync_vertex.core import kinds
+
+        path += f"?pipelineJobId={kinds.BY_COLLECTION['pipelineJobs'].job_id(key)}"
+        body = {
+            "displayName": request_id,
+            "labels": labels,
+            "pipelineSpec": BENCH_PIPELINE_SPEC,
+            "runtimeConfig": {
+                "gcsOutputDirectory": "gs://bench-pipeline-root/runs",
+                "parameterValues": {"VERTEX_EMULATOR_SCENARIO": scenario},
+            },
+        }
+    elif kind == "batch":
+        body = {
+            "displayName": request_id,
+            "labels": labels,
+            "model": f"{PARENT}/models/bench-model",
+            "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": ["gs://bench-in/a.jsonl"]}},
+            "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": "gs://bench-out/p"}},
+            "modelParameters": {"VERTEX_EMULATOR_SCENARIO": scenario},
+        }
+    else:
+        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    return request_id, path, body
 
 
 def seed_jobs(
-    vertex_host: str, count: int, tag: str, *, scenario: str = STAY_PENDING, threads: int = 8
+    vertex_host: str,
+    count: int,
+    tag: str,
+    *,
+    scenario: str = STAY_PENDING,
+    threads: int = 8,
+    kind: str = "custom",
+    start: int = 0,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Create `count` labelled jobs in the Vertex AI emulator over plain keep-alive HTTP, in parallel.
+    """Create `count` labelled jobs of `kind` in the Vertex AI emulator over plain keep-alive HTTP, in parallel.
 
     Returns (requestId, created job JSON) in index order. Seeding is not what is measured.
     """
@@ -207,16 +256,11 @@ def seed_jobs(
     results: list[tuple[str, dict[str, Any]] | None] = [None] * count
 
     def worker(indices: range) -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
         try:
             for i in indices:
-                request_id, body = _job_body(i, tag, scenario)
-                conn.request(
-                    "POST",
-                    f"/v1/{PARENT}/customJobs",
-                    body=json.dumps(body),
-                    headers={"Content-Type": "application/json"},
-                )
+                request_id, path, body = _job_body(start + i, tag, scenario, kind)
+                conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
                 resp = conn.getresponse()
                 data = resp.read()
                 if resp.status != 200:
@@ -233,19 +277,20 @@ def seed_jobs(
     return [r for r in results if r is not None]
 
 
-def run_records(jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-    """The run records submit would have written for these jobs: (document id, record)."""
-    from polysync_vertex.core import runs
+def run_records(
+    jobs: Sequence[tuple[str, dict[str, Any]]], *, recorded_ago: timedelta = timedelta(minutes=15)
+) -> list[tuple[str, dict[str, Any]]]:
+    """The run records submit would have written for these jobs (any kind): (document id, record)."""
+    from polysync_vertex.core import kinds, runs
     from polysync_vertex.core.jobs import request_key, shard_of
-    from polysync_vertex.core.names import parse_job_name
 
     now = datetime.now(UTC)
     out = []
     for request_id, job in jobs:
         key = request_key(request_id)
-        name = parse_job_name(job["name"], "runId")
+        _, name = kinds.parse_run_name(job["name"], "runId")
         record = runs.new_run(
-            job_name_obj=name,
+            name=name,
             job=job,
             request_id=request_id,
             key=key,
@@ -257,7 +302,7 @@ def run_records(jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
             now=now,
         )
         # Submitted a while ago (older than the poller's new-run margin), as in a steady state.
-        record["recordedAt"] = runs.iso(now - timedelta(minutes=15))
+        record["recordedAt"] = runs.iso(now - recorded_ago)
         out.append((name.doc_id, record))
     return out
 

@@ -1,14 +1,19 @@
 """Poll cost: one poll cycle over N active runs with k changed, our list-based poller against per-job GETs.
 
-    python -m bench.poll_cost --runs 1000 --changed 10 [--repeats 3]
+    python -m bench.poll_cost --runs 1000 --changed 10 [--repeats 3] [--kind custom|pipeline|batch]
 
 For each case: N jobs are created in the Vertex AI emulator (label `managed-by=polysync-vertex`, staying PENDING)
 and N matching run records are written to Firestore, as submit would have left them. A warm-up tick (nothing
 changed) follows. Then, per repetition and per strategy (order alternating), k other runs are moved to
 SUCCEEDED in the emulator, one cycle runs, and the k runs are put back (job to PENDING, record rewritten), so
-every cycle sees the same N and k. All k changes are finishes: the worst case for our poller, which must GET
-each job that left the non-final list. Vertex AI calls are counted by the emulator (server side), Firestore reads
-and writes by the connector's store.
+every cycle sees the same N and k. All k changes are finishes: the worst case for our poller, which must read
+the final state of each job that left the non-final list (list calls filtered by an OR of up to FINISHED_BATCH
+request labels, a GET only for any such a call misses). Vertex AI calls are counted by the emulator (server side),
+Firestore reads and writes by the connector's store.
+
+`--kind pipeline` seeds Pipeline Jobs, whose ticks between full scans walk only the jobs with
+`update_time >= previous tick - 2 min` (so a cycle also lists the jobs the previous cycles changed and put back
+within that margin); `--kind batch` seeds Batch Prediction Jobs (the same non-final walk as Custom Jobs).
 """
 
 from __future__ import annotations
@@ -16,15 +21,20 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from polysync_vertex.core import runs as run_model
+from polysync_vertex.services.poll import UPDATE_TIME_MARGIN_SECONDS
 
 from .baseline import per_job_poll
 from .common import (
+    COLLECTION,
+    PENDING,
+    SUCCEEDED,
     Stack,
     Timings,
     create_topic,
@@ -39,6 +49,8 @@ from .common import (
 )
 
 PAGE = 100  # services/poll.py LIST_PAGE_SIZE
+BATCH = 50  # services/poll.py FINISHED_BATCH: request labels per list call reading finished jobs
+METHOD = {"customJobs": "CustomJob", "pipelineJobs": "PipelineJob", "batchPredictionJobs": "BatchPredictionJob"}
 QUOTA_PER_MINUTE = 600
 TICK_SECONDS = 60
 
@@ -62,13 +74,20 @@ class Cycle:
 class Case:
     runs: int
     changed: int
+    kind: str = "custom"
     seed_seconds: float = 0.0
     cycles: list[Cycle] = field(default_factory=list)
 
     def of(self, strategy: str) -> list[Cycle]:
         return [c for c in self.cycles if c.strategy == strategy]
 
+    @property
+    def has_baseline(self) -> bool:
+        return bool(self.of("per-job"))
+
     def calls(self, strategy: str) -> int:
+        if strategy == "per-job" and not self.has_baseline:
+            return self.runs  # not run: one GET per active run by construction
         return int(median(c.calls for c in self.of(strategy)))
 
     def method(self, strategy: str, method: str) -> int:
@@ -87,15 +106,27 @@ class Case:
         return median(c.phases.get(name, 0.0) for c in self.of(strategy))
 
     def line(self) -> str:
+        kind = "" if self.kind == "custom" else f" kind={self.kind}"
         return (
-            f"poll-cost N={self.runs} changed={self.changed} calls={self.calls('ours')} "
+            f"poll-cost{kind} N={self.runs} changed={self.changed} calls={self.calls('ours')} "
             f"baseline_calls={self.calls('per-job')} firestore_reads={self.reads('ours')} "
             f"seconds={self.seconds('ours'):.3f}"
         )
 
 
 def model_calls(runs: int, finished: int) -> int:
-    """Our Vertex AI calls per cycle: list pages over the non-final jobs, plus one GET per finished run."""
+    """Our Vertex AI calls per cycle (Custom and Batch Prediction Jobs): list pages over the non-final jobs, plus
+    list calls reading the finished runs' final states, BATCH request labels per call."""
+    return max(1, math.ceil((runs - finished) / PAGE)) + math.ceil(finished / BATCH)
+
+
+def floor_calls(runs: int, finished: int) -> int:
+    """The floor the issue names: ceil(N/100) + ceil(f/100)."""
+    return max(1, math.ceil(runs / PAGE)) + math.ceil(finished / PAGE)
+
+
+def before_calls(runs: int, finished: int) -> int:
+    """The poller before the label lists: list pages over the non-final jobs plus one GET per finished run."""
     return max(1, math.ceil((runs - finished) / PAGE)) + finished
 
 
@@ -111,13 +142,15 @@ def capacity(calls_per_tick: Any, budget: int = QUOTA_PER_MINUTE * TICK_SECONDS 
     return lo
 
 
-def run_case(stack: Stack, runs: int, changed: int, repeats: int) -> Case:
+def run_case(
+    stack: Stack, runs: int, changed: int, repeats: int, kind: str = "custom", *, baseline: bool = True
+) -> Case:
     admin = stack.admin()
     admin.reset()  # an empty emulator per case: list cost depends only on this case's jobs
-    prefix = new_prefix(f"poll{runs}")
+    prefix = new_prefix(f"poll{kind[0]}{runs}")
     app = stack.build_app(prefix)
     create_topic(f"{prefix}status", subscription=False)
-    case = Case(runs=runs, changed=changed)
+    case = Case(runs=runs, changed=changed, kind=kind)
     timings = Timings()
     timings.wrap_iter(app.store, "active_runs", "firestore query")
     timings.wrap_iter(app.store, "runs_recorded_since", "firestore query")
@@ -127,10 +160,16 @@ def run_case(stack: Stack, runs: int, changed: int, repeats: int) -> Case:
     timings.wrap(app.publisher, "publish", "publish")
 
     started = time.monotonic()
-    records = run_records(seed_jobs(stack.vertex_host, runs, prefix.rstrip("-")))
+    records = run_records(seed_jobs(stack.vertex_host, runs, prefix.rstrip("-"), kind=kind))
     write_records(app, records)
     case.seed_seconds = time.monotonic() - started
-    log(f"poll-cost N={runs}: seeded in {case.seed_seconds:.1f}s")
+    log(f"poll-cost {kind} N={runs}: seeded in {case.seed_seconds:.1f}s")
+    if kind == "pipeline":
+        # A Pipeline Job tick walks the jobs updated since the previous tick minus UPDATE_TIME_MARGIN_SECONDS: in a
+        # steady state the active jobs were created long before. Wait until the seeded ones are that old.
+        wait = UPDATE_TIME_MARGIN_SECONDS + 5 - (time.monotonic() - started - case.seed_seconds)
+        log(f"  waiting {wait:.0f}s until the seeded pipeline jobs are older than the update_time margin")
+        time.sleep(max(0.0, wait))
 
     warm = app.poll.tick()
     if warm["runsSeen"] != runs or warm["changes"] != 0:
@@ -139,11 +178,13 @@ def run_case(stack: Stack, runs: int, changed: int, repeats: int) -> Case:
     cursor = 0
     for rep in range(repeats):
         order = ("ours", "per-job") if rep % 2 == 0 else ("per-job", "ours")
+        if not baseline:
+            order = ("ours",)
         for strategy in order:
             chosen = records[cursor : cursor + changed]
             cursor = (cursor + changed) % max(1, runs - changed)
             names = [r["runId"] for _, r in chosen]
-            set_states(admin, names, "JOB_STATE_SUCCEEDED")
+            set_states(admin, names, SUCCEEDED[kind])
             v0, f0, p0 = admin.calls(), dict(app.store.counts), timings.snapshot()
             t0 = time.perf_counter()
             summary = app.poll.tick() if strategy == "ours" else per_job_poll(app)
@@ -165,7 +206,7 @@ def run_case(stack: Stack, runs: int, changed: int, repeats: int) -> Case:
                 f"  N={runs} rep={rep + 1} {strategy}: calls={cycle.calls} {cycle.vertex} "
                 f"firestore={cycle.firestore} {seconds:.2f}s"
             )
-            set_states(admin, names, "JOB_STATE_PENDING")
+            set_states(admin, names, PENDING[kind])
             # Put back as newly submitted runs (recorded now), so the next cycle again sees N active runs: our
             # poller finds them through "recorded since the last tick", as it finds every new submit.
             fresh = run_model.iso(datetime.now(UTC))
@@ -182,9 +223,10 @@ def table(cases: list[Case]) -> str:
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cases:
+        m = METHOD[COLLECTION[c.kind]]
         for strategy in ("ours", "per-job"):
             calls = c.calls(strategy)
-            detail = f"{calls} ({c.method(strategy, 'ListCustomJobs')} + {c.method(strategy, 'GetCustomJob')})"
+            detail = f"{calls} ({c.method(strategy, f'List{m}s')} + {c.method(strategy, f'Get{m}')})"
             ratio = c.calls("per-job") / max(1, c.calls("ours"))
             t_ratio = c.seconds("per-job") / max(1e-9, c.seconds("ours"))
             ratios = f"**{ratio:.0f}x** | **{t_ratio:.1f}x**" if strategy == "ours" else " | "
@@ -228,7 +270,15 @@ def plot(cases: list[Case], path: Path) -> None:
         ":",
         color="tab:blue",
         alpha=0.6,
-        label="our model: ceil(0.99N/100) + 0.01N",
+        label="our model: ceil(0.99N/100) + ceil(0.01N/50)",
+    )
+    ax.plot(
+        grid,
+        [before_calls(n, max(1, n // 100)) for n in grid],
+        "--",
+        color="tab:green",
+        alpha=0.5,
+        label="before (GET per finished): ceil(0.99N/100) + 0.01N",
     )
     ax.axhline(QUOTA_PER_MINUTE, color="gray", linestyle="--", linewidth=1)
     ax.text(110, QUOTA_PER_MINUTE * 1.3, "600 reads/min quota (60 s tick)", color="gray", fontsize=8)
@@ -244,30 +294,97 @@ def plot(cases: list[Case], path: Path) -> None:
     plt.close(fig)
 
 
-def derived(cases: list[Case]) -> str:
-    matches = all(c.calls("ours") == model_calls(c.runs, c.changed) for c in cases)
-    verdict = "matches every measured cycle above exactly" if matches else "does NOT match every measured cycle"
-    ours_1pct = capacity(lambda n: model_calls(n, math.ceil(n / 100)))
-    ours_10 = capacity(lambda n: model_calls(n, min(n, 10)))
-    per_job = capacity(lambda n: n)
+def fanned_out_calls(runs: int, finished: int, inline_max: int = 2000) -> int:
+    """Our calls per tick when the poll fans out to ceil(N / inline_max) shard workers of equal size: each walks its
+    own non-final pages and reads its own finished runs."""
+    shards = max(1, math.ceil(runs / inline_max))
+    per_runs, per_finished = runs / shards, finished / shards
+    return shards * (max(1, math.ceil((per_runs - per_finished) / PAGE)) + math.ceil(per_finished / BATCH))
+
+
+def derived(cases: list[Case], scale: Sequence[tuple[int, int, int, int, int]] = ()) -> str:
+    """The calls model against the measured cycles, the floor, and the capacity of one region.
+
+    `scale`: (N, finished per tick, measured calls per tick, shards, PSV_POLL_INLINE_MAX) of fanned-out ticks
+    (bench/poll_scale.py)."""
+    matches = all(c.calls("ours") == model_calls(c.runs, c.changed) for c in cases if c.kind != "pipeline")
+    verdict = "matches every measured cycle exactly" if matches else "does NOT match every measured cycle"
+    rows = [
+        "| measured | active runs N | finished f | calls per tick (measured) | model | floor ceil(N/100) + "
+        "ceil(f/100) | measured / floor | before (GET per finished) | per-job GET |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in cases:
+        if c.kind == "pipeline":
+            continue
+        floor = floor_calls(c.runs, c.changed)
+        rows.append(
+            f"| poll_cost {c.kind}, inline | {c.runs:,} | {c.changed} | {c.calls('ours')} "
+            f"| {model_calls(c.runs, c.changed)} | {floor} | {c.calls('ours') / floor:.2f} "
+            f"| {before_calls(c.runs, c.changed)} | {c.runs:,} |"
+        )
+    for n, f, measured, shards, inline_max in scale:
+        floor = floor_calls(n, f)
+        rows.append(
+            f"| poll_scale, fanned out to {shards} shards | {n:,} | {f} | {measured} "
+            f"| {fanned_out_calls(n, f, inline_max)} | {floor} | {measured / floor:.2f} | {before_calls(n, f)} "
+            f"| {n:,} |"
+        )
+
+    def cap_rows(label: str, finished: Any) -> str:
+        ours = capacity(lambda n: model_calls(n, finished(n)))
+        fan = capacity(lambda n: fanned_out_calls(n, finished(n)))
+        before = capacity(lambda n: before_calls(n, finished(n)))
+        floor = capacity(lambda n: floor_calls(n, finished(n)))
+        per_job = capacity(lambda n: n)
+        return f"| {label} | {ours:,} | {fan:,} | {before:,} | {per_job:,} | {ours / per_job:.0f}x | {floor:,} |"
+
     return "\n".join(
         [
-            f"Calls model (ours): `ceil((N - f) / 100) + f` per location and tick, f = runs that finished since the "
-            f"last tick; per-job: `N`. The model {verdict}.",
+            "Calls model (ours, Custom and Batch Prediction Jobs): `ceil((N - f) / 100) + ceil(f / 50)` per location "
+            "and tick (f = runs that finished since the last tick: the non-final walk, then list calls filtered by "
+            "an OR of up to 50 request labels); per-job: `N`; before this change: `ceil((N - f) / 100) + f` (one "
+            f"GET per finished run). The model {verdict} (Custom and Batch cases above). Fanned out, each shard "
+            "worker walks its own range, so a tick costs up to one partial page and one finished-runs call more per "
+            "shard (model: `k * (ceil((N - f) / k / 100) + ceil(f / k / 50))`, k = ceil(N / PSV_POLL_INLINE_MAX)).",
             "",
-            "Runs one region supports at a 60 s tick within 600 Vertex AI read requests per minute (assuming nothing "
-            "else in the project uses the read quota and one (project, location) holds all runs):",
+            "Calls per tick against the floor:",
             "",
-            "| assumption | polysync-vertex | per-job GET | ratio |",
-            "|---|---:|---:|---:|",
-            f"| 1% of active runs finish each tick (this benchmark) | {ours_1pct:,} | {per_job:,} "
-            f"| {ours_1pct / per_job:.0f}x |",
-            f"| 10 runs finish each tick | {ours_10:,} | {per_job:,} | {ours_10 / per_job:.0f}x |",
+            *rows,
             "",
-            "Non-final changes (PENDING -> RUNNING etc.) cost us nothing extra (the list shows them); only runs that "
-            "finished need a GET, so the 1% row is the worst case for 1% changing.",
+            "Runs one region carries at a 60 s tick within 600 Vertex AI read requests per minute (assuming nothing "
+            "else in the project uses the read quota, one (project, location) holds all runs, and every change is "
+            "a finish, the worst case; from the calls model, which the measured cycles match):",
+            "",
+            "| finishing per tick | ours, inline | ours, fanned out (2,000 per shard) | before (GET per finished) "
+            "| per-job GET | ours / per-job | floor |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            cap_rows("1% of active runs", lambda n: math.ceil(n / 100)),
+            cap_rows("10% of active runs", lambda n: math.ceil(n / 10)),
+            cap_rows("10 runs", lambda n: min(n, 10)),
+            "",
+            "Non-final changes (PENDING -> RUNNING etc.) cost us nothing extra (the non-final walk shows them). "
+            "Pipeline Jobs are cheaper still between full scans (see *Pipeline and Batch Prediction Jobs*).",
         ]
     )
+
+
+def kind_table(cases: list[Case]) -> str:
+    rows = [
+        "| job type | active runs | finished | Vertex AI calls, ours (list + get) | per-job GET | ratio "
+        "| Firestore reads / writes, ours | wall time, ours (s) | cycles |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in cases:
+        m = METHOD[COLLECTION[c.kind]]
+        ours = c.calls("ours")
+        per_job = f"{c.calls('per-job'):,}" + ("" if c.has_baseline else " (not run: N by construction)")
+        rows.append(
+            f"| {c.kind} | {c.runs:,} | {c.changed} | {ours} ({c.method('ours', f'List{m}s')} + "
+            f"{c.method('ours', f'Get{m}')}) | {per_job} | {c.calls('per-job') / max(1, ours):.0f}x "
+            f"| {c.reads('ours'):,} / {c.writes('ours'):,} | {c.seconds('ours'):.2f} | {len(c.of('ours'))} |"
+        )
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,16 +392,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1000, help="active runs N")
     parser.add_argument("--changed", type=int, default=None, help="runs that finish before the cycle (default 1%%)")
     parser.add_argument("--repeats", type=int, default=3, help="cycles per strategy (median reported)")
+    parser.add_argument("--kind", choices=("custom", "pipeline", "batch"), default="custom", help="job type seeded")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the per-job GET cycles (N calls each)")
     args = parser.parse_args(argv)
     changed = args.changed if args.changed is not None else max(1, args.runs // 100)
     if not 0 < changed < args.runs:
         parser.error("--changed must be between 1 and --runs - 1")
     with Stack() as stack:
-        case = run_case(stack, args.runs, changed, max(1, args.repeats))
+        case = run_case(stack, args.runs, changed, max(1, args.repeats), args.kind, baseline=not args.no_baseline)
     print()
-    print(table([case]))
+    print(table([case]) if case.has_baseline else kind_table([case]))
     print()
-    print(phase_table([case]))
+    print(phase_table([case]) if case.has_baseline else "")
     print()
     print(case.line())
     return 0
