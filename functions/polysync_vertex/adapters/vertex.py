@@ -23,12 +23,9 @@ from ..core.errors import UpstreamError
 from ..core.kinds import JobKind
 from ..core.names import location_of
 from ..core.retry import backoff
+from . import aiplatform
 
 T = TypeVar("T")
-# One lock for every VertexJobs of the process: the generated packages are imported lazily (cold start), and two
-# threads importing `services.job_service` and `services.pipeline_service` at once can leave one half-initialised.
-_IMPORT_LOCK = threading.RLock()
-
 _HTTP_CODES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -98,7 +95,7 @@ class VertexJobs:
 
     # -- clients -------------------------------------------------------------------------------------------
     def _client(self, location: str, service: str = "job") -> Any:
-        with _IMPORT_LOCK:  # first imports of the two service packages from two threads can deadlock-break one
+        with aiplatform.IMPORT_LOCK:  # first imports of two service packages from two threads could break one
             return self._client_locked(location, service)
 
     def _client_locked(self, location: str, service: str) -> Any:
@@ -110,16 +107,7 @@ class VertexJobs:
         with self._lock:
             client = self._clients.get((endpoint, service))
             if client is None:
-                client_class: Any
-                if service == "pipeline":
-                    from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
-
-                    client_class = PipelineServiceClient
-                else:
-                    from google.cloud.aiplatform_v1.services.job_service import JobServiceClient
-
-                    client_class = JobServiceClient
-
+                client_class = aiplatform.client_class(service)
                 credentials = None
                 if self.endpoint.startswith("http://"):
                     from google.auth.credentials import AnonymousCredentials
@@ -154,7 +142,7 @@ class VertexJobs:
     @functools.cache
     def accelerator_types() -> frozenset[str]:
         """The accelerator types of the Vertex AI API version this client speaks."""
-        AcceleratorType = _types().AcceleratorType  # noqa: N806
+        AcceleratorType = aiplatform.message("accelerator_type", "AcceleratorType")  # noqa: N806
 
         return frozenset(a.name for a in AcceleratorType)
 
@@ -170,10 +158,9 @@ class VertexJobs:
     def _to_proto(kind: JobKind, job: dict[str, Any]) -> Any:
         from google.protobuf.json_format import ParseError
 
-        types = _types()
-
+        resource = aiplatform.message(VertexJobs._snake(kind), kind.resource)
         try:
-            return getattr(types, kind.resource).from_json(json.dumps(job))
+            return resource.from_json(json.dumps(job))
         except ParseError as exc:  # e.g. an enum value this API version does not know
             raise UpstreamError(
                 "INVALID_ARGUMENT", f"not a valid {kind.resource}: {exc}", method=f"Create{kind.resource}"
@@ -238,11 +225,9 @@ class VertexJobs:
         """One page of jobs of `kind` and the next page token ("" at the end)."""
         from google.protobuf import field_mask_pb2
 
-        types = _types()
-
         client = self._client(location_of(parent), kind.service)
         snake = self._snake(kind)
-        request = getattr(types, f"List{kind.resource}sRequest")(
+        request = aiplatform.message(f"{kind.service}_service", f"List{kind.resource}sRequest")(
             parent=parent, filter=filter, page_size=page_size, page_token=page_token
         )
         if order_by:
@@ -265,14 +250,6 @@ class VertexJobs:
     ) -> dict[str, Any] | None:
         jobs, _ = self.list_page(parent, deadline, kind=kind, filter=f'labels.{key}="{value}"', page_size=10)
         return jobs[0] if jobs else None
-
-
-def _types() -> Any:
-    """`google.cloud.aiplatform_v1.types`, imported under the process-wide import lock."""
-    with _IMPORT_LOCK:
-        from google.cloud.aiplatform_v1 import types
-
-        return types
 
 
 def _kind_of(name: str) -> JobKind:
