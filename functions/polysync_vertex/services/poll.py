@@ -10,7 +10,9 @@ Per (job kind, project, location) with active runs, a tick asks Vertex AI which 
   FINISHED_BATCH per call, and by a GET for any such a call does not return.
 Each change is written to the run with an update-time precondition, so overlapping pollers and a racing cancel
 record it once; its event goes to the run's outbox in the same write and is published after the write, then
-removed. A failed publish stays in the outbox for the next tick.
+removed. A tick's changes go in one commit (and the removal of their published events in one more), each run with
+its own precondition; if another writer touched one of them, that commit is refused whole and its runs are written
+one by one. A failed publish stays in the outbox for the next tick.
 
 Orphans: a connector-labelled job that no run record holds (its create landed after the submit gave up) is adopted
 as its request's run when the request has none (recorded, events from sequence 1), and cancelled, with a WARNING,
@@ -318,7 +320,8 @@ class PollService:
         except UpstreamError as err:
             log.warning("listing jobs failed; this location is polled again next tick", parent=parent, code=err.code)
             listed = None
-        changes = 0
+        # The runs to record: those whose state changed, were deleted, have events waiting or are due an alert.
+        todo: list[tuple[dict[str, Any], dict[str, Any] | None, bool]] = []  # (entry, observed job, deleted)
         for entry in group:
             run_id = entry["runId"]
             observed: dict[str, Any] | None = None
@@ -327,19 +330,28 @@ class PollService:
             alert_due = runs.waited_too_long(entry, now, threshold) is not None
             gone = run_id in deleted
             observed_state = (observed.get("state") or kind.states.unspecified) if observed is not None else None
-            if not needs_record(entry, observed_state, gone, alert_due):
-                continue
-            run = index.docs.get(run_id) or self.store.get_run(
-                run_doc_id(entry["project"], entry["location"], entry["jobId"], kind.collection)
-            )
+            if needs_record(entry, observed_state, gone, alert_due):
+                todo.append((entry, observed, gone))
+        doc_ids = {e["runId"]: run_doc_id(e["project"], e["location"], e["jobId"], kind.collection) for e, _, _ in todo}
+        unread = [doc_ids[e["runId"]] for e, _, _ in todo if e["runId"] not in index.docs]
+        fetched = self.store.get_runs(unread) if unread else {}
+        writes: list[tuple[str, Any]] = []
+        for entry, observed, gone in todo:
+            run = index.docs.get(entry["runId"]) or fetched.get(doc_ids[entry["runId"]])
             if run is None:
-                index.forget(run_id)
+                index.forget(entry["runId"])
                 continue
-            updated = self._record(run, observed, gone, now)
-            if updated is not None:
-                changes += 1
-                run = updated
-            index.track(run)
+            mutate = self._mutation(run, observed, gone, now)
+            if mutate is None:
+                index.track(run)
+            else:
+                writes.append((runs.doc_id(run), mutate))
+        changes = 0
+        for written, latest in self.store.update_runs(writes):
+            if latest is None:
+                continue
+            changes += written is not None
+            index.track(latest)
         adopted = 0
         if listed is not None:
             known = {e["runId"] for e in group}
@@ -462,10 +474,9 @@ class PollService:
                 return
         log.warning("duplicate job of a request cancelled", runId=name, requestKey=key, recorded=recorded)
 
-    def _record(
-        self, run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, now: datetime
-    ) -> dict[str, Any] | None:
-        """Record a change (or the queued_too_long alert) with the run's precondition; returns the run if written."""
+    def _mutation(self, run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, now: datetime) -> Any:
+        """How to record a change (or the queued_too_long alert) on the run, or None when there is nothing to
+        record. Applied by the store with the run's precondition (re-applied to a fresh read if it changed)."""
         threshold = self.settings.queued_threshold_seconds
         state_changed = deleted or (observed is not None and observed.get("state") != run["vertexState"])
         alert_due = not state_changed and runs.waited_too_long(run, now, threshold) is not None
@@ -487,8 +498,7 @@ class PollService:
                 entry = runs.queued_too_long(r, now, threshold) or entry
             return entry
 
-        written, latest = self.store.update_run(runs.doc_id(run), mutate)
-        return latest if written is not None else None
+        return mutate
 
     # -- outbox --------------------------------------------------------------------------------------------
     def _publish(self, pending: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
@@ -499,6 +509,7 @@ class PollService:
         topic = self.settings.topic_path(self.settings.status_topic)
         messages = [events.to_message(e) for run in pending for e in run["outbox"]]
         published = self.publisher.publish(topic, messages)
+        drops: list[tuple[str, Any]] = []
         for run in pending:
             ids = {e["id"] for e in run["outbox"]} & published
             if not ids:
@@ -509,9 +520,9 @@ class PollService:
                 runs.drop_published(r, ids)
                 return True if len(r["outbox"]) != before else None
 
-            _, latest = self.store.update_run(runs.doc_id(run), drop)
-            if latest is not None:
-                stored.append(latest)
+            drops.append((runs.doc_id(run), drop))
+        # One commit for all of them (each with its own precondition), not one per run.
+        stored = [latest for _, latest in self.store.update_runs(drops) if latest is not None]
         return len(published), stored
 
 
