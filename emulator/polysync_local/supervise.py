@@ -16,9 +16,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from polysync_local.processes import group_alive
+from polysync_local.processes import group_alive, group_members
 
 GRACE_SECONDS = 10.0
 
@@ -34,7 +35,8 @@ class Supervisor:
             self.groups.add(os.getpgid(self.child.pid))
 
     def stop(self, *_: Any) -> None:
-        """SIGTERM every group the command runs in, wait for them to empty, then SIGKILL what is left."""
+        """SIGTERM every group the command runs in, wait for them to empty, then SIGKILL what is left: also what
+        is left in the supervisor's own group (a worker that outlived its master, a process ignoring SIGTERM)."""
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         self._note_child_group()
         own = os.getpgid(0)
@@ -43,7 +45,9 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
-        while time.monotonic() < deadline and (self.child.poll() is None or any(group_alive(g) for g in others)):
+        while time.monotonic() < deadline and (
+            self.child.poll() is None or any(group_alive(g) for g in others) or self._own_group_others(own) is True
+        ):
             time.sleep(0.1)
         for group in others:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -51,7 +55,18 @@ class Supervisor:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if self.child.poll() is None:
                 self.child.kill()
+        if self._own_group_others(own) is not False:
+            # The group's last stragglers, and this process with them (it is exiting anyway).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(own, signal.SIGKILL)
         os._exit(143)
+
+    @staticmethod
+    def _own_group_others(own: int) -> bool | None:
+        """Whether a process other than this one lives in group `own` (None: cannot tell, no /proc)."""
+        if not Path("/proc").exists():
+            return None
+        return any(pid != os.getpid() for pid in group_members(own))
 
 
 def main(argv: list[str]) -> int:

@@ -827,3 +827,42 @@ def _descendants(root: int) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
+
+
+def test_a_process_left_in_the_group_by_its_exited_parent_dies_with_a_killed_starter(tmp_path: Path) -> None:
+    """A function server's worker that outlives its master (or ignores SIGTERM) stays in the supervisor's own
+    process group: when the starter is SIGKILLed, the supervisor takes that down too, not only the command."""
+    from polysync_local.processes import group_members
+
+    out = tmp_path / "started.json"
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+    command = (
+        "import subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', {stubborn!r}]); time.sleep(600)"
+    )
+    script = (
+        "import json, sys, time\n"
+        "from polysync_local import processes\n"
+        f"p = processes.ManagedProcess('stubborn', [sys.executable, '-c', {command!r}]).start()\n"
+        f"open({str(out)!r}, 'w').write(json.dumps({{'pgid': p.proc.pid}}))\n"
+        "time.sleep(600)\n"
+    )
+    starter = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        pgid = json.loads(out.read_text())["pgid"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(group_members(pgid)) < 3:  # supervisor, command, stubborn child
+            time.sleep(0.2)
+        assert len(group_members(pgid)) >= 3
+        starter.send_signal(signal.SIGKILL)
+        starter.wait(10)
+        deadline = time.monotonic() + 30  # the supervisor's grace (10 s) and then SIGKILL
+        while time.monotonic() < deadline and group_members(pgid):
+            time.sleep(0.2)
+        assert not group_members(pgid)
+    finally:
+        if starter.poll() is None:
+            starter.kill()
