@@ -836,10 +836,7 @@ def test_a_process_left_in_the_group_by_its_exited_parent_dies_with_a_killed_sta
 
     out = tmp_path / "started.json"
     stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
-    command = (
-        "import subprocess, sys, time; "
-        f"subprocess.Popen([sys.executable, '-c', {stubborn!r}]); time.sleep(600)"
-    )
+    command = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {stubborn!r}]); time.sleep(600)"
     script = (
         "import json, sys, time\n"
         "from polysync_local import processes\n"
