@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .common import MAIN_PY, Stack, log, median, new_prefix, submit_body
+from .common import MAIN_PY, Stack, log, median, new_prefix, stop_on_sigterm, submit_body
 
 CHILD = r"""
 import json, resource, sys, time
@@ -213,6 +213,7 @@ def markdown(result: Result) -> str:
 
 
 def main() -> int:
+    stop_on_sigterm()
     with Stack() as stack:
         result = run(stack, processes=3)
     print(markdown(result))

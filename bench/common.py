@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import threading
@@ -31,6 +32,16 @@ PARENT = f"projects/{PROJECT}/locations/{LOCATION}"
 SECRET = "bench-webhook-secret"
 STAY_PENDING = "PENDING"  # VERTEX_EMULATOR_SCENARIO of a job that stays PENDING until told otherwise
 FIRESTORE_BATCH = 500
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (a CI timeout, `kill`) raises SystemExit, so the emulators and workers are stopped by the usual
+    clean-up instead of left to their supervisors."""
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
 
 
 def log(message: str) -> None:

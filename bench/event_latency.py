@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .common import Stack, create_topic, log, new_prefix, percentile, submit_body
+from .common import Stack, create_topic, log, new_prefix, percentile, stop_on_sigterm, submit_body
 
 
 @dataclass
@@ -128,6 +128,7 @@ def markdown(results: list[Result]) -> str:
 
 
 def main() -> int:
+    stop_on_sigterm()
     with Stack() as stack:
         result = run(stack, tick=2.0, changes=20, spread=20.0)
     print(markdown([result]))

@@ -45,6 +45,7 @@ from .common import (
     run_records,
     seed_jobs,
     set_states,
+    stop_on_sigterm,
     write_records,
 )
 
@@ -388,6 +389,7 @@ def kind_table(cases: list[Case]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000, help="active runs N")
     parser.add_argument("--changed", type=int, default=None, help="runs that finish before the cycle (default 1%%)")

@@ -57,6 +57,7 @@ from .common import (
     percentile,
     run_records,
     seed_jobs,
+    stop_on_sigterm,
     write_records,
 )
 
@@ -594,6 +595,7 @@ def warmup_markdown(results: list[Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10000, help="active runs N in one location")
     parser.add_argument("--ticks", type=int, default=5, help="measured ticks")

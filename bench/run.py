@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import signal
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from . import cold_start, event_latency, poll_cost, poll_scale, submit_path
-from .common import ROOT, Stack, log, machine_info, median, percentile
+from .common import ROOT, Stack, log, machine_info, median, percentile, stop_on_sigterm
 
 
 @dataclass(frozen=True)
@@ -152,10 +150,6 @@ def _command(argv: list[str]) -> str:
     return " ".join([shown, "-m", "bench.run", *argv])
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -196,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     plan = QUICK if args.quick else FULL
     out = Path(args.out)
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()
 
     machine = machine_info()
     started = time.monotonic()

@@ -31,6 +31,7 @@ from .common import (
     new_prefix,
     percentile,
     signed_headers,
+    stop_on_sigterm,
     submit_body,
     warm_firestore,
 )
@@ -262,6 +263,7 @@ def markdown(r: Result) -> str:
 
 
 def main() -> int:
+    stop_on_sigterm()
     with Stack() as stack:
         result = run(stack, submits=100, replays=20, per_client=10)
     print(markdown(result))
