@@ -1,7 +1,8 @@
 """Reachability and IAM permission tests for `health` (the `Probes` port).
 
 - Firestore: one document read.
-- Pub/Sub: `topics.testIamPermissions` on the status topic (nothing is published).
+- Pub/Sub: `topics.testIamPermissions` on the status topic (nothing is published), as the poll function's identity
+  (the one that publishes) when PSV_FUNCTION_IDENTITIES names it, else as the health function's own.
 - Vertex AI: Cloud Resource Manager v3 `projects.testIamPermissions`, as each function's identity: the health
   function impersonates the identities named in PSV_FUNCTION_IDENTITIES (Service Account Token Creator on them);
   an identity not named is tested as the health function's own. Against the local emulator (an `http://` Vertex AI
@@ -34,26 +35,30 @@ class CloudProbes:
             )
         return True, f"Firestore database {self.settings.firestore_database} answers"
 
-    def topic_permissions(self, topic: str, permissions: list[str]) -> tuple[bool | None, str]:
+    def topic_permissions(self, topic: str, permissions: list[str], function: str = "poll") -> tuple[bool | None, str]:
         from google.api_core import exceptions as gexc
         from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+        identity = dict(self.settings.function_identities).get(function, "")
+        who = identity or "the health function's own identity"
         try:
-            client = pubsub_v1.PublisherClient()
+            emulated = bool(os.environ.get("PUBSUB_EMULATOR_HOST"))
+            credentials = None if emulated or not identity else _credentials(identity)
+            client = pubsub_v1.PublisherClient(credentials=credentials)
             response = client.test_iam_permissions(request={"resource": topic, "permissions": permissions}, timeout=10)
         except (gexc.MethodNotImplemented, gexc.NotFound) as exc:
             if os.environ.get("PUBSUB_EMULATOR_HOST"):
                 return None, f"the Pub/Sub emulator cannot test IAM permissions ({type(exc).__name__}); not checked"
             return False, f"status topic {topic} does not exist: run terraform apply (topic status_topic)"
         except Exception as exc:  # noqa: BLE001
-            return False, f"testing permissions on {topic} failed: {str(exc)[:300]}"
+            return False, f"testing {function}'s permissions on {topic} as {who} failed: {str(exc)[:300]}"
         missing = sorted(set(permissions) - set(response.permissions))
         if missing:
             return False, (
-                f"the poll function's identity lacks {', '.join(missing)} on {topic}: grant roles/pubsub.publisher "
-                "on the topic (Terraform does: infra/pubsub.tf)"
+                f"{who} ({function}) lacks {', '.join(missing)} on {topic}: grant roles/pubsub.publisher on the "
+                "topic (Terraform does: infra/pubsub.tf)"
             )
-        return True, f"the status topic {topic} accepts publishes"
+        return True, f"{who} ({function}) may publish to the status topic {topic}"
 
     def project_permissions(self, project: str, permissions: list[str], function: str) -> tuple[bool | None, str]:
         identity = dict(self.settings.function_identities).get(function, "")
@@ -81,18 +86,25 @@ class CloudProbes:
 
             response = requests.post(f"{endpoint}/v3/projects/{project}:testIamPermissions", json=body, timeout=10)
         else:
-            import google.auth
             from google.auth.transport.requests import AuthorizedSession
 
-            credentials, _ = google.auth.default(scopes=SCOPES)
-            if identity:
-                from google.auth import impersonated_credentials
-
-                credentials = impersonated_credentials.Credentials(  # type: ignore[no-untyped-call]
-                    source_credentials=credentials, target_principal=identity, target_scopes=SCOPES, lifetime=300
-                )
-            response = AuthorizedSession(credentials).post(  # type: ignore[no-untyped-call]
+            response = AuthorizedSession(_credentials(identity)).post(  # type: ignore[no-untyped-call]
                 f"{CRM}/v3/projects/{project}:testIamPermissions", json=body, timeout=10
             )
         response.raise_for_status()
         return set(response.json().get("permissions") or [])
+
+
+def _credentials(identity: str) -> Any:
+    """Application default credentials, or a short-lived token of `identity` minted with them (the health
+    function holds iam.serviceAccounts.getAccessToken on each function account it tests: infra/iam.tf)."""
+    import google.auth
+
+    credentials, _ = google.auth.default(scopes=SCOPES)
+    if not identity:
+        return credentials
+    from google.auth import impersonated_credentials
+
+    return impersonated_credentials.Credentials(  # type: ignore[no-untyped-call]
+        source_credentials=credentials, target_principal=identity, target_scopes=SCOPES, lifetime=300
+    )
