@@ -1,7 +1,8 @@
 """The baseline poller: what Airflow's, Kubeflow's and Prefect's Vertex AI integrations do on every tick.
 
 For each active run: GET the job (one Vertex AI call per run per tick), then record a change exactly as our
-poller does (the same transaction, the same outbox, the same publish, the same per-location poll stamp), so
+poller does (the same conditional writes in one commit, the same outbox, the same publish, the same per-location
+poll stamp), so
 that the only difference measured is how the Vertex AI states are obtained. GETs are sequential, as in those
 connectors' per-task loops.
 """
@@ -26,6 +27,7 @@ def per_job_poll(app: Any, *, budget_seconds: float = 900.0) -> dict[str, Any]:
     seen = changes = 0
     locations: set[tuple[str, str]] = set()
     with_outbox: list[dict[str, Any]] = []
+    writes: list[tuple[str, Any]] = []
     for run in app.store.active_runs(None):
         seen += 1
         locations.add((run["project"], run["location"]))
@@ -36,12 +38,15 @@ def per_job_poll(app: Any, *, budget_seconds: float = 900.0) -> dict[str, Any]:
                 observed = app.vertex.get(run["runId"], deadline)
             except UpstreamError as err:
                 deleted = err.code == "NOT_FOUND"
-        updated = service._record(run, observed, deleted, now)
-        if updated is not None:
-            changes += 1
-            run = updated
-        if run.get("outbox"):
+        mutate = service._mutation(run, observed, deleted, now)
+        if mutate is not None:
+            writes.append((runs.doc_id(run), mutate))
+        elif run.get("outbox"):
             with_outbox.append(run)
+    for written, latest in app.store.update_runs(writes):
+        changes += written is not None
+        if latest is not None and latest.get("outbox"):
+            with_outbox.append(latest)
     for project, location in sorted(locations):
         app.store.mark_polled(project, location, runs.iso(now))
     published, _ = service._publish(with_outbox)
