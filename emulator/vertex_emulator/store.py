@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 
 from .errors import ApiError, already_exists, failed_precondition, invalid_argument, not_found
 from .executor import Executor, Outcome
-from .filters import parse_filter
+from .filters import label_candidates, parse_filter
 from .resources import CUSTOM_JOBS, PIPELINE_JOB_ID, RESOURCES, Prepared, Resource, tidy_numbers
 from .scenario import (
     CANCEL_DELAY_S,
@@ -145,6 +145,31 @@ class _ParentIndex:
     seqs: list[int] = field(default_factory=list)
     jobs: dict[int, Job] = field(default_factory=dict)
     by_id: dict[str, Job] = field(default_factory=dict)
+    # label key -> value -> creation sequences: a list filtered by label equalities (the connector's shard and
+    # request labels) looks at the jobs carrying them only, instead of every job of the parent on every page.
+    by_label: dict[str, dict[str, set[int]]] = field(default_factory=dict)
+
+    def add(self, job: Job) -> None:
+        self.seqs.append(job.seq)
+        self.jobs[job.seq] = job
+        self.by_id[job.id] = job
+        for key, value in job.labels.items():
+            self.by_label.setdefault(key, {}).setdefault(value, set()).add(job.seq)
+
+    def remove(self, job: Job) -> None:
+        del self.jobs[job.seq]
+        del self.by_id[job.id]
+        del self.seqs[bisect.bisect_left(self.seqs, job.seq)]
+        for key, value in job.labels.items():
+            self.by_label.get(key, {}).get(value, set()).discard(job.seq)
+
+    def candidates(self, key: str, values: frozenset[str]) -> list[int]:
+        """Creation sequences, ascending, of the jobs whose label `key` has one of `values`."""
+        by_value = self.by_label.get(key, {})
+        found: set[int] = set()
+        for value in values:
+            found |= by_value.get(value, set())
+        return sorted(found)
 
 
 def _read_mask(mask: str, resource: Resource) -> list[list[str]]:
@@ -345,9 +370,7 @@ class Store:
                     timeout = prepared.timeout_s * self.time_factor if prepared.timeout_s is not None else None
                     start_at = segments[running].start_us / 1e6
                     launch = (job.name, new_id, argv, self._process_env(job), start_at, timeout)
-            index.seqs.append(job.seq)
-            index.jobs[job.seq] = job
-            index.by_id[new_id] = job
+            index.add(job)
             result = job.to_json(now, int_enums)
         if launch is not None and self.executor is not None:
             name, exec_id, argv, env, start_at, timeout = launch
@@ -399,7 +422,8 @@ class Store:
         with self._lock:
             now = now_us()
             index = self._parents.get((parent, resource.collection)) or _ParentIndex()
-            for job, key in self._ordered(index, order, resource.newest_first, after, now):
+            seqs = index.candidates(*narrowed) if (narrowed := label_candidates(node)) is not None else None
+            for job, key in self._ordered(index, order, resource.newest_first, after, now, seqs):
                 if not node.matches(job, now):
                     continue
                 if len(jobs) == size:
@@ -417,11 +441,17 @@ class Store:
 
     @staticmethod
     def _ordered(
-        index: _ParentIndex, order: list[tuple[str, bool]], newest_first: bool, after: list[int] | None, now: int
+        index: _ParentIndex,
+        order: list[tuple[str, bool]],
+        newest_first: bool,
+        after: list[int] | None,
+        now: int,
+        candidates: list[int] | None = None,
     ) -> Iterator[tuple[Job, list[int]]]:
-        """Jobs in list order after the page token's position, each with its sort key."""
+        """Jobs in list order after the page token's position, each with its sort key; only `candidates`
+        (ascending creation sequences) when given."""
         if not order:
-            seqs = index.seqs
+            seqs = index.seqs if candidates is None else candidates
             if newest_first:
                 stop = bisect.bisect_left(seqs, -after[0]) if after else len(seqs)
                 for position in range(stop - 1, -1, -1):
@@ -432,7 +462,7 @@ class Store:
                     yield index.jobs[seqs[position]], [seqs[position]]
             return
         keyed: list[tuple[list[int], Job]] = []
-        for job in index.jobs.values():
+        for job in index.jobs.values() if candidates is None else (index.jobs[seq] for seq in candidates):
             key: list[int] = []
             for name, descending in order:
                 value = job.field_value(name, now)
@@ -480,9 +510,7 @@ class Store:
                     f"deleted; cancel it first and wait for {resource.state('CANCELLED')}."
                 )
             index = self._parents[(f"projects/{job.project}/locations/{job.location}", resource.collection)]
-            del index.jobs[job.seq]
-            del index.by_id[job.id]
-            del index.seqs[bisect.bisect_left(index.seqs, job.seq)]
+            index.remove(job)
             op_id = self._new_id()
             stamp = format_timestamp(now)
             operation = {

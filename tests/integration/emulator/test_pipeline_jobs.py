@@ -248,6 +248,17 @@ def test_list_filters_and_order_by(
         "p0",
         "p1",
     ]
+    # Label equalities are served from the label index, also with an order (same answer as a scan of every job).
+    for order in ("create_time", "create_time desc"):
+        for text in ('labels.team="ml" OR labels.team="data"', 'labels.team="data"', 'labels.team="none"'):
+            scanned = f'({text} OR display_name="none")'
+            assert names(pipelines, parent, filter=text, order_by=order) == names(
+                pipelines, parent, filter=scanned, order_by=order
+            )
+    assert names(pipelines, parent, filter='labels.team="ml" OR labels.team="data"', order_by="create_time desc") == [
+        "p1",
+        "p0",
+    ]
     assert set(names(pipelines, parent, filter='end_time>"2000-01-01T00:00:00Z"')) == {"p0", "p2", "p3"}
     since = pipelines.get_pipeline_job(name=jobs[2].name).update_time.isoformat().replace("+00:00", "Z")
     assert set(names(pipelines, parent, filter=f'update_time>="{since}"')) == {"p2", "p3"}
