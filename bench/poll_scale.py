@@ -13,19 +13,22 @@ workers, which poll their shard ranges in parallel.
 
 A tick is the real `poll` service code (`PollService.tick`) called in this process with the shard topic set and
 `PSV_POLL_INLINE_MAX` = --inline-max, so N=10,000 fans out to 5 shard ranges and N=30,000 to 15. The first tick
-(every scope's first, hence a full scan) is a warm-up, reported apart. Then `--ticks` measured ticks follow at a
-compressed interval of --tick seconds (default 30 instead of Cloud Scheduler's 60; a tick starts late if the
-previous one has not finished). Between two ticks, 1% of the active runs finish (admin setState SUCCEEDED) at
-uniformly random moments (spread over the compressed interval, or over the previous tick's wall time when ticks
-run longer, so every measured tick follows about 1% of changes). A streaming-pull subscriber on the status
-topic notes when each finished run's event arrives. One more tick at the end only collects stragglers.
+(every scope's first, hence a full scan) is a warm-up, reported apart. Then `--ticks` measured ticks follow at an
+interval of --tick seconds (default 60, Cloud Scheduler's as deployed; a tick starts late if the previous one has
+not finished). Between two ticks, 1% of the active runs finish (admin setState SUCCEEDED) at uniformly random
+moments (spread over the interval, or over the previous tick's wall time when ticks run longer, so every measured
+tick follows about 1% of changes). A streaming-pull subscriber on the status topic notes when each finished run's
+event arrives. One more tick at the end only collects stragglers.
 
 Event latency at a 60 s tick: the wait for the next tick is scaled from the actual interval between tick starts
-(the compressed interval, or longer when a tick ran late) to 60 s; the rest (tick start -> event on the
-subscription: fan-out, the shard's walk, recording, publish, delivery) is measured as is:
+(--tick, or longer when a tick ran late) to 60 s; the rest (tick start -> event on the subscription: fan-out, the
+shard's walk, recording, publish, delivery) is measured as is:
 latency_60 = (next tick start - change) / (next tick start - previous tick start) * 60 + (event - next tick start).
 A change that the running tick's walk still caught (it landed before the walk reached its page) has no wait:
-latency_60 = event - change.
+latency_60 = event - change. At the default --tick 60 nothing is scaled. A shorter --tick is faster to run but
+flatters the p99: a walk then covers a larger share of each interval, so more changes are caught by the walk in
+progress, and the wait of those that are not shrinks by twice their page's time into the walk instead of once
+(N=30,000 at --tick 30 gave a p99 of 54.8 s on 2026-12-01; docs/benchmarks.md has the --tick 60 figures).
 
 Per tick: Vertex AI calls (the workers' own counters, summed over shards; cross-checked with the emulator's),
 Firestore reads and writes (the workers' and the tick's store counters), per-shard wall time (the forwarder's POST:
@@ -192,7 +195,7 @@ class Result:
         writes = [float(t.firestore("writes")) for t in m]
         lat = self.latencies_60
         return (
-            f"poll-scale-detail N={self.runs} ticks={len(m)} compressed_tick_s={self.tick:g} workers={self.workers} "
+            f"poll-scale-detail N={self.runs} ticks={len(m)} interval_s={self.tick:g} workers={self.workers} "
             f"calls_per_tick_p50={self.p([float(t.calls) for t in m], 50):.0f} "
             f"calls_per_tick_max={max((t.calls for t in m), default=0)} "
             f"finished_per_tick_p50={self.p([float(t.changes_made) for t in m], 50):.0f} "
@@ -439,7 +442,7 @@ def run(
         # Warm-up: every shard range's first tick is a full scan (reads all its runs, writes the index).
         result.ticks.append(one_tick(0, 0))
 
-        # Measured ticks at the compressed interval; the changes are made by another thread at random moments in
+        # Measured ticks at the interval; the changes are made by another thread at random moments in
         # between (also while a tick's shards are walking, as in production).
         made: dict[int, int] = {}
 
@@ -463,7 +466,7 @@ def run(
             thread.start()
             return thread, base + length
 
-        # Each interval's changes are spread over the compressed tick, or over the previous tick's wall time
+        # Each interval's changes are spread over the interval, or over the previous tick's wall time
         # (+2 s) when ticks run longer, so that every measured tick follows about 1% of changes; tick k starts
         # when interval k is over and tick k-1 has finished.
         pending, due = start_changes(1, tick)
@@ -599,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10000, help="active runs N in one location")
     parser.add_argument("--ticks", type=int, default=5, help="measured ticks")
-    parser.add_argument("--tick", type=float, default=30.0, help="compressed tick interval, seconds")
+    parser.add_argument("--tick", type=float, default=60.0, help="tick interval, seconds (60: as deployed)")
     parser.add_argument("--inline-max", type=int, default=2001, help="PSV_POLL_INLINE_MAX (runs per shard worker)")
     parser.add_argument("--workers", type=int, default=None, help="poll_shard workers (default: one per shard)")
     args = parser.parse_args(argv)
