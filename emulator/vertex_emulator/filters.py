@@ -160,17 +160,17 @@ class LabelIn:
         return job.labels.get(self.key) in self.values
 
 
-def label_candidates(node: Node) -> tuple[str, frozenset[str]] | None:
-    """(key, values) when every job the filter matches carries ``labels.key`` with one of ``values`` (a label
-    equality, an OR of them, or an AND with one of those): the store then looks at those jobs only."""
+def label_candidates(node: Node) -> list[tuple[str, frozenset[str]]]:
+    """Each (key, values) such that every job the filter matches carries ``labels.key`` with one of ``values`` (a
+    label equality, an OR of them, or the parts of an AND): the store then looks only at the jobs of the one that
+    selects the fewest."""
     if isinstance(node, LabelIn):
-        return node.key, node.values
+        return [(node.key, node.values)]
     if isinstance(node, Label) and node.op == "=":
-        return node.key, frozenset({node.value})
+        return [(node.key, frozenset({node.value}))]
     if isinstance(node, And):
-        found = [c for c in (label_candidates(part) for part in node.parts) if c is not None]
-        return min(found, key=lambda c: len(c[1])) if found else None
-    return None
+        return [c for part in node.parts for c in label_candidates(part)]
+    return []
 
 
 def _camel(name: str) -> str:

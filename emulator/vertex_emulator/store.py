@@ -163,13 +163,22 @@ class _ParentIndex:
         for key, value in job.labels.items():
             self.by_label.get(key, {}).get(value, set()).discard(job.seq)
 
-    def candidates(self, key: str, values: frozenset[str]) -> list[int]:
-        """Creation sequences, ascending, of the jobs whose label `key` has one of `values`."""
+    def candidates(self, choices: list[tuple[str, frozenset[str]]]) -> list[int] | None:
+        """Creation sequences, ascending, of the jobs whose label `key` has one of `values`, for the (key, values)
+        of `choices` that selects the fewest jobs; None without a choice (every job is a candidate)."""
+        if not choices:
+            return None
+
+        def size(choice: tuple[str, frozenset[str]]) -> int:  # a job has one value per key: the sets are disjoint
+            by_value = self.by_label.get(choice[0], {})
+            return sum(len(by_value.get(value, ())) for value in choice[1])
+
+        key, values = min(choices, key=size)
         by_value = self.by_label.get(key, {})
-        found: set[int] = set()
+        best: set[int] = set()
         for value in values:
-            found |= by_value.get(value, set())
-        return sorted(found)
+            best |= by_value.get(value, set())
+        return sorted(best)
 
 
 def _read_mask(mask: str, resource: Resource) -> list[list[str]]:
@@ -422,7 +431,7 @@ class Store:
         with self._lock:
             now = now_us()
             index = self._parents.get((parent, resource.collection)) or _ParentIndex()
-            seqs = index.candidates(*narrowed) if (narrowed := label_candidates(node)) is not None else None
+            seqs = index.candidates(label_candidates(node))
             for job, key in self._ordered(index, order, resource.newest_first, after, now, seqs):
                 if not node.matches(job, now):
                     continue
