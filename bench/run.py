@@ -96,6 +96,14 @@ PREVIOUS_SUBMIT_ADDED_P50_MS = 13.8
 PREVIOUS_COLD = {("ours", "status"): (1.38, 0.95), ("ours", "submit"): (3.12, 2.25)}  # process wall, imports + first
 
 
+def _note_rerun(saved: dict[str, Any], argv: list[str], what: str) -> None:
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    saved.setdefault("reruns", []).append(
+        f"{_command(argv)} at {datetime.now(UTC).strftime('%H:%M UTC')} (load average {load} at its end"
+        + (f"; {what})" if what else ")")
+    )
+
+
 def _scale_cpu(scale: list[poll_scale.Result], runs: int, attribute: str) -> float:
     """Median CPU seconds per measured tick (`worker_cpu` or `emulator_cpu`) of the scale case of `runs`."""
     case = next((r for r in scale if r.runs == runs and r.measured), None)
@@ -194,37 +202,24 @@ def main(argv: list[str] | None = None) -> int:
         "figures are kept in the report's rerun line), rewrite the report",
     )
     args = parser.parse_args(argv)
-    if args.rerun_submit:
+    if args.rerun_submit or args.rerun_scale:
         with open(args.results, "rb") as f:
             saved = pickle.load(f)  # noqa: S301 - a file this program wrote
-        plan = saved["plan"]
-        first = f"submit added p50 {percentile(saved['submit'].added, 50) * 1000:.1f} ms"
-        with Stack() as stack:
-            saved["cold"] = cold_start.run(stack, processes=plan.cold_processes)
-            saved["submit"] = submit_path.run(
-                stack, submits=plan.submits, replays=plan.replays, per_client=plan.per_client
-            )
-        saved.setdefault("reruns", []).append(
-            f"{_command(['--rerun-submit'])} (cold start and submit path) at "
-            f"{datetime.now(UTC).strftime('%H:%M UTC')} (load average "
-            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at its end; the full run had measured {first})"
-        )
-        with open(args.results, "wb") as f:
-            pickle.dump(saved, f)
-        write(Path(args.out), saved)
-        return 0
-    if args.rerun_scale:
-        with open(args.results, "rb") as f:
-            saved = pickle.load(f)  # noqa: S301 - a file this program wrote
+        if args.rerun_submit:
+            plan = saved["plan"]
+            first = f"submit added p50 {percentile(saved['submit'].added, 50) * 1000:.1f} ms"
+            with Stack() as stack:
+                saved["cold"] = cold_start.run(stack, processes=plan.cold_processes)
+                saved["submit"] = submit_path.run(
+                    stack, submits=plan.submits, replays=plan.replays, per_client=plan.per_client
+                )
+            _note_rerun(saved, ["--rerun-submit"], f"cold start and submit path; the full run had measured {first}")
         for runs in args.rerun_scale:
             case = next(c for c in saved["plan"].scale_cases if c[0] == runs)
             with Stack() as stack:
                 fresh = poll_scale.run(stack, runs, ticks=case[1], tick=case[2], inline_max=case[3])
             saved["scale"] = [fresh if r.runs == runs else r for r in saved["scale"]]
-            saved.setdefault("reruns", []).append(
-                f"{_command(['--rerun-scale', str(runs)])} at {datetime.now(UTC).strftime('%H:%M UTC')} "
-                f"(load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at its end)"
-            )
+            _note_rerun(saved, ["--rerun-scale", str(runs)], "")
         with open(args.results, "wb") as f:
             pickle.dump(saved, f)
         write(Path(args.out), saved)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -779,21 +779,23 @@ def test_emulators_do_not_outlive_a_killed_starter(tmp_path: Path) -> None:
     )
     starter = subprocess.Popen([sys.executable, "-c", script])
     try:
-        deadline = time.monotonic() + 90
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        _wait_until(out.exists, 90)
         pgid = json.loads(out.read_text())["pgid"]
         java = [p for p in _descendants(pgid) if "java" in _cmdline(p)]
         assert java, "the Pub/Sub emulator's Java server should be running"
         starter.send_signal(signal.SIGKILL)
         starter.wait(10)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (group_members(pgid) or any(_alive(p) for p in java)):
-            time.sleep(0.2)
+        _wait_until(lambda: not group_members(pgid) and not any(_alive(p) for p in java), 20)
         assert not group_members(pgid) and not any(_alive(p) for p in java)
     finally:
         if starter.poll() is None:
             starter.kill()
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _cmdline(pid: int) -> str:
@@ -846,19 +848,13 @@ def test_a_process_left_in_the_group_by_its_exited_parent_dies_with_a_killed_sta
     )
     starter = subprocess.Popen([sys.executable, "-c", script])
     try:
-        deadline = time.monotonic() + 30
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        _wait_until(out.exists, 30)
         pgid = json.loads(out.read_text())["pgid"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(group_members(pgid)) < 3:  # supervisor, command, stubborn child
-            time.sleep(0.2)
+        _wait_until(lambda: len(group_members(pgid)) >= 3, 30)  # supervisor, command, stubborn child
         assert len(group_members(pgid)) >= 3
         starter.send_signal(signal.SIGKILL)
         starter.wait(10)
-        deadline = time.monotonic() + 30  # the supervisor's grace (10 s) and then SIGKILL
-        while time.monotonic() < deadline and group_members(pgid):
-            time.sleep(0.2)
+        _wait_until(lambda: not group_members(pgid), 30)  # the supervisor's grace (10 s) and then SIGKILL
         assert not group_members(pgid)
     finally:
         if starter.poll() is None:
