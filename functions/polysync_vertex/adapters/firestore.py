@@ -280,16 +280,34 @@ class RunStore:
     @unavailable_as_503
     def get_runs(self, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Several runs in one call: {doc_id: run} for those that exist."""
-        found: dict[str, dict[str, Any]] = {}
+        found = self._read_runs(doc_ids)
+        for doc_id, (data, version) in found.items():
+            self._remember(doc_id, data, version)
+        return {doc_id: copy.deepcopy(data) for doc_id, (data, _) in found.items()}
+
+    def _read_runs(self, doc_ids: list[str]) -> dict[str, tuple[dict[str, Any], Any]]:
+        """{doc_id: (run, update time)} of those that exist, in one call."""
         if not doc_ids:
-            return found
+            return {}
+        found: dict[str, tuple[dict[str, Any], Any]] = {}
         for snap in self.client.get_all([self.runs.document(d) for d in doc_ids], **self._rpc):
             self._count("reads")
             if snap.exists:
-                data = snap.to_dict() or {}
-                self._remember(snap.id, data, snap.update_time)
-                found[snap.id] = copy.deepcopy(data)
+                found[snap.id] = (snap.to_dict() or {}, snap.update_time)
         return found
+
+    def _stage_run(self, batch: Any, doc_id: str, data: dict[str, Any], version: Any) -> int:
+        """Add the run's write, conditioned on `version`, to `batch`; a run that ends gets `expireAt`, and so does
+        its request record, in the same batch. Returns the number of writes added."""
+        ended = not data.get("active") and "expireAt" not in data and data.get("requestKey")
+        if ended:
+            data["expireAt"] = self._expiry()
+        # The write is encoded here: `data` is complete before this line.
+        batch.update(self.runs.document(doc_id), data, option=self.client.write_option(last_update_time=version))
+        if not ended:
+            return 1
+        batch.set(self.requests.document(data["requestKey"]), {"expireAt": data["expireAt"]}, merge=True)
+        return 2
 
     @unavailable_as_503
     def update_run(
@@ -301,12 +319,11 @@ class RunStore:
         ends gets `expireAt`, and so does its request record, in the same batch."""
         from google.api_core import exceptions as gexc
 
-        ref = self.runs.document(doc_id)
         with self._lock:
             cached = self._seen.pop(doc_id, None)
         for _ in range(attempts):
             if cached is None:
-                snap = ref.get(**self._rpc)
+                snap = self.runs.document(doc_id).get(**self._rpc)
                 self._count("reads")
                 if not snap.exists:
                     return None, None
@@ -317,18 +334,10 @@ class RunStore:
             if result is None:
                 self._remember(doc_id, data, version)
                 return None, copy.deepcopy(data)
-            option = self.client.write_option(last_update_time=version)
+            batch = self.client.batch()
+            self._count("writes", self._stage_run(batch, doc_id, data, version))
             try:
-                if not data.get("active") and "expireAt" not in data and data.get("requestKey"):
-                    data["expireAt"] = self._expiry()
-                    batch = self.client.batch()
-                    batch.update(ref, data, option=option)
-                    batch.set(self.requests.document(data["requestKey"]), {"expireAt": data["expireAt"]}, merge=True)
-                    self._count("writes", 2)
-                    update_time = batch.commit(**self._rpc)[0].update_time
-                else:
-                    self._count("writes")
-                    update_time = ref.update(data, option=option, **self._rpc).update_time
+                update_time = batch.commit(**self._rpc)[0].update_time
             except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
                 continue  # changed since we read it: read again and re-apply
             self._remember(doc_id, data, update_time)
@@ -356,14 +365,8 @@ class RunStore:
                 if cached is not None:
                     current[i] = cached
         missing = [i for i in range(len(items)) if i not in current]
-        if missing:
-            refs = [self.runs.document(items[i][0]) for i in missing]
-            snaps = {snap.id: snap for snap in self.client.get_all(refs, **self._rpc)}
-            for i in missing:
-                self._count("reads")
-                snap = snaps.get(items[i][0])
-                if snap is not None and snap.exists:
-                    current[i] = (snap.to_dict() or {}, snap.update_time)
+        read = self._read_runs([items[i][0] for i in missing])
+        current.update({i: read[items[i][0]] for i in missing if items[i][0] in read})
         chunk: list[tuple[int, dict[str, Any], Any]] = []
         writes = 0
         for i, (doc_id, mutate) in enumerate(items):
@@ -394,20 +397,12 @@ class RunStore:
         from google.api_core import exceptions as gexc
 
         batch = self.client.batch()
-        refs: list[int] = []  # index into chunk of each write that is a run record
-        for n, (i, data, version) in enumerate(chunk):
-            ended = not data.get("active") and "expireAt" not in data and data.get("requestKey")
-            if ended:
-                data["expireAt"] = self._expiry()
-            # The write is encoded here: `data` is complete before this line.
-            batch.update(
-                self.runs.document(items[i][0]), data, option=self.client.write_option(last_update_time=version)
-            )
-            refs.append(n)
-            if ended:
-                batch.set(self.requests.document(data["requestKey"]), {"expireAt": data["expireAt"]}, merge=True)
-                refs.append(-1)
-        self._count("writes", len(refs))
+        first: list[int] = []  # the position in the commit's writes of each run's write
+        writes = 0
+        for i, data, version in chunk:
+            first.append(writes)
+            writes += self._stage_run(batch, items[i][0], data, version)
+        self._count("writes", writes)
         try:
             written = batch.commit(**self._rpc)
         except (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict):
@@ -416,11 +411,8 @@ class RunStore:
                 doc_id, mutate = items[i]
                 results[i] = self.update_run(doc_id, mutate)
             return
-        for n, write in zip(refs, written, strict=True):
-            if n < 0:
-                continue
-            i, data, _ = chunk[n]
-            self._remember(items[i][0], data, write.update_time)
+        for (i, data, _), position in zip(chunk, first, strict=True):
+            self._remember(items[i][0], data, written[position].update_time)
             results[i] = (results[i][0], copy.deepcopy(data))
 
     def active_runs(self, shard_range: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
