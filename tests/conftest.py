@@ -66,6 +66,28 @@ def cloud_emulators() -> Iterator[dict[str, str]]:
             emulator.stop()
 
 
+OUTPUTS_BUCKET = "local-outputs"
+
+
+@pytest.fixture(scope="session")
+def storage_emulator() -> Iterator[str]:
+    """The Cloud Storage emulator (gcp-storage-emulator) in its own process group, with the outputs bucket;
+    STORAGE_EMULATOR_HOST points the official client at it. Yields its URL."""
+    from polysync_local import processes
+
+    emulator = processes.start_storage(buckets=(OUTPUTS_BUCKET,))
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = emulator.url
+    try:
+        yield emulator.url
+    finally:
+        if previous is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = previous
+        emulator.stop()
+
+
 @pytest.fixture(scope="session")
 def vertex_server() -> Iterator[Any]:
     """Our Vertex AI emulator, in-process on a free port, jobs advancing 50x faster than scripted."""

@@ -8,6 +8,7 @@ the whole group: SIGTERM, then SIGKILL after a grace period.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -200,6 +201,23 @@ def vertex_command(port: int, *, time_factor: float = 1.0, execute: bool = False
     return cmd
 
 
+def storage_command(port: int) -> list[str]:
+    """The Cloud Storage emulator (PyPI `gcp-storage-emulator`, pure Python), in memory: the official client talks
+    to it through STORAGE_EMULATOR_HOST=http://127.0.0.1:<port>."""
+    return [
+        sys.executable,
+        "-m",
+        "gcp_storage_emulator",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--in-memory",
+        "--quiet",
+    ]
+
+
 def start_firestore(port: int | None = None, project: str = "local-project") -> Emulator:
     check_prerequisites()
     host = f"127.0.0.1:{port or free_port()}"
@@ -222,6 +240,33 @@ def start_vertex(port: int | None = None, *, time_factor: float = 1.0, execute: 
     proc = ManagedProcess("vertex", vertex_command(port, time_factor=time_factor, execute=execute)).start()
     wait_http(f"http://{host}/emulator/health", proc, timeout=30)
     return Emulator("vertex", host, proc)
+
+
+def start_storage(port: int | None = None, buckets: tuple[str, ...] = ()) -> Emulator:
+    """The Cloud Storage emulator with `buckets` created. Its `url` is the STORAGE_EMULATOR_HOST value."""
+    port = port or free_port()
+    host = f"127.0.0.1:{port}"
+    proc = ManagedProcess("storage", storage_command(port)).start()
+    wait_http(f"http://{host}/", proc, timeout=30)
+    for bucket in buckets:
+        create_bucket(host, bucket)
+    return Emulator("storage", host, proc)
+
+
+def create_bucket(host: str, bucket: str, project: str = "local-project") -> None:
+    """Create `bucket` in the Cloud Storage emulator at `host` (JSON API `buckets.insert`); one that exists is kept."""
+    req = urllib.request.Request(
+        f"http://{host}/storage/v1/b?project={project}",
+        data=json.dumps({"name": bucket}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10):
+            pass
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:
+            raise
 
 
 def reset_firestore(host: str, project: str) -> None:

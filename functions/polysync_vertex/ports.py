@@ -9,6 +9,7 @@ may too (unit tests). Services are built with exactly the ports they use (see `b
 | `PollStore`    | `adapters.firestore.RunStore`   | poll (with its index)            |
 | `EventPublisher` | `adapters.pubsub.Publisher`   | poll                             |
 | `Probes`       | `adapters.probes.Probes`        | health                           |
+| `ObjectReader` | `adapters.storage.ObjectStore`  | poll (Custom Job outputs)        |
 """
 
 from __future__ import annotations
@@ -157,11 +158,21 @@ class Probes(Protocol):
     def project_permissions(self, project: str, permissions: list[str], function: str) -> tuple[bool | None, str]: ...
 
 
+class ObjectReader(Protocol):
+    """One Cloud Storage object (`gs://bucket/name`): its first `max_bytes + 1` bytes, so a caller sees that it is
+    larger than `max_bytes`; None when it does not exist. Raises `UpstreamError` when it cannot be read."""
+
+    calls: Counter[str]
+
+    def read(self, uri: str, max_bytes: int, deadline: float) -> bytes | None: ...
+
+
 __all__ = [
     "Claim",
     "ClaimKind",
     "ClaimStore",
     "EventPublisher",
+    "ObjectReader",
     "PollStore",
     "Probes",
     "RunRecords",
