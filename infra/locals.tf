@@ -24,5 +24,8 @@ locals {
     PSV_RETENTION_DAYS           = tostring(var.retention_days)
     # health tests each function's Vertex AI permissions as that function's identity (iam.tf, health_impersonates).
     PSV_FUNCTION_IDENTITIES = join(",", [for fn in sort(keys(local.health_tested_accounts)) : "${fn}=${google_service_account.function[fn].email}"])
+    # Issue 26: Custom Job Output parameters; the bucket itself comes with its Terraform (empty: outputs off).
+    PSV_OUTPUTS_BUCKET = ""
+    PSV_OUTPUTS_PREFIX = "polysync-outputs"
   }
 }

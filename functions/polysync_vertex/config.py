@@ -32,6 +32,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "health only: function=service-account pairs (submit=sa@...,poll=...) whose permissions it tests.",
     ),
     "PSV_LOG_LEVEL": ("INFO", "Minimum log severity."),
+    "PSV_OUTPUTS_BUCKET": (
+        "",
+        "Bucket Custom Jobs write their Output parameters to; empty: Output parameters ignored with a warning.",
+    ),
+    "PSV_OUTPUTS_PREFIX": ("polysync-outputs", "Object prefix: <prefix>/<request key>/outputs.json."),
 }
 
 
@@ -59,6 +64,8 @@ class Settings:
     retention_days: float = 90.0
     function_identities: tuple[tuple[str, str], ...] = ()
     log_level: str = "INFO"
+    outputs_bucket: str = ""
+    outputs_prefix: str = "polysync-outputs"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +98,8 @@ class Settings:
                 if email.strip()
             ),
             log_level=get("PSV_LOG_LEVEL").upper(),
+            outputs_bucket=get("PSV_OUTPUTS_BUCKET").removeprefix("gs://").strip("/"),
+            outputs_prefix=get("PSV_OUTPUTS_PREFIX").strip("/"),
         )
 
     def topic_path(self, topic: str) -> str:

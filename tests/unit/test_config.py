@@ -148,3 +148,9 @@ def test_topic_path() -> None:
     s = Settings.from_env({"PSV_PROJECT": "my-proj"})
     assert s.topic_path("status") == "projects/my-proj/topics/status"
     assert s.topic_path("projects/other/topics/t") == "projects/other/topics/t"
+
+
+def test_outputs_bucket_off_by_default_and_tidied() -> None:
+    assert (Settings.from_env({}).outputs_bucket, Settings.from_env({}).outputs_prefix) == ("", "polysync-outputs")
+    s = Settings.from_env({"PSV_OUTPUTS_BUCKET": " gs://my-outs/ ", "PSV_OUTPUTS_PREFIX": "/runs/out/"})
+    assert (s.outputs_bucket, s.outputs_prefix) == ("my-outs", "runs/out")

@@ -5,13 +5,17 @@ container template while the job is RUNNING. Its parameters arrive as environmen
 
 - ``EPOCHS`` (default 200): passes over the data;
 - ``LEARNING_RATE`` (default 0.05): gradient descent step size;
-- ``AIP_MODEL_DIR`` (set by Vertex AI from ``baseOutputDirectory``): where the model would be written.
+- ``AIP_MODEL_DIR`` (set by Vertex AI from ``baseOutputDirectory``): where the model would be written;
+- ``POLYSYNC_OUTPUTS_PATH`` (set by the connector when the run declares Output parameters and an outputs bucket is
+  configured): where it writes its Output parameters, here ``FINAL_LOSS``, as one JSON object. On Vertex AI the path
+  is under the Cloud Storage FUSE mount ``/gcs/``; the emulator maps it to its Cloud Storage emulator.
 
 It prints the loss as it goes and the learned parameters, and exits 0 when the fit is good (1 otherwise).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -57,6 +61,12 @@ def main() -> int:
     print(f"training y = w*x + b on 256 points: EPOCHS={epochs} LEARNING_RATE={learning_rate}", flush=True)
     w, b, loss = train(synthetic_data(256), epochs, learning_rate)
     print(f"learned w={w:.3f} b={b:.3f} (true {TRUE_W}, {TRUE_B}); final loss {loss:.5f}", flush=True)
+    outputs_path = os.environ.get("POLYSYNC_OUTPUTS_PATH")
+    if outputs_path:  # the chief replica writes the run's Output parameters, once, before it exits
+        os.makedirs(os.path.dirname(outputs_path), exist_ok=True)
+        with open(outputs_path, "w") as f:
+            json.dump({"FINAL_LOSS": round(loss, 6)}, f)
+        print(f"outputs written to {outputs_path}", flush=True)
     model_dir = os.environ.get("AIP_MODEL_DIR")
     if model_dir:
         print(f"model would be written to {model_dir}", flush=True)
