@@ -10,7 +10,7 @@
   the message for redelivery with back-off otherwise (the triggers' RETRY_POLICY_RETRY).
 
 `LocalStack.start()` writes the endpoints file of the contract; `stop()` ends every process it started.
-Its parts live next to it: `signals.py` (SIGTERM / SIGINT as exceptions), `ports.py` (allocation, probes),
+Its parts live next to it: `signals.py` (SIGTERM / SIGINT as exceptions), `addresses.py` (TCP port allocation, probes),
 `standins.py` (the Eventarc and Cloud Scheduler stand-ins), `processes.py` and `supervise.py` (process groups).
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import processes
-from .ports import Ports, allocate, port_open
+from .addresses import Ports, allocate, port_open
 from .processes import ManagedProcess
 from .signals import Shutdown, critical, signals_raise
 from .standins import EventarcForwarder, Scheduler

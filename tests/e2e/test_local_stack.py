@@ -677,7 +677,7 @@ def _time_wait_on(port: int) -> None:
 def test_port_probe_ignores_time_wait_but_not_listeners() -> None:
     import socket
 
-    from polysync_local.ports import allocate, port_free
+    from polysync_local.addresses import allocate, port_free
 
     base = _free_range(10)
     _time_wait_on(base)

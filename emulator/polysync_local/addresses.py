@@ -1,4 +1,6 @@
-"""Ports of the local stack on 127.0.0.1: free ones, or a consecutive range from `--port-base`."""
+"""TCP addresses of the local stack on 127.0.0.1: free ports, or a consecutive range from `--port-base`.
+
+(Named apart from `polysync_vertex/ports.py`, the hexagonal ports: the Protocols services depend on.)"""
 
 from __future__ import annotations
 
