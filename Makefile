@@ -5,7 +5,7 @@ CHECKOV_VENV ?= .venv-checkov
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv checkov-venv demo dev test test-unit test-integration test-e2e test-slow lint fmt bench clean
+.PHONY: venv checkov-venv demo dev test test-unit test-integration test-e2e test-slow test-live lint fmt bench clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test-integration: venv
 
 test-e2e: venv
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+## The fidelity facts (tests/live): against the Vertex AI emulator, or against Vertex AI itself when PSV_LIVE_PROJECT
+## and PSV_LIVE_LOCATION are set (Application Default Credentials; costs money: see README "Fidelity facts").
+test-live: venv
+	@$(BIN)/python -m tests.live.target
+	$(BIN)/pytest -m live $(PYTEST_ARGS) tests/live
 
 test-slow: venv
 	$(BIN)/pytest -m slow $(PYTEST_ARGS) tests

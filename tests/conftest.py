@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "local-project"
 LOCATION = "us-central1"
 SECRET = "test-webhook-secret"
+# The live suite's options (--live-budget, ...) and report hooks: registered here, before collection.
+pytest_plugins = ("tests.live.plugin",)
 
 
 def pytest_configure(config: pytest.Config) -> None:
