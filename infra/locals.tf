@@ -27,5 +27,8 @@ locals {
     # Issue 26: Custom Job Output parameters; the bucket itself comes with its Terraform (empty: outputs off).
     PSV_OUTPUTS_BUCKET = ""
     PSV_OUTPUTS_PREFIX = "polysync-outputs"
+    # Issue 25: the pollers' Cloud Logging reads per minute for failed runs' log tails (its variable comes with
+    # issue 24's Terraform).
+    PSV_LOG_READS_PER_MINUTE = "20"
   }
 }

@@ -31,6 +31,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "",
         "health only: function=service-account pairs (submit=sa@...,poll=...) whose permissions it tests.",
     ),
+    "PSV_LOG_READS_PER_MINUTE": (
+        "20",
+        "Cloud Logging entries:list reads the poller spends per minute on failed runs' log tails (of the 60 a "
+        "minute per project Logging allows; parallel shard workers share it). 0: no tails.",
+    ),
     "PSV_LOG_LEVEL": ("INFO", "Minimum log severity."),
     "PSV_OUTPUTS_BUCKET": (
         "",
@@ -66,6 +71,7 @@ class Settings:
     log_level: str = "INFO"
     outputs_bucket: str = ""
     outputs_prefix: str = "polysync-outputs"
+    log_reads_per_minute: float = 20.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,7 +106,13 @@ class Settings:
             log_level=get("PSV_LOG_LEVEL").upper(),
             outputs_bucket=get("PSV_OUTPUTS_BUCKET").removeprefix("gs://").strip("/"),
             outputs_prefix=get("PSV_OUTPUTS_PREFIX").strip("/"),
+            log_reads_per_minute=max(0.0, float(get("PSV_LOG_READS_PER_MINUTE") or 0)),
         )
+
+    @property
+    def logging_endpoint(self) -> str:
+        """Cloud Logging's endpoint: Google's, or the local Vertex AI emulator's (it serves entries:list too)."""
+        return self.vertex_endpoint if self.vertex_endpoint.startswith("http://") else ""
 
     def topic_path(self, topic: str) -> str:
         return topic if topic.startswith("projects/") else f"projects/{self.project}/topics/{topic}"

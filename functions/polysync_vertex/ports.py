@@ -10,6 +10,7 @@ may too (unit tests). Services are built with exactly the ports they use (see `b
 | `EventPublisher` | `adapters.pubsub.Publisher`   | poll                             |
 | `Probes`       | `adapters.probes.Probes`        | health                           |
 | `ObjectReader` | `adapters.storage.ObjectStore`  | poll (Custom Job outputs)        |
+| `LogReader`    | `adapters.cloud_logging.CloudLogging` | poll (diagnostics), status (`logs=N`) |
 """
 
 from __future__ import annotations
@@ -146,6 +147,24 @@ class EventPublisher(Protocol):
     def publish_plain(self, topic: str, data: bytes, **attributes: str) -> None: ...
 
 
+class LogReader(Protocol):
+    """Cloud Logging `entries:list` (v2 REST JSON LogEntry dicts). Raises `UpstreamError`; never retries (a read
+    is quota: 60 a minute per project)."""
+
+    calls: Counter[str]
+
+    def list_entries(
+        self,
+        projects: list[str],
+        filter: str,
+        deadline: float,
+        *,
+        page_size: int = 1000,
+        page_token: str = "",
+        newest_first: bool = True,
+    ) -> tuple[list[dict[str, Any]], str]: ...
+
+
 class Probes(Protocol):
     """Permission and reachability checks for `health`. Each returns (ok, detail); ok None = cannot be checked here."""
 
@@ -172,6 +191,7 @@ __all__ = [
     "ClaimKind",
     "ClaimStore",
     "EventPublisher",
+    "LogReader",
     "ObjectReader",
     "PollStore",
     "Probes",

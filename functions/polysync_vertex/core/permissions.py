@@ -1,4 +1,4 @@
-"""The Vertex AI permissions each function calls, per job kind: the one table the `health` check tests and the
+"""The permissions each function calls in a Vertex AI project: the one table the `health` check tests and the
 Terraform custom roles mirror (tests/infra checks the roles against it)."""
 
 from __future__ import annotations
@@ -13,8 +13,15 @@ VERBS: dict[str, tuple[str, ...]] = {
     "templates": ("get", "list"),
     "health": ("list",),
 }
+# function -> the other permissions it needs in the job's project: Cloud Logging entries:list for a failed run's
+# log tail (poll) and `status?logs=N` (status) (https://cloud.google.com/logging/docs/access-control).
+OTHER: dict[str, tuple[str, ...]] = {
+    "poll": ("logging.logEntries.list",),
+    "status": ("logging.logEntries.list",),
+}
 
 
 def permissions(function: str) -> list[str]:
-    """Every `aiplatform.*` permission `function` needs, over all job kinds, sorted."""
-    return sorted(f"aiplatform.{k.collection}.{verb}" for k in kinds.KINDS for verb in VERBS.get(function, ()))
+    """Every permission `function` needs in a Vertex AI project, over all job kinds, sorted."""
+    vertex = [f"aiplatform.{k.collection}.{verb}" for k in kinds.KINDS for verb in VERBS.get(function, ())]
+    return sorted({*vertex, *OTHER.get(function, ())})

@@ -3,7 +3,8 @@
 Checks (each `{"name", "ok", "message"}`, plus `"skipped": true` where this environment cannot answer it —
 never reported as ok): a webhook secret is configured; Firestore answers; the status topic accepts publishes
 (an IAM permission test, nothing published); per allowed project and location, each function's identity holds the
-`aiplatform.*` permissions it calls for every job kind (`projects.testIamPermissions` as that identity); with
+`aiplatform.*` permissions it calls for every job kind and Cloud Logging's `logging.logEntries.list` where it reads
+job logs (poll, status) (`projects.testIamPermissions` as that identity); with
 `deep`, one list call per project, location and job kind. A failed check names the identity, the missing
 permission and the fix. Nothing is created, cancelled or published.
 """
@@ -19,7 +20,7 @@ from ..core.errors import UpstreamError
 from ..core.names import parent_name
 from ..ports import Probes, VertexPort
 
-FUNCTIONS = ("submit", "poll", "cancel", "templates")
+FUNCTIONS = ("submit", "poll", "cancel", "templates", "status")
 
 
 def _check(name: str, ok: bool | None, message: str) -> dict[str, Any]:

@@ -86,6 +86,34 @@ class JobKind(ABC):
         """Fields a final job contributes to the run record (empty for types without outputs)."""
         return {}
 
+    # -- diagnostics (core/diagnostics.py) ---------------------------------------------------------------
+    # The job writes log entries of its own that Cloud Logging's entries:list can read.
+    reads_logs: ClassVar[bool] = True
+
+    def log_filter(self, name: JobName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
+        """The Cloud Logging filter of the job's entries. Vertex AI training writes them on resource `ml_job`
+        labelled with the job id, Vertex AI's own lines as task_name "service", the workload's as
+        "workerpool0-0" (gcloud ai custom-jobs stream-logs filters the same way:
+        googlecloudsdk/command_lib/ai/log_util.py, `_LogFilters`)."""
+        return ml_job_filter([name.job_id])
+
+    def logs_query(self, name: JobName, job: dict[str, Any]) -> str:
+        """The Logs Explorer query of `diagnostics.logsUrl`."""
+        return self.log_filter(name, job)
+
+    def log_sources(self, job: dict[str, Any]) -> dict[str, str]:
+        """{job id in a log entry: the source its lines are shown as} for entries of other jobs (pipeline tasks)."""
+        return {}
+
+    def failed_tasks(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        """The failed parts of a failed job (Pipeline Jobs: tasks), as `diagnostics.failedTasks` lists them."""
+        return []
+
+    def failure_lines(self, job: dict[str, Any]) -> list[dict[str, str]]:
+        """Log lines made from the job itself, for kinds whose logs say less than the job (time, severity,
+        source, text)."""
+        return []
+
     # -- templates ---------------------------------------------------------------------------------------
     @abstractmethod
     def to_template(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +158,13 @@ class JobKind(ABC):
         if isinstance(job.get("createTime"), str):
             tail["createTime"] = job["createTime"]
         return tail
+
+
+def ml_job_filter(job_ids: list[str]) -> str:
+    """`resource.type="ml_job"` entries of the given job ids (the Logging query language:
+    https://cloud.google.com/logging/docs/view/logging-query-language)."""
+    ids = " OR ".join(f'resource.labels.job_id="{i}"' for i in job_ids)
+    return f'resource.type="ml_job" AND ({ids})' if len(job_ids) > 1 else f'resource.type="ml_job" AND {ids}'
 
 
 def _dict(value: Any) -> dict[str, Any]:

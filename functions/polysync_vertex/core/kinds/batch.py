@@ -27,6 +27,7 @@ from ..states import JOB_STATES
 from .base import JobKind, _dict, _str
 
 if TYPE_CHECKING:
+    from ..names import JobName
     from ..request import Parameter, SubmitRequest  # noqa: F401
 
 # A project id, or the project number Vertex AI itself writes into resource names.
@@ -228,6 +229,25 @@ class BatchPredictionJobKind(JobKind):
 
     def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
         return {f: copy.deepcopy(job.get(f)) or None for f in self.output_fields}
+
+    # Diagnostics: Google documents no log resource for batch prediction (only that the model's container logs
+    # stdout/stderr unless `disableContainerLogging`): nothing is read, the lines are `error` and `partialFailures`.
+    reads_logs = False
+
+    def log_filter(self, name: JobName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
+        return ""
+
+    def logs_query(self, name: JobName, job: dict[str, Any]) -> str:
+        return f'"{name.job_id}"'  # a text search for the job id in every log
+
+    def failure_lines(self, job: dict[str, Any]) -> list[dict[str, str]]:
+        when = _str(job.get("endTime")) or _str(job.get("updateTime"))
+        statuses = [_dict(job.get("error")), *(_dict(f) for f in job.get("partialFailures") or [])]
+        return [
+            {"time": when, "severity": "ERROR", "source": "vertex-ai", "text": str(s["message"])}
+            for s in statuses
+            if s.get("message")
+        ]
 
     def to_template(self, job: dict[str, Any]) -> dict[str, Any]:
         resources = _dict(job.get("dedicatedResources"))

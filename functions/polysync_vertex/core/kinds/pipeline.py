@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from .. import attributes as attrs
 from ..errors import invalid
 from ..states import PIPELINE_STATES
+from . import pipeline_tasks
 from .base import JobKind, _dict, _str
 
 if TYPE_CHECKING:
+    from ..names import JobName
     from ..request import Parameter, SubmitRequest  # noqa: F401
 
 PIPELINE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}\Z")
@@ -243,6 +245,16 @@ class PipelineJobKind(JobKind):
         if message:
             outputs["_error"] = str(message)
         return {"outputs": outputs}
+
+    # -- diagnostics: the pipeline's events and its (failed) tasks' CustomJobs (pipeline_tasks.py) ----------
+    def log_filter(self, name: JobName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
+        return pipeline_tasks.log_filter(name.job_id, job, all_tasks=all_tasks)
+
+    def log_sources(self, job: dict[str, Any]) -> dict[str, str]:
+        return pipeline_tasks.sources(job)
+
+    def failed_tasks(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        return pipeline_tasks.failed(job)
 
     def to_template(self, job: dict[str, Any]) -> dict[str, Any]:
         spec = job.get("pipelineSpec")

@@ -1,0 +1,79 @@
+"""A Pipeline Job's tasks as diagnostics see them: which failed, and which CustomJobs ran them.
+
+From `jobDetail.taskDetails` (v1 `PipelineTaskDetail`: taskName, state, error, parentTaskId, executorDetail with
+`containerDetail.mainJob` / `failedMainJobs` or `customJobDetail.job` / `failedJobs`, each a CustomJob's resource
+name; google.cloud.aiplatform_v1.types.pipeline_job). A task's CustomJob writes its logs like any CustomJob (resource
+`ml_job`, its job id); the pipeline's own events are `aiplatform.googleapis.com/PipelineJob` entries labelled
+`pipeline_job_id` in the log `aiplatform.googleapis.com%2Fpipeline_job_events`
+(https://cloud.google.com/vertex-ai/docs/pipelines/logging). jobDetail is not in the list view: the caller GETs the job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import ml_job_filter
+
+EVENTS_FILTER = 'resource.type="aiplatform.googleapis.com/PipelineJob" AND resource.labels.pipeline_job_id="{id}"'
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def tasks(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in _dict(job.get("jobDetail")).get("taskDetails") or [] if isinstance(t, dict)]
+
+
+def task_jobs(task: dict[str, Any]) -> list[str]:
+    """The CustomJob resource names that ran the task (its main job last, earlier failed attempts first)."""
+    detail = _dict(task.get("executorDetail"))
+    container, custom = _dict(detail.get("containerDetail")), _dict(detail.get("customJobDetail"))
+    names = [*(container.get("failedMainJobs") or []), container.get("mainJob")]
+    names += [*(custom.get("failedJobs") or []), custom.get("job")]
+    return [n for n in names if isinstance(n, str) and n]
+
+
+def failed(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """`failedTasks`: the failed tasks that ran something (or, if none did, every failed task but the root)."""
+    chosen = [t for t in tasks(job) if t.get("state") == "FAILED"]
+    leaves = [t for t in chosen if task_jobs(t)]
+    if leaves:
+        chosen = leaves
+    elif len(chosen) > 1:
+        chosen = [t for t in chosen if t.get("parentTaskId") not in (None, "", "0", 0)] or chosen
+    out = []
+    for task in chosen:
+        jobs = task_jobs(task)
+        out.append(
+            {
+                "name": str(task.get("taskName") or task.get("taskId") or ""),
+                "state": str(task.get("state") or ""),
+                "error": str(_dict(task.get("error")).get("message") or "") or None,
+                "customJob": jobs[-1] if jobs else None,
+            }
+        )
+    return out
+
+
+def job_ids(job: dict[str, Any], *, all_tasks: bool) -> list[str]:
+    """Ids of the tasks' CustomJobs: of the failed tasks, or of every task."""
+    chosen = tasks(job) if all_tasks else [t for t in tasks(job) if t.get("state") == "FAILED"]
+    ids = [name.rsplit("/", 1)[-1] for t in chosen for name in task_jobs(t)]
+    return list(dict.fromkeys(ids))
+
+
+def sources(job: dict[str, Any]) -> dict[str, str]:
+    """{CustomJob id: task name}: a task's log lines are shown as coming from that task."""
+    return {
+        name.rsplit("/", 1)[-1]: str(t.get("taskName") or t.get("taskId") or "")
+        for t in tasks(job)
+        for name in task_jobs(t)
+    }
+
+
+def log_filter(pipeline_job_id: str, job: dict[str, Any], *, all_tasks: bool) -> str:
+    """The pipeline's events, or its (failed) tasks' CustomJobs."""
+    events = "(" + EVENTS_FILTER.format(id=pipeline_job_id) + ")"
+    ids = job_ids(job, all_tasks=all_tasks)
+    return f"{events} OR ({ml_job_filter(ids)})" if ids else events
