@@ -7,6 +7,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from .ids import COLLECTIONS, CUSTOM_JOBS
+
 
 class AdminError(RuntimeError):
     def __init__(self, status: int, body: Any) -> None:
@@ -114,17 +116,14 @@ class AdminClient:
         return dict(self._call("GET", "/emulator/iam")["denied"])
 
 
-_COLLECTIONS = ("customJobs", "pipelineJobs", "batchPredictionJobs")
-
-
 def _job_parts(name: str) -> tuple[str, str, str, str]:
     parts = name.split("/")
-    if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] not in _COLLECTIONS:
-        raise ValueError(f"not a job name (projects/P/locations/L/{{{'|'.join(_COLLECTIONS)}}}/ID): {name!r}")
+    if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] not in COLLECTIONS:
+        raise ValueError(f"not a job name (projects/P/locations/L/{{{'|'.join(COLLECTIONS)}}}/ID): {name!r}")
     return parts[1], parts[3], parts[4], parts[5]
 
 
 def _job_path(project: str, location: str, collection: str, job_id: str, verb: str) -> str:
-    if collection == "customJobs":  # the original form, kept for existing clients
+    if collection == CUSTOM_JOBS:  # the original form, kept for existing clients
         return f"/emulator/jobs/{project}/{location}/{job_id}:{verb}"
     return f"/emulator/jobs/{project}/{location}/{collection}/{job_id}:{verb}"

@@ -14,7 +14,8 @@ from urllib.parse import unquote
 from .apis import Extras
 from .errors import ApiError, invalid_argument, not_found
 from .faults import FaultInjector, known_methods
-from .resources import CUSTOM_JOBS, RESOURCES
+from .ids import CUSTOM_JOBS
+from .resources import RESOURCES
 from .scenario import CANCEL_DELAY_S
 from .store import Store
 from .validation import parse_name, parse_parent
@@ -258,7 +259,7 @@ class EmulatorApp:
         match = _ADMIN_JOB.match(path)
         if match:
             project, location, collection, job_id, verb = match.groups()
-            name = f"projects/{project}/locations/{location}/{collection or CUSTOM_JOBS.collection}/{job_id}"
+            name = f"projects/{project}/locations/{location}/{collection or CUSTOM_JOBS}/{job_id}"
             if verb == "setState" and method == "POST":
                 request = _json_body(body)
                 state = request.get("state") if isinstance(request, dict) else None

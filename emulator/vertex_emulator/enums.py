@@ -1,7 +1,7 @@
-"""Enum tables of the CustomJob resource and their JSON encodings (names or integers).
+"""Enum tables of a CustomJob's job spec (accelerator type, reservation affinity, scheduling strategy).
 
-Jobs are stored with enum *names*. A request that asks for ``$alt=json;enum-encoding=int`` (as the
-official REST clients do) gets integers back, any other request gets names, like Vertex AI.
+:func:`normalize_job_spec_enums` rewrites a job spec's enum values to their names and rejects unknown names, as
+Vertex AI does; rendering by name or (``$alt=json;enum-encoding=int``) by number is :mod:`.schema`'s.
 """
 
 from __future__ import annotations
@@ -9,31 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import invalid_argument
-
-JOB_STATES: dict[str, int] = {
-    "JOB_STATE_UNSPECIFIED": 0,
-    "JOB_STATE_QUEUED": 1,
-    "JOB_STATE_PENDING": 2,
-    "JOB_STATE_RUNNING": 3,
-    "JOB_STATE_SUCCEEDED": 4,
-    "JOB_STATE_FAILED": 5,
-    "JOB_STATE_CANCELLING": 6,
-    "JOB_STATE_CANCELLED": 7,
-    "JOB_STATE_PAUSED": 8,
-    "JOB_STATE_EXPIRED": 9,
-    "JOB_STATE_UPDATING": 10,
-    "JOB_STATE_PARTIALLY_SUCCEEDED": 11,
-}
-
-FINAL_STATES: frozenset[str] = frozenset(
-    {
-        "JOB_STATE_SUCCEEDED",
-        "JOB_STATE_FAILED",
-        "JOB_STATE_CANCELLED",
-        "JOB_STATE_EXPIRED",
-        "JOB_STATE_PARTIALLY_SUCCEEDED",
-    }
-)
 
 ACCELERATOR_TYPES: dict[str, int] = {
     "ACCELERATOR_TYPE_UNSPECIFIED": 0,
@@ -89,12 +64,6 @@ def _to_name(value: Any, table: dict[str, int], where: str) -> Any:
     raise invalid_argument(f"Invalid value at '{where}' (TYPE_ENUM), {value!r}")
 
 
-def _to_number(value: Any, table: dict[str, int]) -> Any:
-    if isinstance(value, str) and value in table:
-        return table[value]
-    return value
-
-
 def _enum_sites(job_spec: dict[str, Any]) -> list[tuple[dict[str, Any], str, dict[str, int], str]]:
     """Every (container dict, key, table, proto path) where the job spec holds an enum."""
     sites: list[tuple[dict[str, Any], str, dict[str, int], str]] = []
@@ -127,42 +96,3 @@ def normalize_job_spec_enums(job_spec: dict[str, Any]) -> None:
     """Rewrite enum values of a job spec (in place) to their names; reject unknown names."""
     for holder, key, table, where in _enum_sites(job_spec):
         holder[key] = _to_name(holder[key], table, where)
-
-
-def job_spec_with_int_enums(job_spec: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a (name-encoded) job spec whose enums are integers; shares unchanged parts."""
-    sites = _enum_sites(job_spec)
-    if not sites:
-        return job_spec
-    out = dict(job_spec)
-    pools = job_spec.get("workerPoolSpecs")
-    if isinstance(pools, list):
-        new_pools: list[Any] = []
-        for pool in pools:
-            if isinstance(pool, dict) and isinstance(pool.get("machineSpec"), dict):
-                machine = dict(pool["machineSpec"])
-                if "acceleratorType" in machine:
-                    machine["acceleratorType"] = _to_number(machine["acceleratorType"], ACCELERATOR_TYPES)
-                affinity = machine.get("reservationAffinity")
-                if isinstance(affinity, dict) and "reservationAffinityType" in affinity:
-                    affinity = dict(affinity)
-                    affinity["reservationAffinityType"] = _to_number(
-                        affinity["reservationAffinityType"], RESERVATION_AFFINITY_TYPES
-                    )
-                    machine["reservationAffinity"] = affinity
-                pool = {**pool, "machineSpec": machine}
-            new_pools.append(pool)
-        out["workerPoolSpecs"] = new_pools
-    scheduling = job_spec.get("scheduling")
-    if isinstance(scheduling, dict) and "strategy" in scheduling:
-        out["scheduling"] = {**scheduling, "strategy": _to_number(scheduling["strategy"], SCHEDULING_STRATEGIES)}
-    return out
-
-
-def state_name(value: str) -> str:
-    """``RUNNING``, ``running`` or ``JOB_STATE_RUNNING`` -> ``JOB_STATE_RUNNING`` (ValueError if unknown)."""
-    text = value.strip().upper()
-    full = text if text.startswith("JOB_STATE_") else "JOB_STATE_" + text
-    if full not in JOB_STATES:
-        raise ValueError(f"unknown job state {value!r}")
-    return full

@@ -43,27 +43,6 @@ HTTP_TO_STATUS: dict[int, str] = {
     504: "DEADLINE_EXCEEDED",
 }
 
-# Numeric google.rpc.Code values, used in ``CustomJob.error``.
-RPC_CODES: dict[str, int] = {
-    "OK": 0,
-    "CANCELLED": 1,
-    "UNKNOWN": 2,
-    "INVALID_ARGUMENT": 3,
-    "DEADLINE_EXCEEDED": 4,
-    "NOT_FOUND": 5,
-    "ALREADY_EXISTS": 6,
-    "PERMISSION_DENIED": 7,
-    "RESOURCE_EXHAUSTED": 8,
-    "FAILED_PRECONDITION": 9,
-    "ABORTED": 10,
-    "OUT_OF_RANGE": 11,
-    "UNIMPLEMENTED": 12,
-    "INTERNAL": 13,
-    "UNAVAILABLE": 14,
-    "DATA_LOSS": 15,
-    "UNAUTHENTICATED": 16,
-}
-
 
 def status_for_http(http_status: int) -> str:
     """The canonical status name for an HTTP status code."""

@@ -11,23 +11,12 @@ from .errors import ApiError, invalid_argument, status_for_http
 from .resources import api_methods
 
 # Method names the emulator serves (Create/Get/List/Cancel/Delete per collection, GetOperation), for call
-# counters and faults; other modules add theirs with register_methods().
+# counters and faults.
 API_METHODS: tuple[str, ...] = api_methods()
-_METHODS: list[str] = list(API_METHODS)
-_METHODS_LOCK = threading.Lock()
-
-
-def register_methods(*names: str) -> None:
-    """Make ``names`` known to call counters and fault specs (e.g. an API served beside the job collections)."""
-    with _METHODS_LOCK:
-        for name in names:
-            if name not in _METHODS:
-                _METHODS.append(name)
 
 
 def known_methods() -> tuple[str, ...]:
-    with _METHODS_LOCK:
-        return tuple(_METHODS)
+    return API_METHODS
 
 
 @dataclass

@@ -387,15 +387,7 @@ def _merge_equalities(terms: list[Node]) -> Node:
     return Or(tuple(terms))
 
 
-def parse_filter(
-    text: str,
-    fields: Mapping[str, str] | None = None,
-    states: frozenset[str] | None = None,
-    example: str = 'state="JOB_STATE_SUCCEEDED" AND display_name:"my_job_*"',
-) -> Node:
-    """Parse a filter over ``fields`` (``{name: kind}``); ``INVALID_ARGUMENT`` :class:`ApiError` if it is not one."""
-    if fields is None:  # the CustomJobs fields, for callers that predate the resource definitions
-        from .resources import CUSTOM_JOBS
-
-        fields, states, example = CUSTOM_JOBS.filter_fields, CUSTOM_JOBS.state_names, CUSTOM_JOBS.filter_example
-    return _Parser(text, fields, states or frozenset(), example).parse()
+def parse_filter(text: str, fields: Mapping[str, str], states: frozenset[str], example: str) -> Node:
+    """Parse a filter over ``fields`` (``{name: kind}``) whose ``state`` values are ``states``; INVALID_ARGUMENT
+    :class:`ApiError` (showing ``example``) if it is not one."""
+    return _Parser(text, fields, states, example).parse()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .collection import Resource
 from .enums import normalize_job_spec_enums
 from .errors import invalid_argument
-from .scenario import CANCEL_DELAY_ENV, DEFAULT_SCENARIO, SCENARIO_ENV, Step, parse_scenario
+from .ids import NUMERIC_ID, PIPELINE_JOB_ID
+from .scenario import CANCEL_DELAY_ENV, SCENARIO_ENV, Lifecycle, Step, parse_scenario
+from .schema_check import required_error, violation
 from .timeutil import parse_duration
-
-if TYPE_CHECKING:
-    from .resources import Resource
 
 MAX_DISPLAY_NAME = 128
 MAX_ENV_VARS = 100
@@ -25,7 +25,6 @@ MAX_PACKAGE_URIS = 100
 # 403 PERMISSION_DENIED for a project it cannot use, never 400, so the emulator has nothing to check there.
 _PROJECT = re.compile(r"^[^/\s]+$")
 _LOCATION = re.compile(r"^[a-z][a-z0-9-]{0,62}[a-z0-9]$")
-_JOB_ID = re.compile(r"^[0-9]{1,19}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Top-level CustomJob fields (JSON names); output-only ones are accepted and ignored on create.
@@ -42,20 +41,6 @@ CUSTOM_JOB_FIELDS = frozenset(
         "error",
         "labels",
         "encryptionSpec",
-        "webAccessUris",
-        "satisfiesPzs",
-        "satisfiesPzi",
-    }
-)
-OUTPUT_ONLY_FIELDS = frozenset(
-    {
-        "name",
-        "state",
-        "createTime",
-        "startTime",
-        "endTime",
-        "updateTime",
-        "error",
         "webAccessUris",
         "satisfiesPzs",
         "satisfiesPzi",
@@ -106,8 +91,6 @@ def parse_parent(parent: str) -> tuple[str, str]:
 
 def parse_name(name: str, resource: Resource) -> tuple[str, str, str]:
     """``projects/P/locations/L/{collection}/ID`` -> (P, L, ID); INVALID_ARGUMENT if malformed."""
-    from .resources import NUMERIC_ID, PIPELINE_JOB_ID
-
     parts = name.split("/")
     kind, collection = resource.kind, resource.collection
     if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] != collection:
@@ -129,27 +112,12 @@ def parse_name(name: str, resource: Resource) -> tuple[str, str, str]:
     return parts[1], parts[3], job_id
 
 
-def parse_job_name(name: str) -> tuple[str, str, int]:
-    parts = name.split("/")
-    if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] != "customJobs":
-        raise invalid_argument(
-            f"Invalid CustomJob resource name {name!r}: expected "
-            "'projects/{project}/locations/{location}/customJobs/{custom_job}'."
-        )
-    _check_project_location(parts[1], parts[3], name)
-    if not _JOB_ID.match(parts[5]) or int(parts[5]) >= 2**63:
-        raise invalid_argument(
-            f"Invalid CustomJob resource name {name!r}: the CustomJob id must be a number, got {parts[5]!r}."
-        )
-    return parts[1], parts[3], int(parts[5])
-
-
 def parse_operation_name(name: str) -> tuple[str, str, int]:
     parts = name.split("/")
     if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] != "operations":
         raise invalid_argument(f"Invalid operation name {name!r}.")
     _check_project_location(parts[1], parts[3], name)
-    if not _JOB_ID.match(parts[5]):
+    if not NUMERIC_ID.match(parts[5]):
         raise invalid_argument(f"Invalid operation name {name!r}: the operation id must be a number.")
     return parts[1], parts[3], int(parts[5])
 
@@ -159,6 +127,16 @@ def _check_project_location(project: str, location: str, whole: str) -> None:
         raise invalid_argument(f"Invalid resource name {whole!r}: {project!r} is not a valid project id or number.")
     if not _LOCATION.match(location):
         raise invalid_argument(f"Invalid resource name {whole!r}: {location!r} is not a valid location.")
+
+
+def check_display_name(display_name: str, root: str, required: bool) -> None:
+    if required and not display_name:
+        raise required_error([f"{root}.display_name"])
+    if len(display_name) > MAX_DISPLAY_NAME:
+        raise violation(
+            f"{root}.display_name",
+            f"{root}.display_name is {len(display_name)} characters long; at most {MAX_DISPLAY_NAME} are allowed.",
+        )
 
 
 def _is_label_letter(ch: str) -> bool:
@@ -295,7 +273,7 @@ def pool_env(pool: dict[str, Any]) -> list[dict[str, Any]]:
     return env if isinstance(env, list) else []
 
 
-def validate_custom_job(body: Any, resource: Resource | None = None) -> ValidJob:
+def validate_custom_job(body: Any, lifecycle: Lifecycle) -> ValidJob:
     """Validate a CreateCustomJob body; raise INVALID_ARGUMENT :class:`ApiError` like Vertex AI."""
     if not isinstance(body, dict):
         raise invalid_argument("Invalid JSON payload received: the body must be a CustomJob object.")
@@ -345,7 +323,7 @@ def validate_custom_job(body: Any, resource: Resource | None = None) -> ValidJob
     if encryption is not None:
         encryption = _object(encryption, "custom_job.encryption_spec")
         _string_field(encryption.get("kmsKeyName", ""), "custom_job.encryption_spec.kms_key_name")
-    scenario_text = DEFAULT_SCENARIO
+    scenario_text = lifecycle.default_scenario
     cancel_delay_s: float | None = None
     for var in pool_env(pools[0]):
         if var.get("name") == SCENARIO_ENV:
@@ -358,7 +336,7 @@ def validate_custom_job(body: Any, resource: Resource | None = None) -> ValidJob
             if not 0 <= cancel_delay_s < float("inf"):
                 raise invalid_argument(f"Invalid {CANCEL_DELAY_ENV}: expected seconds >= 0, got {var.get('value')!r}.")
     try:
-        scenario = parse_scenario(scenario_text, resource)
+        scenario = parse_scenario(scenario_text, lifecycle)
     except ValueError as exc:
         raise invalid_argument(f"Invalid {SCENARIO_ENV} in worker_pool_specs[0]: {exc}.") from None
     return ValidJob(display_name, job_spec, labels, encryption, scenario, timeout_s, timeout_text, cancel_delay_s)

@@ -1,0 +1,1 @@
+"""What the benchmarks measure: each module runs one benchmark against a Stack and returns its results."""

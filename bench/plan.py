@@ -1,0 +1,52 @@
+"""What :mod:`bench.run` measures: the full plan (`make bench`) and the quick one (`--quick`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    cold_processes: int
+    submits: int
+    replays: int
+    per_client: int
+    poll_cases: tuple[tuple[int, int], ...]  # (active runs, repetitions per strategy)
+    kind_cases: tuple[tuple[str, int, int, bool], ...]  # (kind, active runs, repetitions, with the per-job baseline)
+    scale_cases: tuple[tuple[int, int, float, int], ...]  # (active runs, measured ticks, tick interval, inline max)
+    tick: float
+    changes: int
+    spread: float
+
+
+FULL = Plan(
+    cold_processes=5,
+    submits=500,
+    replays=100,
+    per_client=50,
+    poll_cases=((100, 5), (1000, 3), (10000, 2)),
+    kind_cases=(
+        ("pipeline", 1000, 2, True),
+        ("pipeline", 10000, 1, False),
+        ("batch", 1000, 2, True),
+        ("batch", 10000, 1, False),
+    ),
+    scale_cases=((10000, 5, 60.0, 2001), (30000, 5, 60.0, 2001)),
+    tick=10.0,
+    changes=20,
+    spread=120.0,
+)
+
+
+QUICK = Plan(
+    cold_processes=3,
+    submits=200,
+    replays=50,
+    per_client=20,
+    poll_cases=((100, 3), (1000, 2)),
+    kind_cases=(("pipeline", 1000, 1, True), ("batch", 1000, 1, True)),
+    scale_cases=((2000, 2, 15.0, 500),),
+    tick=2.0,
+    changes=20,
+    spread=24.0,
+)
