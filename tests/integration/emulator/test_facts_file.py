@@ -10,7 +10,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import aiplatform_v1 as v1
 
 from tests.live.target import facts
-from vertex_emulator import EmulatorServer, errors, store, validation
+from vertex_emulator import EmulatorServer, errors, listing, validation
 
 from .support import create, make_client, wait_state
 
@@ -25,7 +25,7 @@ def test_label_limits_are_the_facts() -> None:
 
 
 def test_page_size_cap_is_the_fact() -> None:
-    assert store.MAX_PAGE_SIZE == FACTS["page_size"]["emulator_max"]
+    assert listing.MAX_PAGE_SIZE == FACTS["page_size"]["emulator_max"]
 
 
 @pytest.mark.parametrize(
