@@ -36,7 +36,7 @@ from .client import (
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}  success
   {EXIT_FAILED}  dev/demo: the stack did not start, a part of it died, or the demo's runs did not end as expected;
-     doctor: a check failed
+     doctor: a check failed; smoke: a step did not do what it should (130: interrupted, cleaned up)
   {EXIT_USAGE}  usage error: bad arguments, no endpoints file, URL or secret
   {EXIT_CLIENT}  the connector refused the request (HTTP 4xx: INVALID_ARGUMENT, UNAUTHENTICATED, NOT_FOUND, ...)
   {EXIT_UNAVAILABLE}  the connector failed or is unreachable (HTTP 5xx, connection refused, timeout)"""
@@ -590,6 +590,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deep", action="store_true", help="also make one list call per project, location, job type")
     p.add_argument("--stack", metavar="FILE", help="endpoints file of a local stack (same as --endpoints-file)")
     p.set_defaults(func=cmd_doctor)
+
+    from . import smoke  # `polysync-vertex smoke`: emulator/polysync_local/smoke.py
+
+    p = add("smoke", smoke.HELP, smoke.EXAMPLES, [])
+    smoke.add_arguments(p)
+    p.set_defaults(func=smoke.cmd_smoke)
 
     p = add(
         "events",
