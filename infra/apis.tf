@@ -10,15 +10,21 @@ locals {
     # health: projects.testIamPermissions on each Vertex AI project (billed to this project).
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
-    "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
+    # Enabled explicitly (issue 27): Pub/Sub mints the push subscriptions' OIDC tokens through it.
+    "iamcredentials.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
+    # health: Policy Troubleshooter tells whether another function's identity holds a permission, without that
+    # identity's credentials (https://cloud.google.com/policy-intelligence/docs/troubleshoot-access).
+    "policytroubleshooter.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "serviceusage.googleapis.com",
+    # Enabled explicitly (issue 27): the source bucket and the Custom Job outputs bucket.
+    "storage.googleapis.com",
   ])
 }
 

@@ -100,3 +100,99 @@ resource "google_cloudbuild_trigger" "apply" {
 
   depends_on = [time_sleep.apis]
 }
+
+# --- The plan account's rights (issue 27, points 5 and 11) -----------------------------------------------------------
+
+# Branch and pull-request builds run repository code as the plan account, so it must not read data: no roles/viewer
+# (which reads Firestore documents, Pub/Sub messages' metadata and more), but a custom role with the metadata reads
+# `terraform plan` refreshes - resources, their IAM policies, custom roles - and nothing inside them: no
+# datastore.entities.*, no secretmanager.versions.access, no storage.objects.* except on the source bucket (the
+# zipped code Terraform uploads), no logging.logEntries.list. One instance in project_id and, for the custom roles,
+# bindings and log sinks Terraform keeps there, one in every other Vertex AI project (cross-project plans failed with
+# 403 before). Takes effect from the second apply: the first one is by hand (docs/deploy.md, CI/CD).
+locals {
+  plan_permissions = sort([
+    "artifactregistry.repositories.get",
+    "artifactregistry.repositories.getIamPolicy",
+    "cloudbuild.builds.get",
+    "cloudbuild.builds.list",
+    "cloudfunctions.functions.get",
+    "cloudfunctions.functions.getIamPolicy",
+    "cloudfunctions.functions.list",
+    "cloudfunctions.operations.get",
+    "cloudscheduler.jobs.get",
+    "datastore.backupSchedules.get",
+    "datastore.backupSchedules.list",
+    "datastore.databases.get",
+    "datastore.databases.getMetadata",
+    "datastore.indexes.get",
+    "datastore.indexes.list",
+    "iam.roles.get",
+    "iam.roles.list",
+    "iam.serviceAccounts.get",
+    "iam.serviceAccounts.getIamPolicy",
+    "iam.serviceAccounts.list",
+    "logging.logMetrics.get",
+    "logging.sinks.get",
+    "monitoring.alertPolicies.get",
+    "monitoring.dashboards.get",
+    "pubsub.subscriptions.get",
+    "pubsub.subscriptions.getIamPolicy",
+    "pubsub.topics.get",
+    "pubsub.topics.getIamPolicy",
+    "resourcemanager.projects.get",
+    "resourcemanager.projects.getIamPolicy",
+    "run.services.get",
+    "run.services.getIamPolicy",
+    "secretmanager.secrets.get",
+    "secretmanager.secrets.getIamPolicy",
+    "secretmanager.versions.list",
+    "serviceusage.services.get",
+    "serviceusage.services.list",
+    "storage.buckets.get",
+    "storage.buckets.getIamPolicy",
+  ])
+
+  # In the other Vertex AI projects Terraform keeps only custom roles, project IAM bindings and log sinks.
+  plan_permissions_vertex = sort([
+    "iam.roles.get",
+    "iam.roles.list",
+    "logging.sinks.get",
+    "resourcemanager.projects.get",
+    "resourcemanager.projects.getIamPolicy",
+  ])
+
+  plan_role_projects = local.cicd_enabled ? {
+    for p in distinct(concat([var.project_id], local.vertex_projects)) : p => p == var.project_id ? local.plan_permissions : local.plan_permissions_vertex
+  } : {}
+}
+
+resource "google_project_iam_custom_role" "plan" {
+  for_each = local.plan_role_projects
+
+  project     = each.key
+  role_id     = "${local.vertex_role_prefix}_plan"
+  title       = "polysync-vertex plan (read-only, no data)"
+  description = "What terraform plan of polysync-vertex refreshes: resource metadata and IAM policies, never data."
+  permissions = each.value
+  stage       = "GA"
+
+  depends_on = [time_sleep.apis]
+}
+
+resource "google_project_iam_member" "plan" {
+  for_each = local.plan_role_projects
+
+  project = each.key
+  role    = google_project_iam_custom_role.plan[each.key].id
+  member  = "serviceAccount:${coalesce(var.cicd_plan_service_account, "unset")}"
+}
+
+# The refresh of google_storage_bucket_object.functions reads the object's metadata: the source bucket only.
+resource "google_storage_bucket_iam_member" "plan_source" {
+  count = local.cicd_enabled ? 1 : 0
+
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${coalesce(var.cicd_plan_service_account, "unset")}"
+}

@@ -16,8 +16,7 @@ job_service_accounts = [
   "vertex-pipelines@my-project.iam.gserviceaccount.com",
 ]
 
-# Existing Secret Manager secret with the webhook secret (created in docs/deploy.md, step 2). CI refuses to deploy
-# without it.
+# Existing Secret Manager secret with the webhook secret and an enabled version (docs/deploy.md, step 3). Required.
 webhook_secret_id = "polysync-webhook"
 
 poll_schedule            = "* * * * *"
@@ -29,7 +28,7 @@ status_subscriber_members = ["serviceAccount:polysync-consumer@my-project.iam.gs
 # Ended runs and their request records are deleted by Firestore TTL this many days after they end.
 retention_days = 90
 
-# Alert policies notify these channels (docs/monitoring.md, creating a channel).
+# Alert policies notify these channels (docs/deploy.md, step 2). Required unless allow_silent_alerts = true.
 notification_channels = ["projects/my-project/notificationChannels/1234567890"]
 
 # Slow clients: Cloud Run's request timeout and concurrency per HTTP function instance.
@@ -37,8 +36,11 @@ http_timeout_seconds = 60
 http_concurrency     = 4
 
 # Data residency (uncomment when an org policy restricts resource locations).
-# message_storage_regions  = ["us-central1"]
-# secret_replica_locations = ["us-central1"]
+# message_storage_regions = ["us-central1"]
+
+# Organisations that enforce domain-restricted sharing (iam.allowedPolicyMemberDomains) refuse allUsers: switch Cloud
+# Run's invoker IAM check off instead (docs/deploy.md, step 6). The HMAC signature is the gate either way.
+# http_access = "invoker_iam_disabled"
 
 labels = {
   env = "prod"

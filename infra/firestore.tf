@@ -14,6 +14,20 @@ resource "google_firestore_database" "this" {
   depends_on = [time_sleep.apis]
 }
 
+# Daily backups beyond point-in-time recovery's 7 days (issue 27, point 12): a daily schedule keeps each backup
+# firestore_backup_retention_days (at most 14 weeks, https://cloud.google.com/firestore/docs/backups). 0 turns it off.
+resource "google_firestore_backup_schedule" "daily" {
+  count = var.firestore_backup_retention_days > 0 ? 1 : 0
+
+  project   = var.project_id
+  database  = var.firestore_database
+  retention = "${var.firestore_backup_retention_days * 86400}s"
+
+  daily_recurrence {}
+
+  depends_on = [google_firestore_database.this, time_sleep.apis]
+}
+
 locals {
   runs_collection      = "${var.collection_prefix}runs"
   requests_collection  = "${var.collection_prefix}requests"
@@ -64,7 +78,7 @@ resource "google_firestore_index" "runs_active_recorded" {
     order      = "ASCENDING"
   }
 
-  depends_on = [google_firestore_database.this]
+  depends_on = [google_firestore_database.this, time_sleep.apis]
 }
 
 # --- Retention (PSV_RETENTION_DAYS) -------------------------------------------

@@ -1,6 +1,8 @@
 # One google_cloudfunctions2_function per entry point of functions/main.py:
-#   HTTP (functions_framework.http):         submit, cancel, status, templates, health -> google_cloudfunctions2_function.http
-#   CloudEvent (functions_framework.cloud_event): poll, poll_shard             -> .poll and .poll_shard
+#   HTTP (functions_framework.http):              submit, cancel, status, templates, health -> google_cloudfunctions2_function.http
+#   CloudEvent (functions_framework.cloud_event): poll, poll_shard, hint                    -> google_cloudfunctions2_function.event
+# The event functions have no Eventarc trigger: a Terraform-managed Pub/Sub push subscription per function
+# (pubsub.tf, google_pubsub_subscription.push) delivers to them, so Terraform owns retries and dead-lettering.
 # tests/infra/test_terraform.py derives the entry points from main.py and holds them against this file.
 
 locals {
@@ -92,27 +94,63 @@ resource "google_cloudfunctions2_function" "http" {
     time_sleep.apis,
     time_sleep.iam,
     google_project_service_identity.pubsub,
-    google_project_service_identity.eventarc,
   ]
 }
 
-# The Eventarc triggers below create their own Pub/Sub push subscriptions. Neither google_cloudfunctions2_function nor
-# the Eventarc API can set a dead-letter policy on them (the subscription is output-only:
-# hashicorp/terraform-provider-google#17697), so Terraform creates the separate trigger dead-letter topic and its
-# subscription (pubsub.tf) and docs/deploy.md attaches it to the two Eventarc subscriptions with gcloud after apply.
-# Ticks and shard messages carry no state of their own (the runs are in Firestore and the next tick covers them again),
-# so a dead-lettered one is only a signal (monitoring.tf alerts on it), never lost work.
+# The event functions. Pub/Sub pushes the raw message envelope ({"message": {data, attributes, messageId,
+# publishTime}, "subscription"}) to the function's URL; functions-framework turns it into a CloudEvent of type
+# google.cloud.pubsub.topic.v1.messagePublished with `time` = publishTime and data = {"message": ...}, the shape the
+# Eventarc trigger delivered before (functions_framework/event_conversion.py, marshal_background_event_data;
+# tests/integration/test_push_delivery.py sends a push envelope through the real app).
+locals {
+  event_functions = {
+    poll = {
+      entry_point = "poll"
+      name        = "poll"
+      description = "On each scheduler tick: read active runs, ask Vertex AI for their state, publish status events."
+      # One poller at a time: ticks are serial by design, and a second instance would only repeat the same Vertex AI
+      # reads. A tick delivered while one runs is refused by Cloud Run (429) and, like every tick, never retried
+      # (pubsub.tf: the tick subscription's backoff outlasts its retention).
+      max_instances = 1
+      retries       = false
+    }
+    poll_shard = {
+      entry_point = "poll_shard"
+      name        = "poll-shard"
+      description = "Polls one shard of the active runs when poll fans out."
+      # Caps the rate of Vertex AI get calls (a per-region quota) however many shards poll fans out to.
+      max_instances = var.poll_shard_max_instances
+      retries       = true
+    }
+    hint = {
+      entry_point   = "hint"
+      name          = "hint"
+      description   = "Vertex AI job-state log entries (log sink per Vertex AI project): GETs the named jobs that are the connector's and records their changes at once; the poll tick stays the source of truth."
+      max_instances = var.hint_max_instances
+      retries       = true
+    }
+  }
 
-resource "google_cloudfunctions2_function" "poll" {
+  # Topic each event function's push subscription reads.
+  event_topics = {
+    poll       = google_pubsub_topic.tick.id
+    poll_shard = google_pubsub_topic.shard.id
+    hint       = google_pubsub_topic.hints.id
+  }
+}
+
+resource "google_cloudfunctions2_function" "event" {
+  for_each = local.event_functions
+
   project     = var.project_id
   location    = var.region
-  name        = "${var.name_prefix}-poll"
-  description = "On each scheduler tick: read active runs, ask Vertex AI for their state, publish status events."
+  name        = "${var.name_prefix}-${each.value.name}"
+  description = each.value.description
   labels      = local.labels
 
   build_config {
     runtime           = local.runtime
-    entry_point       = "poll"
+    entry_point       = each.value.entry_point
     service_account   = google_service_account.build.id
     docker_repository = google_artifact_registry_repository.functions.id
     source {
@@ -126,28 +164,20 @@ resource "google_cloudfunctions2_function" "poll" {
   service_config {
     available_memory = var.poll_memory
     available_cpu    = "1"
-    # The longest an event-triggered function may run: a poll of up to PSV_POLL_INLINE_MAX runs must fit.
-    timeout_seconds    = 540
-    min_instance_count = 0
-    # One poller at a time: ticks are serial by design, and a second instance would only repeat the same Vertex AI
-    # reads. A tick that arrives while one runs is refused and redelivered by Pub/Sub.
-    max_instance_count               = 1
+    # The longest a poll of up to PSV_POLL_INLINE_MAX runs may take; the push subscriptions' ack deadline (600 s)
+    # covers it.
+    timeout_seconds                  = 540
+    min_instance_count               = 0
+    max_instance_count               = each.value.max_instances
     max_instance_request_concurrency = 1
-    # Only Eventarc (Pub/Sub push) calls it.
+    # Only Pub/Sub push (an internal source in the same project) reaches them, and only with the OIDC token of the
+    # function's own push identity (iam.tf, trigger_invoker).
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
-    service_account_email          = google_service_account.function["poll"].email
+    service_account_email          = google_service_account.function[each.key].email
     environment_variables          = local.common_env
   }
 
-  event_trigger {
-    trigger_region        = var.region
-    event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
-    pubsub_topic          = google_pubsub_topic.tick.id
-    retry_policy          = "RETRY_POLICY_RETRY"
-    service_account_email = google_service_account.trigger["poll"].email
-  }
-
   depends_on = [
     google_project_service.this,
     google_firestore_database.this,
@@ -155,59 +185,17 @@ resource "google_cloudfunctions2_function" "poll" {
     time_sleep.apis,
     time_sleep.iam,
     google_project_service_identity.pubsub,
-    google_project_service_identity.eventarc,
   ]
 }
 
-resource "google_cloudfunctions2_function" "poll_shard" {
-  project     = var.project_id
-  location    = var.region
-  name        = "${var.name_prefix}-poll-shard"
-  description = "Polls one shard of the active runs when poll fans out."
-  labels      = local.labels
+# Upgrades from the Eventarc-triggered functions: same functions under new addresses (the missing event_trigger
+# still replaces them once).
+moved {
+  from = google_cloudfunctions2_function.poll
+  to   = google_cloudfunctions2_function.event["poll"]
+}
 
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "poll_shard"
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
-    source {
-      storage_source {
-        bucket = local.source_bucket
-        object = local.source_object
-      }
-    }
-  }
-
-  service_config {
-    available_memory   = var.poll_memory
-    available_cpu      = "1"
-    timeout_seconds    = 540
-    min_instance_count = 0
-    # Caps the rate of Vertex AI get calls (a per-region quota) however many shards poll fans out to.
-    max_instance_count               = var.poll_shard_max_instances
-    max_instance_request_concurrency = 1
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.function["poll_shard"].email
-    environment_variables            = local.common_env
-  }
-
-  event_trigger {
-    trigger_region        = var.region
-    event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
-    pubsub_topic          = google_pubsub_topic.shard.id
-    retry_policy          = "RETRY_POLICY_RETRY"
-    service_account_email = google_service_account.trigger["poll_shard"].email
-  }
-
-  depends_on = [
-    google_project_service.this,
-    google_firestore_database.this,
-    google_project_iam_member.build,
-    time_sleep.apis,
-    time_sleep.iam,
-    google_project_service_identity.pubsub,
-    google_project_service_identity.eventarc,
-  ]
+moved {
+  from = google_cloudfunctions2_function.poll_shard
+  to   = google_cloudfunctions2_function.event["poll_shard"]
 }

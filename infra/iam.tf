@@ -12,11 +12,14 @@ locals {
     health     = "health"
     poll       = "poll"
     poll_shard = "shard"
+    hint       = "hint"
   }
 
+  # The identities Pub/Sub pushes to each event function with (OIDC token); each may invoke its own function only.
   trigger_accounts = {
     poll       = "poll-trg"
     poll_shard = "shard-trg"
+    hint       = "hint-trg"
   }
 
   # Firestore roles in project_id, each limited to the connector's database by an IAM condition. status and health
@@ -28,13 +31,19 @@ locals {
     health     = "roles/datastore.viewer"
     poll       = "roles/datastore.user"
     poll_shard = "roles/datastore.user"
+    hint       = "roles/datastore.user"
   }
 
-  # Vertex AI permissions per function: exactly the calls its code makes through the Vertex AI adapter, for the three
-  # job types. submit creates and awaits a job by label (create, get, list); the pollers read and list active jobs and
+  # Permissions per function in each Vertex AI project: exactly the calls its code makes there, for the three job
+  # types. submit creates and awaits a job by label (create, get, list); the pollers read and list active jobs and
   # cancel orphaned duplicates (get, list, cancel); cancel cancels and re-reads (cancel, get); templates lists and
-  # reads (get, list); health, with deep=true, lists once per type (list). status answers from Firestore alone and
-  # gets no Vertex AI role. tests/infra/test_terraform.py holds this map against its own copy of the table.
+  # reads (get, list); hint GETs the jobs its log entries name (get, list); health, with deep=true, lists once per
+  # type (list). Besides Vertex AI (functions/polysync_vertex/core/permissions.py, EXTRA):
+  #   logging.logEntries.list - the pollers and hint read a failed job's log tail (issue 25, diagnostics), status
+  #                             reads a run's logs for `status?logs=N`;
+  #   logging.sinks.get, resourcemanager.projects.getIamPolicy, iam.roles.get - health reads the hints sink and the
+  #                             IAM policy it asks Policy Troubleshooter about (read-only; it holds no one's tokens).
+  # tests/infra/test_terraform.py holds this map against its own copy of the table.
   vertex_permissions = {
     submit = [
       "aiplatform.batchPredictionJobs.create",
@@ -67,6 +76,21 @@ locals {
       "aiplatform.batchPredictionJobs.list",
       "aiplatform.customJobs.list",
       "aiplatform.pipelineJobs.list",
+      "iam.roles.get",
+      "logging.sinks.get",
+      "resourcemanager.projects.getIamPolicy",
+    ]
+    status = [
+      "logging.logEntries.list",
+    ]
+    hint = [
+      "aiplatform.batchPredictionJobs.get",
+      "aiplatform.batchPredictionJobs.list",
+      "aiplatform.customJobs.get",
+      "aiplatform.customJobs.list",
+      "aiplatform.pipelineJobs.get",
+      "aiplatform.pipelineJobs.list",
+      "logging.logEntries.list",
     ]
     poll = [
       "aiplatform.batchPredictionJobs.cancel",
@@ -78,6 +102,7 @@ locals {
       "aiplatform.pipelineJobs.cancel",
       "aiplatform.pipelineJobs.get",
       "aiplatform.pipelineJobs.list",
+      "logging.logEntries.list",
     ]
     poll_shard = [
       "aiplatform.batchPredictionJobs.cancel",
@@ -89,6 +114,7 @@ locals {
       "aiplatform.pipelineJobs.cancel",
       "aiplatform.pipelineJobs.get",
       "aiplatform.pipelineJobs.list",
+      "logging.logEntries.list",
     ]
   }
 
@@ -107,11 +133,12 @@ locals {
   # https://cloud.google.com/firestore/docs/security/iam#iam_conditions: resource.name of a database).
   firestore_database_name = "projects/${var.project_id}/databases/${var.firestore_database}"
 
-  # Publisher on single topics only: both pollers publish status events; poll fans out to the shard topic. health
-  # tests the status topic's permissions (topics.testIamPermissions needs no role) and publishes nothing.
+  # Publisher on single topics only: both pollers and hint publish status events; poll fans out to the shard topic.
+  # health asks Policy Troubleshooter whether poll may publish, and publishes nothing.
   topic_publishers = {
     "poll/status"       = { fn = "poll", topic = google_pubsub_topic.status.name }
     "poll_shard/status" = { fn = "poll_shard", topic = google_pubsub_topic.status.name }
+    "hint/status"       = { fn = "hint", topic = google_pubsub_topic.status.name }
     "poll/shard"        = { fn = "poll", topic = google_pubsub_topic.shard.name }
   }
 
@@ -123,20 +150,18 @@ locals {
   # push the image to Artifact Registry, write build logs).
   build_roles = toset(["roles/run.builder"])
 
-  # health runs projects.testIamPermissions as each function whose Vertex AI rights it checks (PSV_FUNCTION_IDENTITIES),
-  # so that "submit may create" is tested with submit's identity, not health's own.
-  health_tested_accounts = { for fn in keys(local.vertex_permissions) : fn => fn if fn != "health" }
+  # health asks Policy Troubleshooter whether each of these identities holds the permissions its function needs
+  # (PSV_FUNCTION_IDENTITIES), without their credentials: no identity may act as another (issue 27, point 10).
+  health_tested_accounts = { for fn in keys(local.function_accounts) : fn => fn if fn != "health" }
 
-  pubsub_service_agent   = google_project_service_identity.pubsub.member
-  eventarc_service_agent = google_project_service_identity.eventarc.member
+  pubsub_service_agent = google_project_service_identity.pubsub.member
 }
 
 # --- Service agents ----------------------------------------------------------
 
-# On a fresh project the Pub/Sub and Eventarc service agents exist only after their first use, and Eventarc trigger
-# creation fails with "Permission denied while using the Eventarc Service Agent" until the agent exists and holds its
-# role (hashicorp/terraform-provider-google#25294, #14584). Creating them explicitly makes them exist before the grants
-# and triggers that name them; the Eventarc agent's role is granted explicitly for the same reason.
+# On a fresh project the Pub/Sub service agent exists only after its first use; the grants that name it (token
+# creator on the push identities, dead-lettering) fail until then. Creating it explicitly makes it exist first
+# (hashicorp/terraform-provider-google#25294, #14584).
 resource "google_project_service_identity" "pubsub" {
   provider = google-beta
 
@@ -144,22 +169,6 @@ resource "google_project_service_identity" "pubsub" {
   service = "pubsub.googleapis.com"
 
   depends_on = [time_sleep.apis]
-}
-
-resource "google_project_service_identity" "eventarc" {
-  provider = google-beta
-
-  project = var.project_id
-  service = "eventarc.googleapis.com"
-
-  depends_on = [time_sleep.apis]
-}
-
-resource "google_project_iam_member" "eventarc_agent" {
-  #checkov:skip=CKV_GCP_49:The Eventarc service agent's own predefined role, which Google grants it automatically on enablement; granted here only so it exists before the triggers, and only to the Google-managed agent.
-  project = var.project_id
-  role    = "roles/eventarc.serviceAgent"
-  member  = local.eventarc_service_agent
 }
 
 # --- Service accounts --------------------------------------------------------
@@ -181,7 +190,7 @@ resource "google_service_account" "trigger" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-${each.value}"
   display_name = "polysync-vertex ${each.key} trigger"
-  description  = "Identity Eventarc uses to push Pub/Sub messages to the ${each.key} function; may only invoke it."
+  description  = "Identity Pub/Sub pushes messages to the ${each.key} function with (OIDC token); may only invoke it."
 
   depends_on = [time_sleep.apis]
 }
@@ -262,28 +271,36 @@ resource "google_service_account_iam_member" "submit_acts_as_job_account" {
   member             = google_service_account.function["submit"].member
 }
 
-# health impersonates the functions it tests (PSV_FUNCTION_IDENTITIES): a custom role with the one permission that
-# needs, iam.serviceAccounts.getAccessToken (roles/iam.serviceAccountTokenCreator would add signBlob, signJwt and
-# more), granted on each tested function account only. Trade-off, stated in docs/deploy.md: whoever controls the
-# health function's code can act as those accounts; its code only calls testIamPermissions with the tokens.
-resource "google_project_iam_custom_role" "health_impersonation" {
+# health reads, never acts: to test another function's permissions it asks Policy Troubleshooter
+# (policytroubleshooter.googleapis.com, iam:troubleshoot) about that identity, which needs the IAM policies involved,
+# not the identity's credentials. In each Vertex AI project its custom role above holds
+# resourcemanager.projects.getIamPolicy and iam.roles.get; here, in project_id, it may read the policies of the
+# project and of the topics and buckets it checks (status topic, hints topic, outputs bucket).
+resource "google_project_iam_custom_role" "health_inspect" {
   project     = var.project_id
-  role_id     = "${local.vertex_role_prefix}_health_impersonation"
-  title       = "polysync-vertex health: test permissions as another function"
-  description = "Mint a short-lived access token of a polysync-vertex function account, to test its permissions."
-  permissions = ["iam.serviceAccounts.getAccessToken"]
-  stage       = "GA"
+  role_id     = "${local.vertex_role_prefix}_health_inspect"
+  title       = "polysync-vertex health: read IAM policies"
+  description = "Read the IAM policies Policy Troubleshooter evaluates for the polysync-vertex health check; no data, no tokens."
+  permissions = [
+    "iam.roles.get",
+    "pubsub.topics.getIamPolicy",
+    "resourcemanager.projects.getIamPolicy",
+    "storage.buckets.getIamPolicy",
+  ]
+  stage = "GA"
 
   depends_on = [time_sleep.apis]
 }
 
-resource "google_service_account_iam_member" "health_impersonates" {
-  for_each = local.health_tested_accounts
-
-  service_account_id = google_service_account.function[each.key].name
-  role               = google_project_iam_custom_role.health_impersonation.id
-  member             = google_service_account.function["health"].member
+resource "google_project_iam_member" "health_inspect" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.health_inspect.id
+  member  = google_service_account.function["health"].member
 }
+
+# Earlier versions let health impersonate the other functions (getAccessToken on their accounts, custom role
+# <prefix>_health_impersonation): whoever took over health could have created jobs as submit. Both are gone; the next
+# apply deletes them.
 
 # --- Build -------------------------------------------------------------------
 
@@ -295,28 +312,21 @@ resource "google_project_iam_member" "build" {
   member  = google_service_account.build.member
 }
 
-# --- Event delivery (Eventarc, Pub/Sub push) ---------------------------------
+# --- Event delivery (Pub/Sub push) ------------------------------------------------------------------------------
 
-# The trigger accounts may invoke their own function's Cloud Run service and nothing else. Pub/Sub-sourced
-# Eventarc triggers need no roles/eventarc.eventReceiver (only direct and audit-log events do).
-resource "google_cloud_run_service_iam_member" "poll_trigger_invoker" {
+# Each push identity may invoke its own function's Cloud Run service and nothing else.
+resource "google_cloud_run_service_iam_member" "trigger_invoker" {
+  for_each = local.event_functions
+
   project  = var.project_id
   location = var.region
-  service  = google_cloudfunctions2_function.poll.service_config[0].service
+  service  = google_cloudfunctions2_function.event[each.key].service_config[0].service
   role     = "roles/run.invoker"
-  member   = google_service_account.trigger["poll"].member
+  member   = google_service_account.trigger[each.key].member
 }
 
-resource "google_cloud_run_service_iam_member" "poll_shard_trigger_invoker" {
-  project  = var.project_id
-  location = var.region
-  service  = google_cloudfunctions2_function.poll_shard.service_config[0].service
-  role     = "roles/run.invoker"
-  member   = google_service_account.trigger["poll_shard"].member
-}
-
-# The Pub/Sub service agent mints the OIDC tokens of the push subscriptions as the trigger accounts. Projects whose
-# agent predates April 2021 lack this right; granting it on the two trigger accounts only is harmless elsewhere.
+# The Pub/Sub service agent mints the OIDC tokens of the push subscriptions as the push identities. Projects whose
+# agent predates April 2021 lack this right; granting it on the push identities only is harmless elsewhere.
 resource "google_service_account_iam_member" "pubsub_agent_token_creator" {
   for_each = local.trigger_accounts
 
@@ -326,35 +336,42 @@ resource "google_service_account_iam_member" "pubsub_agent_token_creator" {
 }
 
 # IAM grants take effect within about a minute, sometimes more ("Access change propagation",
-# https://cloud.google.com/iam/docs/access-change-propagation). Function builds read the source as the build account,
-# instances read the secret at start-up and Eventarc validates the trigger with its agent: all of that happens while
-# the functions are created, so they wait for the grants to propagate (the workaround in
-# hashicorp/terraform-provider-google#25294). The triggers re-run the wait whenever a grant it covers changes.
+# https://cloud.google.com/iam/docs/access-change-propagation). Function builds read the source as the build account
+# and instances read the secret at start-up: that happens while the functions are created, so they wait for the grants
+# to propagate (the workaround in hashicorp/terraform-provider-google#25294). The triggers re-run the wait whenever a
+# grant it covers changes.
 resource "time_sleep" "iam" {
   create_duration = "60s"
 
   triggers = {
     build     = join(",", sort([for m in google_project_iam_member.build : "${m.role}=${m.member}"]))
     secret    = join(",", sort([for m in google_secret_manager_secret_iam_member.webhook : m.member]))
-    eventarc  = google_project_iam_member.eventarc_agent.id
     pubsub    = join(",", sort([for m in google_service_account_iam_member.pubsub_agent_token_creator : m.id]))
     firestore = join(",", sort([for m in google_project_iam_member.firestore : m.id]))
     vertex    = join(",", sort([for m in google_project_iam_member.vertex : m.id]))
     act_as    = join(",", sort([for m in google_service_account_iam_member.submit_acts_as_job_account : m.id]))
-    health    = join(",", sort([for m in google_service_account_iam_member.health_impersonates : m.id]))
+    pipelines = join(",", sort([for m in google_service_account_iam_member.submit_acts_as_compute_default : m.id]))
   }
 }
 
 # --- HTTP invocation ---------------------------------------------------------
 
-# Invoker policy of the HTTP functions. Polysync calls them as a webhook and has no Google identity, so with
-# public_http = true (the default) Cloud Run lets every caller through (allUsers -> roles/run.invoker) and the
-# functions authenticate each request themselves: X-Polysync-Signature, HMAC-SHA256 over timestamp and payload with
-# the secret from Secret Manager, 300 s freshness, constant-time comparison; anything else gets 401 before any read,
-# write or Vertex AI call. With public_http = false only http_invoker_members (e.g. an API gateway) may call them.
+# Invoker policy of the HTTP functions (var.http_access). Polysync calls them as a webhook and has no Google identity,
+# so Cloud Run must let its calls through, and the functions authenticate each request themselves:
+# X-Polysync-Signature, HMAC-SHA256 over timestamp and payload with the secret from Secret Manager, 300 s freshness,
+# constant-time comparison; anything else gets 401 before any read, write or Vertex AI call.
+#   "allUsers"             - allUsers -> roles/run.invoker (the default: everything in Terraform). Refused where the
+#                            organisation enforces domain-restricted sharing (iam.allowedPolicyMemberDomains).
+#   "invoker_iam_disabled" - no IAM binding; Cloud Run's invoker IAM check is switched off on the five services, which
+#                            Cloud Run recommends "when the project is subject to the domain restricted sharing
+#                            constraint" (https://cloud.google.com/run/docs/authenticating/public). The Cloud
+#                            Functions API cannot set it (hashicorp/terraform-provider-google#23360), so the apply
+#                            pipeline does, after every apply (cloudbuild.yaml, step http-invoker; by hand:
+#                            docs/deploy.md step 6), for the services in output http_invoker_iam_disabled_services.
+#   "members"              - only http_invoker_members (e.g. an API gateway) may call them.
 resource "google_cloud_run_service_iam_member" "http_public" {
-  #checkov:skip=CKV_GCP_102:Intentional: Polysync's webhook has no Google identity; every request is authenticated by its HMAC signature in the function, and public_http = false turns this off.
-  for_each = var.public_http ? local.http_functions : {}
+  #checkov:skip=CKV_GCP_102:Intentional with http_access = "allUsers": Polysync's webhook has no Google identity; every request is authenticated by its HMAC signature in the function.
+  for_each = var.http_access == "allUsers" ? local.http_functions : {}
 
   project  = var.project_id
   location = var.region
@@ -364,13 +381,33 @@ resource "google_cloud_run_service_iam_member" "http_public" {
 }
 
 resource "google_cloud_run_service_iam_member" "http_invoker" {
-  for_each = var.public_http ? {} : {
+  for_each = var.http_access == "members" ? {
     for pair in setproduct(keys(local.http_functions), var.http_invoker_members) : "${pair[0]}/${pair[1]}" => { fn = pair[0], member = pair[1] }
-  }
+  } : {}
 
   project  = var.project_id
   location = var.region
   service  = google_cloudfunctions2_function.http[each.value.fn].service_config[0].service
   role     = "roles/run.invoker"
   member   = each.value.member
+}
+
+# --- Pipeline Jobs without a service account (issue 27, point 6) --------------------------------------------------
+
+# "If you don't specify a service account, Vertex AI Pipelines uses the Compute Engine default service account"
+# (https://cloud.google.com/vertex-ai/docs/pipelines/configure-project#service-account), and creating such a job needs
+# iam.serviceAccounts.actAs on it. That account is broad (often Editor), so submit may act as it only when the
+# operator opts in; otherwise give Pipeline Job templates a serviceAccount listed in job_service_accounts.
+data "google_project" "vertex" {
+  for_each = var.pipelines_may_use_compute_default_sa ? toset(local.vertex_projects) : toset([])
+
+  project_id = each.value
+}
+
+resource "google_service_account_iam_member" "submit_acts_as_compute_default" {
+  for_each = data.google_project.vertex
+
+  service_account_id = "projects/${each.key}/serviceAccounts/${each.value.number}-compute@developer.gserviceaccount.com"
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.function["submit"].member
 }

@@ -22,13 +22,16 @@ locals {
     PSV_TEMPLATE_CACHE_SECONDS   = tostring(var.template_cache_seconds)
     PSV_LOG_LEVEL                = var.log_level
     PSV_RETENTION_DAYS           = tostring(var.retention_days)
-    # health tests each function's Vertex AI permissions as that function's identity (iam.tf, health_impersonates).
+    # Whose permissions health checks (through Policy Troubleshooter, without their credentials: iam.tf).
     PSV_FUNCTION_IDENTITIES = join(",", [for fn in sort(keys(local.health_tested_accounts)) : "${fn}=${google_service_account.function[fn].email}"])
-    # Issue 26: Custom Job Output parameters; the bucket itself comes with its Terraform (empty: outputs off).
-    PSV_OUTPUTS_BUCKET = ""
-    PSV_OUTPUTS_PREFIX = "polysync-outputs"
-    # Issue 25: the pollers' Cloud Logging reads per minute for failed runs' log tails (its variable comes with
-    # issue 24's Terraform).
-    PSV_LOG_READS_PER_MINUTE = "20"
+    # Issue 24: hints (GETs per minute the hint function may spend) and the poll cadence between scheduler ticks.
+    PSV_HINT_GETS_PER_MINUTE  = tostring(var.hint_gets_per_minute)
+    PSV_POLL_INTERVAL_SECONDS = tostring(var.poll_interval_seconds)
+    PSV_POLL_CALLS_PER_MINUTE = tostring(var.poll_calls_per_minute)
+    # Issue 25: Cloud Logging entries:list reads per minute the pollers spend on failed jobs' log tails.
+    PSV_LOG_READS_PER_MINUTE = tostring(var.log_reads_per_minute)
+    # Issue 26: Custom Job Output parameters (empty bucket: outputs off, Output parameters are ignored with a warning).
+    PSV_OUTPUTS_BUCKET = var.outputs_bucket_enabled ? google_storage_bucket.outputs[0].name : ""
+    PSV_OUTPUTS_PREFIX = var.outputs_prefix
   }
 }

@@ -49,12 +49,12 @@ output "dead_letter_subscription" {
 }
 
 output "trigger_dead_letter_topic" {
-  description = "Dead-letter topic for the Eventarc subscriptions of poll and poll_shard (attach it with the gcloud step in docs/deploy.md)."
+  description = "Dead-letter topic of the push subscriptions of poll_shard and hint (attached by Terraform)."
   value       = google_pubsub_topic.trigger_dead_letter.id
 }
 
 output "trigger_dead_letter_subscription" {
-  description = "Subscription that keeps dead-lettered ticks and shard messages."
+  description = "Subscription that keeps dead-lettered shard messages and hints."
   value       = google_pubsub_subscription.trigger_dead_letter.id
 }
 
@@ -88,12 +88,34 @@ output "shard_topic" {
   value       = google_pubsub_topic.shard.id
 }
 
-output "poll_triggers" {
-  description = "Eventarc triggers of the event functions (their Pub/Sub subscriptions are managed by Eventarc)."
-  value = {
-    poll       = google_cloudfunctions2_function.poll.event_trigger[0].trigger
-    poll_shard = google_cloudfunctions2_function.poll_shard.event_trigger[0].trigger
-  }
+output "push_subscriptions" {
+  description = "Pub/Sub push subscription of each event function (poll, poll_shard, hint): OIDC, retry policy and dead-letter policy managed here."
+  value       = { for k, sub in google_pubsub_subscription.push : k => sub.id }
+}
+
+output "hints_topic" {
+  description = "Topic the Vertex AI log sinks route job-state entries to; the hint function reads it."
+  value       = google_pubsub_topic.hints.id
+}
+
+output "hint_sinks" {
+  description = "Log sink of each Vertex AI project (\"<project>\" -> sink id) and its writer identity, allowed to publish to hints_topic."
+  value       = { for p, sink in google_logging_project_sink.hints : p => { sink = sink.id, writer_identity = sink.writer_identity } }
+}
+
+output "outputs_bucket" {
+  description = "Bucket Custom Jobs write their Output parameters to (PSV_OUTPUTS_BUCKET); empty when outputs_bucket_enabled = false."
+  value       = var.outputs_bucket_enabled ? google_storage_bucket.outputs[0].name : ""
+}
+
+output "http_invoker_iam_disabled_services" {
+  description = "Cloud Run services of the HTTP functions whose invoker IAM check must be off (http_access = \"invoker_iam_disabled\"; cloudbuild.yaml step http-invoker, docs/deploy.md step 6). Empty otherwise."
+  value       = var.http_access == "invoker_iam_disabled" ? [for k in sort(keys(local.http_functions)) : google_cloudfunctions2_function.http[k].service_config[0].service] : []
+}
+
+output "region" {
+  description = "Region of the functions (for gcloud run services update --region)."
+  value       = var.region
 }
 
 output "webhook_secret_id" {

@@ -1,9 +1,11 @@
-# Topics: tick (Cloud Scheduler -> poll), shard (poll -> poll_shard), status (events for Polysync), and two dead-letter
-# topics: one for Polysync's status subscription, one for the Eventarc subscriptions of the two triggers.
+# Topics: tick (Cloud Scheduler -> poll), shard (poll -> poll_shard), hints (log sinks -> hint), status (events for
+# Polysync), and two dead-letter topics: one for Polysync's status subscription, one for the push subscriptions of the
+# event functions.
 locals {
   topics = {
     tick                = { name = "${var.name_prefix}-poll-tick" }
     shard               = { name = "${var.name_prefix}-poll-shard" }
+    hints               = { name = "${var.name_prefix}-hints" }
     status              = { name = "${var.name_prefix}-status" }
     dead_letter         = { name = "${var.name_prefix}-dead-letter" }
     trigger_dead_letter = { name = "${var.name_prefix}-trigger-dead-letter" }
@@ -33,6 +35,25 @@ resource "google_pubsub_topic" "shard" {
   project = var.project_id
   name    = local.topics.shard.name
   labels  = local.labels
+
+  dynamic "message_storage_policy" {
+    for_each = var.message_storage_regions == null ? [] : [var.message_storage_regions]
+    content {
+      allowed_persistence_regions = message_storage_policy.value
+    }
+  }
+
+  depends_on = [time_sleep.apis]
+}
+
+# Vertex AI project log sinks -> hints -> hint (hints.tf). Entries are hints only; the tick stays the source of truth.
+resource "google_pubsub_topic" "hints" {
+  #checkov:skip=CKV_GCP_83:Google-managed encryption; messages are Vertex AI's own job-state log entries (job ids and states), never secrets, and a customer-managed key is an organisation policy this module does not impose.
+  project = var.project_id
+  name    = local.topics.hints.name
+  labels  = local.labels
+  # A hint is worth something for seconds: an undelivered one is dropped after 10 minutes, the minimum.
+  message_retention_duration = "600s"
 
   dynamic "message_storage_policy" {
     for_each = var.message_storage_regions == null ? [] : [var.message_storage_regions]
@@ -77,8 +98,8 @@ resource "google_pubsub_topic" "dead_letter" {
   depends_on = [time_sleep.apis]
 }
 
-# Separate from the status dead letters: those are Polysync's events to replay, these are scheduler ticks and shard
-# work the pollers refused, which only need an operator's attention (and are redone by the next tick anyway).
+# Separate from the status dead letters: those are Polysync's events to replay, these are shard work and hints the
+# functions kept refusing, which only need an operator's attention (the next tick redoes their work anyway).
 resource "google_pubsub_topic" "trigger_dead_letter" {
   #checkov:skip=CKV_GCP_83:Google-managed encryption; messages hold run metadata (ids, states, job names), never secrets, and a customer-managed key is an organisation policy this module does not impose.
   project = var.project_id
@@ -138,7 +159,7 @@ resource "google_pubsub_subscription" "dead_letter" {
   }
 }
 
-# Keeps dead-lettered ticks and shard messages; monitoring.tf alerts when it is not empty.
+# Keeps dead-lettered shard messages and hints; monitoring.tf alerts when it is not empty.
 resource "google_pubsub_subscription" "trigger_dead_letter" {
   project = var.project_id
   name    = "${var.name_prefix}-trigger-dead-letter"
@@ -153,14 +174,78 @@ resource "google_pubsub_subscription" "trigger_dead_letter" {
   }
 }
 
+# --- Delivery to the event functions (issue 27, point 7) -----------------------------------------------------------
+
+# One Terraform-managed push subscription per event function (no Eventarc: its subscriptions cannot carry a
+# dead-letter policy, hashicorp/terraform-provider-google#17697, and were lost whenever a trigger was re-created).
+# Pub/Sub pushes with an OIDC token of the function's own push identity (google_service_account.trigger), which may
+# invoke that function only (iam.tf). A 2xx response acknowledges; anything else is redelivered after retry_policy's
+# backoff, and after var.trigger_max_delivery_attempts deliveries the message goes to the trigger dead-letter topic.
+#
+# poll has no retries (point 8): a tick carries no state and the next one comes within a minute, so its
+# subscription keeps an unacknowledged tick for 600 s (Pub/Sub's minimum retention) and waits at least 600 s before a
+# redelivery: a refused tick (Cloud Run answers 429 while the one poll instance is busy) expires before it could be
+# delivered again, and the handler acknowledges every tick it receives, failed ones included (functions/main.py).
+# Nothing piles up after an outage; the poll tick alert (monitoring.tf) notices ticks that do not run.
+resource "google_pubsub_subscription" "push" {
+  for_each = local.event_functions
+
+  project = var.project_id
+  name    = "${var.name_prefix}-${each.value.name}-push"
+  topic   = local.event_topics[each.key]
+  labels  = local.labels
+
+  # The push request is the delivery: Pub/Sub waits this long for the function's answer (the functions' timeout is
+  # 540 s).
+  ack_deadline_seconds       = 600
+  message_retention_duration = each.value.retries ? "3600s" : "600s"
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.event[each.key].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.trigger[each.key].email
+      audience              = google_cloudfunctions2_function.event[each.key].service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = each.value.retries ? "10s" : "600s"
+    maximum_backoff = "600s"
+  }
+
+  dynamic "dead_letter_policy" {
+    for_each = each.value.retries ? [1] : []
+    content {
+      dead_letter_topic     = google_pubsub_topic.trigger_dead_letter.id
+      max_delivery_attempts = var.trigger_max_delivery_attempts
+    }
+  }
+
+  depends_on = [
+    google_cloud_run_service_iam_member.trigger_invoker,
+    google_service_account_iam_member.pubsub_agent_token_creator,
+    time_sleep.iam,
+  ]
+}
+
 # Dead-lettering is done by the Pub/Sub service agent: it must publish to the dead-letter topic and acknowledge
-# (subscriber) on the source subscription. Granted on those resources only. For the Eventarc subscriptions the
-# subscriber grant is part of the gcloud step in docs/deploy.md (Terraform does not know their names before apply).
+# (subscriber) on the source subscription. Granted on those resources only.
 locals {
   dead_letter_topics = {
     dead_letter         = { topic = google_pubsub_topic.dead_letter.name }
     trigger_dead_letter = { topic = google_pubsub_topic.trigger_dead_letter.name }
   }
+
+  # Source subscriptions the agent dead-letters from: Polysync's status subscription and every push subscription
+  # with retries.
+  dead_letter_sources = merge(
+    { status = google_pubsub_subscription.status.name },
+    { for k, f in local.event_functions : "push/${k}" => google_pubsub_subscription.push[k].name if f.retries },
+  )
 }
 
 resource "google_pubsub_topic_iam_member" "dead_letter_publisher_pubsub_agent" {
@@ -172,11 +257,18 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher_pubsub_agent" {
   member  = local.pubsub_service_agent
 }
 
-resource "google_pubsub_subscription_iam_member" "status_subscriber_pubsub_agent" {
+resource "google_pubsub_subscription_iam_member" "dead_letter_source_pubsub_agent" {
+  for_each = local.dead_letter_sources
+
   project      = var.project_id
-  subscription = google_pubsub_subscription.status.name
+  subscription = each.value
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.status_subscriber_pubsub_agent
+  to   = google_pubsub_subscription_iam_member.dead_letter_source_pubsub_agent["status"]
 }
 
 # Polysync's consumer pulls its status subscription and, to replay what was dead-lettered, the status dead-letter

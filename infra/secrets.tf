@@ -1,35 +1,18 @@
-# Only the secret container is managed here. Its value is added with gcloud (docs/deploy.md) so it is never in
-# Terraform state, plans or this repository.
-resource "google_secret_manager_secret" "webhook" {
-  count = var.webhook_secret_id == null ? 1 : 0
-
-  project   = var.project_id
-  secret_id = "${var.name_prefix}-webhook"
-  labels    = local.labels
-
-  # Automatic replication unless data residency requires named regions (an org policy such as
-  # constraints/gcp.resourceLocations rejects automatic replication).
-  replication {
-    dynamic "auto" {
-      for_each = var.secret_replica_locations == null ? [1] : []
-      content {}
-    }
-    dynamic "user_managed" {
-      for_each = var.secret_replica_locations == null ? [] : [var.secret_replica_locations]
-      content {
-        dynamic "replicas" {
-          for_each = user_managed.value
-          content {
-            location = replicas.value
-          }
-        }
-      }
-    }
-  }
-
-  depends_on = [time_sleep.apis]
+# The webhook secret is an input, never created here (issue 27, point 1): a secret created without a version makes
+# every HTTP function's revision fail to start (they read PSV_WEBHOOK_SECRETS from it at start-up), and a version
+# created by Terraform would put the value in state and plans. docs/deploy.md step 3 creates the secret and its first
+# version with gcloud; variables.tf requires webhook_secret_id (no default), and the preflight of both Cloud Build
+# pipelines checks that it has an enabled version before anything is deployed.
+locals {
+  webhook_secret_id = var.webhook_secret_id
 }
 
-locals {
-  webhook_secret_id = var.webhook_secret_id == null ? google_secret_manager_secret.webhook[0].secret_id : var.webhook_secret_id
+# Earlier versions of this module created an empty "<name_prefix>-webhook" secret when webhook_secret_id was null.
+# Forget it without deleting it (it may hold the versions the functions read): name it in webhook_secret_id.
+removed {
+  from = google_secret_manager_secret.webhook
+
+  lifecycle {
+    destroy = false
+  }
 }

@@ -61,7 +61,7 @@ variable "vertex_projects" {
 }
 
 variable "job_service_accounts" {
-  description = "Emails of the service accounts Vertex AI jobs run as: the templates' worker-pool serviceAccount (Custom Jobs), serviceAccount (Pipeline Jobs, Batch Prediction Jobs). submit gets roles/iam.serviceAccountUser (iam.serviceAccounts.actAs) on each of them and nothing wider. Accounts may live in other projects (docs/deploy.md, cross-project prerequisites). Empty: jobs run as the Vertex AI service agent and no grant is needed."
+  description = "Emails of the service accounts Vertex AI jobs run as: the templates' serviceAccount (Custom Jobs, Pipeline Jobs, Batch Prediction Jobs). submit gets roles/iam.serviceAccountUser (iam.serviceAccounts.actAs) on each of them and nothing wider; with an outputs bucket they may write it. Accounts may live in other projects (docs/deploy.md, cross-project prerequisites). A Custom Job or Batch Prediction Job without a serviceAccount runs as a Vertex AI service agent and needs no grant; a Pipeline Job without one runs as the Compute Engine default service account, which needs pipelines_may_use_compute_default_sa."
   type        = list(string)
   default     = []
 
@@ -69,6 +69,12 @@ variable "job_service_accounts" {
     condition     = alltrue([for a in var.job_service_accounts : can(regex("^[a-z0-9-]+@[a-z0-9.-]+\\.gserviceaccount\\.com$", a))])
     error_message = "job_service_accounts entries must be service account emails."
   }
+}
+
+variable "pipelines_may_use_compute_default_sa" {
+  description = "Pipeline Jobs created without a serviceAccount run as the Compute Engine default service account (PROJECT_NUMBER-compute@developer.gserviceaccount.com), and creating them needs actAs on it. true: submit gets roles/iam.serviceAccountUser on that account in every Vertex AI project. false (default): such a create fails with 403 naming the account; give Pipeline Job templates a serviceAccount from job_service_accounts instead (recommended: the default account is often an Editor)."
+  type        = bool
+  default     = false
 }
 
 # --- Polling -----------------------------------------------------------------
@@ -112,7 +118,136 @@ variable "poll_inline_max" {
   }
 }
 
+variable "poll_interval_seconds" {
+  description = "Seconds between poll passes between the scheduler's one-minute ticks while the projected list calls stay within poll_calls_per_minute (PSV_POLL_INTERVAL_SECONDS, issue 24)."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.poll_interval_seconds >= 1 && var.poll_interval_seconds <= 60 && floor(var.poll_interval_seconds) == var.poll_interval_seconds
+    error_message = "poll_interval_seconds must be a whole number between 1 and 60."
+  }
+}
+
+variable "poll_calls_per_minute" {
+  description = "Vertex AI list calls per minute per region the poll cadence may spend (PSV_POLL_CALLS_PER_MINUTE; the region's quota is 600 per minute, shared with everything else in the project)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.poll_calls_per_minute >= 1 && floor(var.poll_calls_per_minute) == var.poll_calls_per_minute
+    error_message = "poll_calls_per_minute must be a positive whole number."
+  }
+}
+
+variable "trigger_max_delivery_attempts" {
+  description = "Deliveries of one shard message or hint to its function before it goes to the trigger dead-letter topic (poll ticks are never redelivered)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.trigger_max_delivery_attempts >= 5 && var.trigger_max_delivery_attempts <= 100
+    error_message = "trigger_max_delivery_attempts must be between 5 and 100 (Pub/Sub's limits)."
+  }
+}
+
+# --- Hints (issue 24) ----------------------------------------------------------
+
+variable "hints_enabled" {
+  description = "Create a log sink in every Vertex AI project that routes Vertex AI's job-state log entries to the hints topic, so the hint function records Custom and Pipeline Job changes within seconds. false: no sinks; the poll cadence alone sees changes."
+  type        = bool
+  default     = true
+}
+
+variable "hint_gets_per_minute" {
+  description = "Vertex AI GET calls per minute the hint function may spend; above it hints are ignored until the next tick (PSV_HINT_GETS_PER_MINUTE)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.hint_gets_per_minute >= 0 && floor(var.hint_gets_per_minute) == var.hint_gets_per_minute
+    error_message = "hint_gets_per_minute must be a whole number, 0 or more."
+  }
+}
+
+variable "hint_max_instances" {
+  description = "Upper bound of concurrent hint function instances."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.hint_max_instances >= 1 && var.hint_max_instances <= 100
+    error_message = "hint_max_instances must be between 1 and 100."
+  }
+}
+
+# --- Diagnostics (issue 25) ----------------------------------------------------
+
+variable "log_reads_per_minute" {
+  description = "Cloud Logging entries:list reads per minute the pollers spend on failed jobs' log tails (PSV_LOG_READS_PER_MINUTE; Cloud Logging allows 60 per minute per project)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.log_reads_per_minute >= 0 && var.log_reads_per_minute <= 60 && floor(var.log_reads_per_minute) == var.log_reads_per_minute
+    error_message = "log_reads_per_minute must be a whole number between 0 and 60."
+  }
+}
+
+# --- Custom Job outputs (issue 26) ---------------------------------------------
+
+variable "outputs_bucket_enabled" {
+  description = "Create the bucket Custom Jobs write their Output parameters to (PSV_OUTPUTS_BUCKET). false: no bucket; Output parameters of Custom Jobs are ignored with a warning."
+  type        = bool
+  default     = true
+}
+
+variable "outputs_bucket_name" {
+  description = "Name of the outputs bucket. Null: \"<project_id>-<name_prefix>-outputs\"."
+  type        = string
+  default     = null
+}
+
+variable "outputs_prefix" {
+  description = "Object prefix of the outputs in the bucket (PSV_OUTPUTS_PREFIX)."
+  type        = string
+  default     = "polysync-outputs"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", var.outputs_prefix))
+    error_message = "outputs_prefix must be a path without leading or trailing slashes (letters, digits, . _ - and /)."
+  }
+}
+
+variable "outputs_kms_key" {
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that encrypts the outputs bucket (CMEK); the Cloud Storage service agent is granted Encrypter/Decrypter on it. Null: Google-managed encryption."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.outputs_kms_key == null ? true : can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.outputs_kms_key))
+    error_message = "outputs_kms_key must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>."
+  }
+}
+
+variable "outputs_custom_code_agent_writes" {
+  description = "Let the Vertex AI Custom Code Service Agent of each Vertex AI project (service-<number>@gcp-sa-aiplatform-cc.iam.gserviceaccount.com, which runs Custom Jobs without a serviceAccount) write the outputs bucket. Google creates that agent when Vertex AI first runs custom code in the project; until then the grant fails with \"does not exist\" (docs/deploy.md, step 2)."
+  type        = bool
+  default     = true
+}
+
 # --- Firestore ---------------------------------------------------------------
+
+variable "firestore_backup_retention_days" {
+  description = "Daily Firestore backups are kept this many days (at most 98, 14 weeks); point-in-time recovery covers only 7. 0: no backup schedule."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.firestore_backup_retention_days >= 0 && var.firestore_backup_retention_days <= 98 && floor(var.firestore_backup_retention_days) == var.firestore_backup_retention_days
+    error_message = "firestore_backup_retention_days must be a whole number between 0 and 98."
+  }
+}
 
 variable "create_firestore_database" {
   description = "Create the Firestore database. Set false when firestore_database already exists in the project (it must be in Native mode)."
@@ -151,13 +286,12 @@ variable "collection_prefix" {
 # --- Webhook authentication --------------------------------------------------
 
 variable "webhook_secret_id" {
-  description = "Id of an existing Secret Manager secret in project_id that holds the webhook HMAC secret(s). Null: Terraform creates the secret \"<name_prefix>-webhook\" without a value; add the value with gcloud (docs/deploy.md). The value is never in Terraform state."
+  description = "Id of the Secret Manager secret in project_id that holds the webhook HMAC secret(s). Required: create the secret and its first version with gcloud before the first apply (docs/deploy.md, step 3). The value is never in Terraform state or plans."
   type        = string
-  default     = null
 
   validation {
-    condition     = var.webhook_secret_id == null ? true : can(regex("^[A-Za-z0-9_-]{1,255}$", var.webhook_secret_id))
-    error_message = "webhook_secret_id must be a secret id (letters, digits, underscores, hyphens), not a full resource name."
+    condition     = can(regex("^[A-Za-z0-9_-]{1,255}$", var.webhook_secret_id))
+    error_message = "webhook_secret_id must be a secret id (letters, digits, underscores, hyphens), not a full resource name. Create it first: printf '%s' \"$SECRET\" | gcloud secrets create polysync-webhook --data-file=- (docs/deploy.md, step 3)."
   }
 }
 
@@ -174,20 +308,41 @@ variable "webhook_secret_version" {
 
 # --- HTTP invocation ---------------------------------------------------------
 
+variable "http_access" {
+  description = "How Polysync's calls get past Cloud Run to the HTTP functions (the HMAC signature is the gate in every case; iam.tf): \"allUsers\" (default: allUsers gets roles/run.invoker, all in Terraform), \"invoker_iam_disabled\" (Cloud Run's invoker IAM check off, no binding: for organisations that enforce domain-restricted sharing, iam.allowedPolicyMemberDomains, which refuses allUsers; set by the apply pipeline after each apply, docs/deploy.md step 6), \"members\" (only http_invoker_members, e.g. an API gateway)."
+  type        = string
+  default     = "allUsers"
+
+  validation {
+    condition     = contains(["allUsers", "invoker_iam_disabled", "members"], var.http_access)
+    error_message = "http_access must be \"allUsers\", \"invoker_iam_disabled\" or \"members\"."
+  }
+
+  validation {
+    condition     = var.http_access != "members" || length(var.http_invoker_members) > 0
+    error_message = "http_access = \"members\" needs at least one entry in http_invoker_members."
+  }
+}
+
 variable "public_http" {
-  description = "Let anyone reach the HTTP functions at the Cloud Run level (allUsers gets roles/run.invoker). Polysync calls them as a webhook without a Google identity and every request is authenticated by its HMAC signature instead. Set false to require a Google identity (then list the callers in http_invoker_members)."
+  description = "Replaced by http_access; must stay unset (a tfvars that still sets it would otherwise be ignored silently)."
   type        = bool
-  default     = true
+  default     = null
+
+  validation {
+    condition     = var.public_http == null
+    error_message = "public_http was replaced by http_access: public_http = true is http_access = \"allUsers\", public_http = false is http_access = \"members\"."
+  }
 }
 
 variable "http_invoker_members" {
-  description = "IAM members (e.g. \"serviceAccount:gw@p.iam.gserviceaccount.com\") allowed to invoke the HTTP functions when public_http is false, such as an API gateway in front of them."
+  description = "IAM members (e.g. \"serviceAccount:gw@p.iam.gserviceaccount.com\") allowed to invoke the HTTP functions when http_access = \"members\", such as an API gateway in front of them."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for m in var.http_invoker_members : can(regex("^(serviceAccount|user|group|domain|principal|principalSet):", m))])
-    error_message = "http_invoker_members entries must be IAM members such as serviceAccount:x@y.iam.gserviceaccount.com; allUsers is what public_http is for."
+    error_message = "http_invoker_members entries must be IAM members such as serviceAccount:x@y.iam.gserviceaccount.com; allUsers is what http_access = \"allUsers\" is for."
   }
 }
 
@@ -332,16 +487,6 @@ variable "message_storage_regions" {
   }
 }
 
-variable "secret_replica_locations" {
-  description = "Regions the webhook secret created by this module is replicated to (user-managed replication). Null: automatic replication. Ignored when webhook_secret_id names an existing secret."
-  type        = list(string)
-  default     = null
-
-  validation {
-    condition     = var.secret_replica_locations == null ? true : length(var.secret_replica_locations) > 0
-    error_message = "secret_replica_locations must be null or a non-empty list of regions."
-  }
-}
 
 # --- Function images ---------------------------------------------------------
 
@@ -370,7 +515,7 @@ variable "image_retention_days" {
 # --- Monitoring --------------------------------------------------------------
 
 variable "notification_channels" {
-  description = "Cloud Monitoring notification channels (full names: projects/P/notificationChannels/ID) every alert policy notifies. Create them once (console or gcloud, docs/monitoring.md). Empty: the alerts still open incidents, visible in the console."
+  description = "Cloud Monitoring notification channels (full names: projects/P/notificationChannels/ID) every alert policy notifies. Create one first (docs/deploy.md, step 2). At least one is required unless allow_silent_alerts = true."
   type        = list(string)
   default     = []
 
@@ -378,6 +523,17 @@ variable "notification_channels" {
     condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
     error_message = "notification_channels entries must be projects/<project>/notificationChannels/<id>."
   }
+
+  validation {
+    condition     = length(var.notification_channels) > 0 || var.allow_silent_alerts
+    error_message = "Alerts would page no one: create a notification channel (docs/deploy.md, step 2) and list it in notification_channels, or set allow_silent_alerts = true."
+  }
+}
+
+variable "allow_silent_alerts" {
+  description = "Accept alert policies that notify no channel (incidents visible in the console only). For experiments."
+  type        = bool
+  default     = false
 }
 
 variable "alert_missing_tick_minutes" {

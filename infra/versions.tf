@@ -1,13 +1,14 @@
 terraform {
-  # 1.5: check blocks and the `import` block; preconditions (1.2) guard cross-variable rules.
-  required_version = ">= 1.5.0"
+  # 1.9: input variable validations that refer to other variables (notification_channels / allow_silent_alerts,
+  # webhook_secret_id); 1.7: `removed` blocks (secrets.tf); preconditions (1.2) guard the remaining cross-object rules.
+  required_version = ">= 1.9.0"
 
   required_providers {
     google = {
       source = "hashicorp/google"
       # Pinned to the schema this module was checked against (provider 6.50.0, as shipped in the npm package
       # @cdktf/provider-google 16.12.1): "~> 6.50" accepts 6.50.x and later 6.x, never 7.x. Commit the lock file
-      # (docs/deploy.md, "Provider lock file").
+      # (docs/deploy.md, step 1: the build fails without it).
       version = "~> 6.50"
     }
     google-beta = {

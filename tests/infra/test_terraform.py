@@ -9,6 +9,9 @@
 - issue 17: a fresh project's first apply (service identities, waits), one custom Vertex AI role per function with
   exactly the permissions its code calls (a table here), Firestore roles conditioned on the database, monitoring
   (alerts for each listed signal, log-based metrics, dashboard), TTL and index exemptions, the two CI/CD pipelines.
+
+Issue 27's points are in test_first_apply.py, the hints / logs / outputs resources of issues 24-26 in
+test_hints_logs_outputs.py, the provider schema check in test_provider_schema.py; they share the helpers here.
 """
 
 from __future__ import annotations
@@ -51,6 +54,16 @@ FALLBACK_ENTRY_POINTS = {
 # Settings deliberately absent from local.common_env: the secret comes from Secret Manager, the endpoint override is
 # for the local Vertex AI emulator only.
 NOT_IN_COMMON_ENV = {"PSV_WEBHOOK_SECRETS", "PSV_VERTEX_ENDPOINT"}
+# Settings infra/ sets ahead of functions/polysync_vertex/config.py (issues 24-26, written by other changes), with the
+# defaults agreed for them. Once config.py declares one, its default must match (test_common_env_...).
+ANNOUNCED_SETTINGS = {
+    "PSV_HINT_GETS_PER_MINUTE": "120",
+    "PSV_POLL_INTERVAL_SECONDS": "15",
+    "PSV_POLL_CALLS_PER_MINUTE": "120",
+    "PSV_LOG_READS_PER_MINUTE": "20",
+    "PSV_OUTPUTS_BUCKET": "",
+    "PSV_OUTPUTS_PREFIX": "polysync-outputs",
+}
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 CHECKOV_INSTALL = (
     "checkov is required for this test. Install it in its own environment: "
@@ -205,7 +218,8 @@ class Deployed:
 
     @property
     def kind(self) -> str:
-        return "cloud_event" if "event_trigger" in self.body else "http"
+        """Event functions are the ones a Pub/Sub push subscription delivers to (google_cloudfunctions2_function.event)."""
+        return "cloud_event" if self.address.startswith("google_cloudfunctions2_function.event[") else "http"
 
     @property
     def service(self) -> Tree:
@@ -240,6 +254,16 @@ def deployed() -> list[Deployed]:
         else:
             result.append(Deployed(f"google_cloudfunctions2_function.{name}", None, build["entry_point"], body))
     return result
+
+
+def push_subscription() -> Tree:
+    """The push subscriptions of the event functions (one resource, for_each over local.event_functions)."""
+    return config().resource("google_pubsub_subscription", "push")
+
+
+def event_topic(key: str | None) -> Any:
+    """The topic expression an event function's push subscription reads."""
+    return config().locals["event_topics"][key]
 
 
 def deployed_by_entry_point() -> dict[str, Deployed]:
@@ -325,7 +349,7 @@ def test_every_checkov_skip_has_a_reason() -> None:
 
 # Entry points the design fixes that infra/ deploys ahead of functions/main.py (issue 17: `health`). Remove a name once
 # main.py defines it; from then on the strict comparison below covers it.
-ANNOUNCED_ENTRY_POINTS = {"health": "http"}
+ANNOUNCED_ENTRY_POINTS = {"health": "http", "hint": "cloud_event"}
 
 
 def test_every_entry_point_is_deployed_with_its_trigger() -> None:
@@ -339,12 +363,11 @@ def test_every_entry_point_is_deployed_with_its_trigger() -> None:
     for ep, kind in expected.items():
         fn = by_ep[ep]
         assert fn.kind == kind, f"{fn.address}: entry point {ep} is {kind} in main.py but deployed as {fn.kind}"
+        assert "event_trigger" not in fn.body, f"{fn.address}: no Eventarc trigger (a push subscription delivers)"
         if kind == "cloud_event":
-            trigger = first(fn.body["event_trigger"])
-            assert trigger["event_type"] == PUBSUB_EVENT, f"{fn.address}: event_type"
-            assert topic_of(trigger.get("pubsub_topic")), f"{fn.address}: event_trigger must name a google_pubsub_topic"
-            assert trigger.get("retry_policy") == "RETRY_POLICY_RETRY", f"{fn.address}: retries must be on"
-            assert trigger.get("service_account_email"), f"{fn.address}: the trigger needs its own service account"
+            assert topic_of(event_topic(fn.key)), f"{fn.address}: its push subscription must read a google_pubsub_topic"
+            push = push_subscription()
+            assert fn.key in config().locals[local_name(push["for_each"]) or ""], f"{fn.address}: no push subscription"
 
 
 def test_functions_are_sized_on_purpose() -> None:
@@ -392,12 +415,26 @@ def test_every_function_deploys_the_hashed_source() -> None:
 
 
 def test_common_env_sets_every_setting_the_code_reads() -> None:
-    env = config().locals["common_env"]
+    cfg = config()
+    env = cfg.locals["common_env"]
     keys = set(env)
     expected = set(settings()) - NOT_IN_COMMON_ENV
     assert expected - keys == set(), f"local.common_env lacks {sorted(expected - keys)}"
-    assert keys - set(settings()) == set(), f"local.common_env sets unknown settings {sorted(keys - set(settings()))}"
+    unknown = keys - set(settings()) - set(ANNOUNCED_SETTINGS)
+    assert unknown == set(), f"local.common_env sets unknown settings {sorted(unknown)}"
     assert not keys & NOT_IN_COMMON_ENV
+    # Announced settings: Terraform's default is the agreed one, and the code's once it declares the setting.
+    defaults = {
+        "PSV_HINT_GETS_PER_MINUTE": cfg.variables["hint_gets_per_minute"]["default"],
+        "PSV_POLL_INTERVAL_SECONDS": cfg.variables["poll_interval_seconds"]["default"],
+        "PSV_POLL_CALLS_PER_MINUTE": cfg.variables["poll_calls_per_minute"]["default"],
+        "PSV_LOG_READS_PER_MINUTE": cfg.variables["log_reads_per_minute"]["default"],
+        "PSV_OUTPUTS_PREFIX": cfg.variables["outputs_prefix"]["default"],
+    }
+    for name, value in defaults.items():
+        assert str(value) == ANNOUNCED_SETTINGS[name], f"{name}: Terraform default {value}"
+        if name in settings():
+            assert settings()[name][0] == ANNOUNCED_SETTINGS[name], f"{name}: config.py and Terraform disagree"
 
 
 def test_every_function_gets_the_settings() -> None:
@@ -443,8 +480,7 @@ def test_topic_settings_point_at_the_right_topics() -> None:
     assert str(env["PSV_STATUS_TOPIC"]).endswith(".id}"), "PSV_STATUS_TOPIC must be the full topic name"
     assert str(env["PSV_SHARD_TOPIC"]).endswith(".id}"), "PSV_SHARD_TOPIC must be the full topic name"
     if "poll_shard" in by_ep:
-        shard_trigger = first(by_ep["poll_shard"].body["event_trigger"])
-        assert topic_of(env["PSV_SHARD_TOPIC"]) == topic_of(shard_trigger["pubsub_topic"])
+        assert topic_of(env["PSV_SHARD_TOPIC"]) == topic_of(event_topic("poll_shard"))
 
 
 # --- wiring --------------------------------------------------------------------------------------------------------
@@ -459,7 +495,7 @@ def test_the_schedule_reaches_poll() -> None:
     tick = topic_of(target["topic_name"])
     assert tick, "the scheduler job must publish to a google_pubsub_topic"
     poll = deployed_by_entry_point()["poll"]
-    assert topic_of(first(poll.body["event_trigger"])["pubsub_topic"]) == tick, "poll must listen to the tick topic"
+    assert topic_of(event_topic(poll.key)) == tick, "poll must listen to the tick topic"
     assert "PSV_SHARD_TOPIC" in cfg.locals["common_env"]
     assert tick not in {topic_of(cfg.locals["common_env"][k]) for k in ("PSV_STATUS_TOPIC", "PSV_SHARD_TOPIC")}
 
@@ -482,11 +518,8 @@ def test_status_subscription_is_ordered_and_dead_letters() -> None:
 
 def test_no_two_functions_share_a_service_account() -> None:
     runtime = {fn.address: fn.resolve(fn.service["service_account_email"]) for fn in deployed()}
-    triggers = {
-        fn.address: fn.resolve(first(fn.body["event_trigger"])["service_account_email"])
-        for fn in deployed()
-        if fn.kind == "cloud_event"
-    }
+    oidc = first(first(push_subscription()["push_config"])["oidc_token"])["service_account_email"]
+    triggers = {fn.address: fn.resolve(oidc) for fn in deployed() if fn.kind == "cloud_event"}
     identities = list(runtime.values()) + list(triggers.values())
     assert all("google_service_account." in i for i in identities), f"use the module's own accounts: {identities}"
     assert len(set(identities)) == len(identities), f"a service account is shared: {runtime} {triggers}"
@@ -522,13 +555,17 @@ def test_pubsub_publisher_only_on_single_topics() -> None:
             if "google_service_account.function" in member:
                 fn = item.get("fn") or re.search(r'function\["(\w+)"\]', member).group(1)
                 function_grants.append((fn, topic))
+            elif "writer_identity" in member:
+                assert topic == "hints", f"{rname}: a log sink's writer publishes to the hints topic only"
+                assert body["for_each"] == "${google_logging_project_sink.hints}", f"{rname}: one grant per sink"
             else:
+                assert member == "${local.pubsub_service_agent}", f"{rname}: unexpected publisher {member}"
                 assert topic in ("dead_letter", "trigger_dead_letter"), (
                     f"{rname}: only the Pub/Sub agent publishes, to the dead-letter topics"
                 )
     assert function_grants, "the pollers need publisher on the status topic"
     for fn, topic in function_grants:
-        assert fn in ("poll", "poll_shard"), f"only the pollers publish (submit/cancel leave events to poll), not {fn}"
+        assert fn in ("poll", "poll_shard", "hint"), f"only the pollers and hint publish, not {fn}"
         assert topic in ("status", "shard"), f"{fn} may not publish to {topic}"
         if topic == "shard":
             assert fn == "poll", f"only poll fans out to the shard topic, not {fn}"
@@ -544,8 +581,8 @@ def test_job_service_account_is_granted_only_to_submit_and_only_when_set() -> No
             )
     grants = [
         b
-        for b in cfg.resources.get("google_service_account_iam_member", {}).values()
-        if b["role"] == "roles/iam.serviceAccountUser"
+        for name, b in cfg.resources.get("google_service_account_iam_member", {}).items()
+        if b["role"] == "roles/iam.serviceAccountUser" and name != "submit_acts_as_compute_default"
     ]
     assert len(grants) == 1
     assert grants[0].get("for_each") == "${local.job_service_accounts}"
@@ -565,9 +602,9 @@ def test_all_users_only_as_the_stated_http_invoker_policy() -> None:
                 public.append(f"{rtype}.{rname}")
     assert public == ["google_cloud_run_service_iam_member.http_public"], public
     body = cfg.resources["google_cloud_run_service_iam_member"]["http_public"]
-    assert "var.public_http" in str(body["for_each"]) and "local.http_functions" in str(body["for_each"])
+    assert 'var.http_access == "allUsers"' in str(body["for_each"]) and "local.http_functions" in str(body["for_each"])
     assert body["role"] == "roles/run.invoker"
-    assert cfg.variables["public_http"]["default"] is True
+    assert cfg.variables["http_access"]["default"] == "allUsers"
 
 
 # --- references (the part of `terraform validate` that works offline) ----------------------------------------------
@@ -578,11 +615,15 @@ def _references(value: str) -> Iterator[str]:
         yield from re.findall(r"(?<![\w.\"])((?:data\.)?[a-z][a-z0-9_]*\.[a-z_][a-z0-9_]*)", expr)
 
 
+# moved / removed blocks name addresses that no longer exist, on purpose.
+HISTORY_BLOCKS = {"moved", "removed"}
+
+
 def test_every_reference_resolves() -> None:
     cfg = config()
     missing: set[str] = set()
     for name, tree in cfg.files.items():
-        for _, value in walk(tree):
+        for _, value in walk({k: v for k, v in tree.items() if k not in HISTORY_BLOCKS}):
             for ref in _references(str(value)):
                 head, _, rest = ref.partition(".")
                 if head == "var":
@@ -694,7 +735,6 @@ FIRST_APPLY_WAITS = {
     "time_sleep.apis",
     "time_sleep.iam",
     "google_project_service_identity.pubsub",
-    "google_project_service_identity.eventarc",
 }
 
 
@@ -707,18 +747,18 @@ def test_every_function_waits_for_apis_agents_and_grants() -> None:
 def test_service_agents_are_created_explicitly_with_google_beta() -> None:
     cfg = config()
     identities = cfg.resources.get("google_project_service_identity", {})
-    assert {i["service"] for i in identities.values()} >= {"pubsub.googleapis.com", "eventarc.googleapis.com"}
+    assert {i["service"] for i in identities.values()} >= {"pubsub.googleapis.com"}
     for name, body in identities.items():
         assert body.get("provider") == "google-beta", f"google_project_service_identity.{name} is google-beta only"
         assert "time_sleep.apis" in _depends_on(body), f"google_project_service_identity.{name}: after enablement"
     # The agents' addresses come from the identities, not from a string built out of the project number.
     assert cfg.locals["pubsub_service_agent"] == "${google_project_service_identity.pubsub.member}"
-    assert cfg.locals["eventarc_service_agent"] == "${google_project_service_identity.eventarc.member}"
+    # ...except the Vertex AI Custom Code Service Agent, for which no service identity resource exists (issue 26).
     for name, tree in cfg.files.items():
         for path, value in walk(tree):
-            assert "@gcp-sa-" not in str(value), f"{name}: a service agent address is spelled out at {'.'.join(path)}"
-    grant = cfg.resource("google_project_iam_member", "eventarc_agent")
-    assert grant["role"] == "roles/eventarc.serviceAgent" and grant["member"] == "${local.eventarc_service_agent}"
+            text = str(value).replace("@gcp-sa-aiplatform-cc.iam.gserviceaccount.com", "")
+            assert "@gcp-sa-" not in text, f"{name}: a service agent address is spelled out at {'.'.join(path)}"
+    assert "eventarc" not in json.dumps(cfg.files), "no Eventarc left: push subscriptions deliver"
 
 
 def test_the_waits_cover_what_function_creation_needs() -> None:
@@ -734,7 +774,6 @@ def test_the_waits_cover_what_function_creation_needs() -> None:
     for grant in (
         "google_project_iam_member.build",
         "google_secret_manager_secret_iam_member.webhook",
-        "google_project_iam_member.eventarc_agent",
         "google_service_account_iam_member.pubsub_agent_token_creator",
         "google_project_iam_member.firestore",
         "google_project_iam_member.vertex",
@@ -753,21 +792,33 @@ def test_the_waits_cover_what_function_creation_needs() -> None:
 
 # Mirrors the Vertex AI adapter's calls per function (functions/polysync_vertex/adapters/vertex.py, for the three job
 # types): submit creates and awaits a job by label; poll / poll_shard read, list and cancel orphaned duplicates; cancel
-# cancels and re-reads; templates reads and lists; health lists once per type (deep=true); status calls none.
+# cancels and re-reads; templates reads and lists; hint GETs the jobs its log entries name; health lists once per type
+# (deep=true); status calls none. Besides Vertex AI, in the same projects (OTHER_CALLS): the pollers, hint and status
+# read job logs (issue 25); health reads the hints sink (issue 24) and the IAM policies Policy Troubleshooter needs
+# (issue 27, point 10).
 VERTEX_JOB_TYPES = ("customJobs", "pipelineJobs", "batchPredictionJobs")
 VERTEX_CALLS = {
     "submit": {"create", "get", "list"},
     "poll": {"get", "list", "cancel"},
     "poll_shard": {"get", "list", "cancel"},
+    "hint": {"get", "list"},
     "cancel": {"cancel", "get"},
     "templates": {"get", "list"},
     "health": {"list"},
     "status": set(),
 }
+OTHER_CALLS = {
+    "poll": {"logging.logEntries.list"},
+    "poll_shard": {"logging.logEntries.list"},
+    "hint": {"logging.logEntries.list"},
+    "status": {"logging.logEntries.list"},
+    "health": {"logging.sinks.get", "resourcemanager.projects.getIamPolicy", "iam.roles.get"},
+}
 
 
 def expected_vertex_permissions(fn: str) -> set[str]:
-    return {f"aiplatform.{t}.{verb}" for t in VERTEX_JOB_TYPES for verb in VERTEX_CALLS[fn]}
+    verbs = VERTEX_CALLS[fn]
+    return {f"aiplatform.{t}.{verb}" for t in VERTEX_JOB_TYPES for verb in verbs} | OTHER_CALLS.get(fn, set())
 
 
 def test_every_function_has_its_own_service_account_and_is_listed_in_the_vertex_table() -> None:
@@ -779,13 +830,22 @@ def test_every_function_has_its_own_service_account_and_is_listed_in_the_vertex_
 def test_vertex_custom_roles_hold_exactly_the_calls_each_function_makes() -> None:
     cfg = config()
     table = cfg.locals["vertex_permissions"]
-    for fn, verbs in VERTEX_CALLS.items():
-        if not verbs:
-            assert fn not in table, f"{fn} calls no Vertex AI method and must get no Vertex AI role"
+    for fn in VERTEX_CALLS:
+        if not expected_vertex_permissions(fn):
+            assert fn not in table, f"{fn} calls nothing in the Vertex AI projects and must get no role there"
             continue
         assert set(table[fn]) == expected_vertex_permissions(fn), f"custom role of {fn}"
         assert len(table[fn]) == len(set(table[fn])), f"custom role of {fn} lists a permission twice"
-    assert set(table) == {fn for fn, verbs in VERTEX_CALLS.items() if verbs}
+    assert set(table) == {fn for fn in VERTEX_CALLS if expected_vertex_permissions(fn)}
+    # The code's own table (what health checks) is covered by the roles.
+    sys.path.insert(0, str(FUNCTIONS))
+    try:
+        code = importlib.import_module("polysync_vertex.core.permissions")
+    finally:
+        sys.path.remove(str(FUNCTIONS))
+    for fn in code.VERBS:
+        needed = set(code.permissions(fn))
+        assert needed <= set(table[fn]), f"core/permissions.py: {fn} needs {sorted(needed - set(table[fn]))}"
     role = cfg.resource("google_project_iam_custom_role", "vertex")
     assert role["permissions"] == "${local.vertex_permissions[each.value.fn]}"
     assert role["project"] == "${each.value.project}", "one role in each Vertex AI project"
@@ -812,6 +872,7 @@ def test_firestore_roles_are_limited_to_the_database() -> None:
     cfg = config()
     roles = cfg.locals["firestore_roles"]
     assert roles["status"] == roles["health"] == "roles/datastore.viewer", "status and health only read"
+    assert roles["hint"] == "roles/datastore.user", "hint records changes through the pollers' conditional writes"
     assert "templates" not in roles, "templates does not touch Firestore"
     grant = cfg.resource("google_project_iam_member", "firestore")
     assert grant["for_each"] == "${local.firestore_roles}"
@@ -968,23 +1029,7 @@ def test_function_images_in_a_managed_repository_with_cleanup() -> None:
     assert first(obj["lifecycle"])["create_before_destroy"] is True
 
 
-def test_data_residency_variables_reach_topics_and_secret() -> None:
+def test_data_residency_variables_reach_every_topic() -> None:
     cfg = config()
     for name, topic in cfg.resources["google_pubsub_topic"].items():
         assert "var.message_storage_regions" in json.dumps(topic.get("dynamic", [])), f"google_pubsub_topic.{name}"
-    secret = cfg.resource("google_secret_manager_secret", "webhook")
-    assert "var.secret_replica_locations" in json.dumps(secret["replication"])
-
-
-def test_health_tests_permissions_as_each_function_with_one_permission() -> None:
-    cfg = config()
-    role = cfg.resource("google_project_iam_custom_role", "health_impersonation")
-    assert role["permissions"] == ["iam.serviceAccounts.getAccessToken"]
-    grant = cfg.resource("google_service_account_iam_member", "health_impersonates")
-    assert grant["role"] == "${google_project_iam_custom_role.health_impersonation.id}"
-    assert grant["member"] == '${google_service_account.function["health"].member}'
-    assert grant["service_account_id"] == "${google_service_account.function[each.key].name}"
-    tested = str(cfg.locals["health_tested_accounts"])
-    assert 'fn != "health"' in tested and "local.vertex_permissions" in tested
-    identities = str(cfg.locals["common_env"]["PSV_FUNCTION_IDENTITIES"])
-    assert "local.health_tested_accounts" in identities and "google_service_account.function[fn].email" in identities

@@ -1,9 +1,12 @@
-"""health's status-topic check tests the poll function's identity (the one that publishes), not its own: the
-credentials passed to the Pub/Sub client are minted for the identity PSV_FUNCTION_IDENTITIES names for poll. No
-I/O: the credential factory and the client are replaced by recorders."""
+"""health tests other functions' permissions without their credentials (issue 27, point 10): for an identity that
+PSV_FUNCTION_IDENTITIES names, it asks Policy Troubleshooter (v3 `iam:troubleshoot`, one permission per call) with
+its own credentials; it never mints a token of another identity. An identity not named is tested as its own with
+`testIamPermissions`. No I/O: the HTTP session and the Pub/Sub client are replaced by recorders that answer as the
+v3 API does (googleapis google/cloud/policytroubleshooter/iam/v3/troubleshooter.proto)."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 from typing import Any
 
@@ -13,9 +16,13 @@ from polysync_vertex.adapters import probes
 from polysync_vertex.config import Settings
 
 TOPIC = "projects/p/topics/status"
+POLL = "poll@p.iam.gserviceaccount.com"
+SUBMIT = "submit@p.iam.gserviceaccount.com"
 
 
 class Recorder:
+    """Pub/Sub publisher client: records the credentials it was built with and the permissions asked."""
+
     instances: list[Recorder] = []
 
     def __init__(self, credentials: Any = None) -> None:
@@ -32,29 +39,123 @@ class Recorder:
         return Response()
 
 
+class Answer:
+    def __init__(self, body: dict[str, Any], status: int = 200) -> None:
+        self.body = body
+        self.status_code = status
+
+    def raise_for_status(self) -> None:
+        if self.status_code >= 400:
+            raise RuntimeError(f"HTTP {self.status_code}")
+
+    def json(self) -> dict[str, Any]:
+        return self.body
+
+
+class Troubleshooter:
+    """AuthorizedSession stand-in: answers iam:troubleshoot per permission from a table, records every request."""
+
+    answers: dict[str, dict[str, Any]] = {}
+    requests: list[tuple[str, dict[str, Any]]] = []
+    credentials: list[Any] = []
+
+    def __init__(self, credentials: Any) -> None:
+        Troubleshooter.credentials.append(credentials)
+
+    def post(self, url: str, json: dict[str, Any], timeout: float) -> Answer:
+        Troubleshooter.requests.append((url, json))
+        permission = json["accessTuple"]["permission"]
+        return Answer(Troubleshooter.answers.get(permission, {"overallAccessState": "CANNOT_ACCESS"}))
+
+
 @pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.auth.transport import requests as auth_requests
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-    minted: list[str] = []
     Recorder.instances = []
+    Troubleshooter.answers, Troubleshooter.requests, Troubleshooter.credentials = {}, [], []
     monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
     monkeypatch.setattr(pubsub_v1, "PublisherClient", Recorder)
-    monkeypatch.setattr(probes, "_credentials", lambda identity: minted.append(identity) or f"token-of:{identity}")
-    return minted
+    monkeypatch.setattr(auth_requests, "AuthorizedSession", Troubleshooter)
+    monkeypatch.setattr(probes, "_credentials", lambda: "health's own credentials")
 
 
-def test_the_topic_is_tested_as_the_poll_identity(recorded: list[str]) -> None:
-    settings = replace(Settings(project="p"), function_identities=(("poll", "poll@p.iam.gserviceaccount.com"),))
-    ok, detail = probes.CloudProbes(settings, store=None).topic_permissions(TOPIC, ["pubsub.topics.publish"])
-    assert recorded == ["poll@p.iam.gserviceaccount.com"]
-    assert Recorder.instances[-1].credentials == "token-of:poll@p.iam.gserviceaccount.com"
+def cloud(**identities: str) -> probes.CloudProbes:
+    settings = replace(Settings(project="p"), function_identities=tuple(identities.items()))
+    return probes.CloudProbes(settings, store=None)
+
+
+def test_the_topic_is_checked_for_the_poll_identity_through_policy_troubleshooter(fakes: None) -> None:
+    ok, detail = cloud(poll=POLL).topic_permissions(TOPIC, ["pubsub.topics.publish"])
+    assert Troubleshooter.requests == [
+        (
+            "https://policytroubleshooter.googleapis.com/v3/iam:troubleshoot",
+            {
+                "accessTuple": {
+                    "principal": POLL,
+                    "fullResourceName": "//pubsub.googleapis.com/projects/p/topics/status",
+                    "permission": "pubsub.topics.publish",
+                }
+            },
+        )
+    ]
+    assert Troubleshooter.credentials == ["health's own credentials"], "asked with health's own identity"
+    assert Recorder.instances == [], "no Pub/Sub call made as anyone"
+    assert ok is False and f"{POLL} (poll) lacks pubsub.topics.publish" in detail
+
+
+def test_a_granted_publish_is_ok(fakes: None) -> None:
+    Troubleshooter.answers = {"pubsub.topics.publish": {"overallAccessState": "CAN_ACCESS"}}
+    ok, detail = cloud(poll=POLL).topic_permissions(TOPIC, ["pubsub.topics.publish"])
+    assert ok is True and "may publish" in detail
+
+
+def test_project_permissions_count_what_the_allow_policies_grant(fakes: None) -> None:
+    # CAN_ACCESS: held; UNKNOWN_INFO (deny policies unreadable) with the allow policies granting: held; CANNOT_ACCESS
+    # and UNKNOWN_INFO without an allow grant: missing.
+    Troubleshooter.answers = {
+        "aiplatform.customJobs.create": {"overallAccessState": "CAN_ACCESS"},
+        "aiplatform.customJobs.get": {
+            "overallAccessState": "UNKNOWN_INFO",
+            "allowPolicyExplanation": {"allowAccessState": "ALLOW_ACCESS_STATE_GRANTED"},
+        },
+        "aiplatform.customJobs.list": {
+            "overallAccessState": "UNKNOWN_INFO",
+            "allowPolicyExplanation": {"allowAccessState": "ALLOW_ACCESS_STATE_UNKNOWN_INFO"},
+        },
+        "aiplatform.pipelineJobs.create": {"overallAccessState": "CANNOT_ACCESS"},
+    }
+    needed = list(Troubleshooter.answers)
+    ok, detail = cloud(submit=SUBMIT).project_permissions("vp", needed, "submit")
+    tuples = [body["accessTuple"] for _, body in Troubleshooter.requests]
+    asked = [(t["principal"], t["fullResourceName"]) for t in tuples]
+    assert asked == [(SUBMIT, "//cloudresourcemanager.googleapis.com/projects/vp")] * 4
+    assert sorted(body["accessTuple"]["permission"] for _, body in Troubleshooter.requests) == sorted(needed)
+    assert ok is False
+    assert f"{SUBMIT} (submit) lacks aiplatform.customJobs.list, aiplatform.pipelineJobs.create in project vp" in detail
+
+
+def test_all_granted_is_ok(fakes: None) -> None:
+    Troubleshooter.answers = {p: {"overallAccessState": "CAN_ACCESS"} for p in ("a.b.c", "d.e.f")}
+    ok, detail = cloud(submit=SUBMIT).project_permissions("vp", ["a.b.c", "d.e.f"], "submit")
+    assert ok is True and "holds the 2 permissions it needs in vp" in detail
+
+
+def test_a_troubleshooter_refusal_names_what_health_needs(fakes: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Troubleshooter, "post", lambda self, url, json, timeout: Answer({}, status=403))
+    ok, detail = cloud(submit=SUBMIT).project_permissions("vp", ["aiplatform.customJobs.create"], "submit")
+    assert ok is False and "resourcemanager.projects.getIamPolicy and iam.roles.get" in detail
+
+
+def test_without_a_named_poll_identity_the_own_identity_is_tested(fakes: None) -> None:
+    ok, detail = cloud().topic_permissions(TOPIC, ["pubsub.topics.publish"])
+    assert Troubleshooter.requests == [] and Recorder.instances[-1].credentials is None
     assert Recorder.instances[-1].asked == {"resource": TOPIC, "permissions": ["pubsub.topics.publish"]}
-    assert ok is False and "poll@p.iam.gserviceaccount.com (poll) lacks pubsub.topics.publish" in detail
-
-
-def test_without_a_named_poll_identity_the_own_identity_is_tested(recorded: list[str]) -> None:
-    cloud = probes.CloudProbes(Settings(project="p"), store=None)
-    ok, detail = cloud.topic_permissions(TOPIC, ["pubsub.topics.publish"])
-    assert recorded == [] and Recorder.instances[-1].credentials is None
     assert ok is False and "the health function's own identity (poll)" in detail
+
+
+def test_health_never_holds_another_identitys_credentials() -> None:
+    source = inspect.getsource(probes)
+    assert "impersonated_credentials" not in source and "getAccessToken" not in source
+    assert list(inspect.signature(probes._credentials).parameters) == [], "health's own credentials, no one else's"

@@ -1,22 +1,31 @@
 """Reachability and IAM permission tests for `health` (the `Probes` port).
 
 - Firestore: one document read.
-- Pub/Sub: `topics.testIamPermissions` on the status topic (nothing is published), as the poll function's identity
-  (the one that publishes) when PSV_FUNCTION_IDENTITIES names it, else as the health function's own.
-- Vertex AI: Cloud Resource Manager v3 `projects.testIamPermissions`, as each function's identity: the health
-  function impersonates the identities named in PSV_FUNCTION_IDENTITIES (Service Account Token Creator on them);
-  an identity not named is tested as the health function's own. Against the local emulator (an `http://` Vertex AI
-  endpoint), the emulator's own `testIamPermissions` answers.
+- Pub/Sub: may the poll function's identity (the one that publishes) publish to the status topic? Nothing is
+  published.
+- Vertex AI: may each function's identity make its calls in each Vertex AI project?
+
+Another function's permissions are tested without its credentials (no identity may act as another, issue 27): the
+health function asks Policy Troubleshooter (`POST https://policytroubleshooter.googleapis.com/v3/iam:troubleshoot`,
+googleapis google/cloud/policytroubleshooter/iam/v3/troubleshooter.proto) whether the identity named in
+PSV_FUNCTION_IDENTITIES holds each permission on the project or topic. That needs only read access to the IAM policies
+involved (infra/iam.tf: resourcemanager.projects.getIamPolicy, iam.roles.get, pubsub.topics.getIamPolicy). An identity
+not named is tested as the health function's own with `testIamPermissions`. Against the local emulators (an `http://`
+Vertex AI endpoint, PUBSUB_EMULATOR_HOST) the emulators' own `testIamPermissions` answers.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..config import Settings
 
 CRM = "https://cloudresourcemanager.googleapis.com"
+TROUBLESHOOTER = "https://policytroubleshooter.googleapis.com/v3/iam:troubleshoot"
+# Policy Troubleshooter answers one permission per call: a few in parallel keep `health` within its budget.
+TROUBLESHOOT_WORKERS = 8
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
@@ -36,29 +45,42 @@ class CloudProbes:
         return True, f"Firestore database {self.settings.firestore_database} answers"
 
     def topic_permissions(self, topic: str, permissions: list[str], function: str = "poll") -> tuple[bool | None, str]:
-        from google.api_core import exceptions as gexc
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
         identity = dict(self.settings.function_identities).get(function, "")
         who = identity or "the health function's own identity"
+        emulated = bool(os.environ.get("PUBSUB_EMULATOR_HOST"))
         try:
-            emulated = bool(os.environ.get("PUBSUB_EMULATOR_HOST"))
-            credentials = None if emulated or not identity else _credentials(identity)
-            client = pubsub_v1.PublisherClient(credentials=credentials)
-            response = client.test_iam_permissions(request={"resource": topic, "permissions": permissions}, timeout=10)
-        except (gexc.MethodNotImplemented, gexc.NotFound) as exc:
-            if os.environ.get("PUBSUB_EMULATOR_HOST"):
-                return None, f"the Pub/Sub emulator cannot test IAM permissions ({type(exc).__name__}); not checked"
+            if identity and not emulated:
+                granted = _troubleshoot(identity, f"//pubsub.googleapis.com/{topic}", permissions)
+            else:
+                granted = self._test_topic(topic, permissions, emulated)
+        except _NotFound:
             return False, f"status topic {topic} does not exist: run terraform apply (topic status_topic)"
+        except _Unanswered as exc:
+            return None, str(exc)
         except Exception as exc:  # noqa: BLE001
             return False, f"testing {function}'s permissions on {topic} as {who} failed: {str(exc)[:300]}"
-        missing = sorted(set(permissions) - set(response.permissions))
+        missing = sorted(set(permissions) - granted)
         if missing:
             return False, (
                 f"{who} ({function}) lacks {', '.join(missing)} on {topic}: grant roles/pubsub.publisher on the "
-                "topic (Terraform does: infra/pubsub.tf)"
+                "topic (Terraform does: infra/iam.tf, topic_publishers)"
             )
         return True, f"{who} ({function}) may publish to the status topic {topic}"
+
+    def _test_topic(self, topic: str, permissions: list[str], emulated: bool) -> set[str]:
+        from google.api_core import exceptions as gexc
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+        try:
+            client = pubsub_v1.PublisherClient()
+            response = client.test_iam_permissions(request={"resource": topic, "permissions": permissions}, timeout=10)
+        except (gexc.MethodNotImplemented, gexc.NotFound) as exc:
+            if emulated:
+                raise _Unanswered(
+                    f"the Pub/Sub emulator cannot test IAM permissions ({type(exc).__name__}); not checked"
+                ) from exc
+            raise _NotFound(topic) from exc
+        return set(response.permissions)
 
     def project_permissions(self, project: str, permissions: list[str], function: str) -> tuple[bool | None, str]:
         identity = dict(self.settings.function_identities).get(function, "")
@@ -66,7 +88,13 @@ class CloudProbes:
         try:
             granted = self._test(project, permissions, identity)
         except Exception as exc:  # noqa: BLE001
-            return False, f"testing {function}'s permissions in {project} as {who} failed: {str(exc)[:300]}"
+            fix = (
+                "; health asks Policy Troubleshooter and needs resourcemanager.projects.getIamPolicy and iam.roles.get "
+                "there (Terraform: its custom role) and policytroubleshooter.googleapis.com enabled in its project"
+                if identity and not self.settings.vertex_endpoint.startswith("http://")
+                else ""
+            )
+            return False, f"testing {function}'s permissions in {project} as {who} failed: {str(exc)[:300]}{fix}"
         missing = [p for p in permissions if p not in granted]
         if missing:
             member = f"serviceAccount:{identity}" if identity else "<the function's service account>"
@@ -76,7 +104,7 @@ class CloudProbes:
                 f"gcloud projects add-iam-policy-binding {project} --member={member} "
                 f"--role=<the {function} custom role>"
             )
-        return True, f"{who} ({function}) holds {len(permissions)} Vertex AI permissions in {project}"
+        return True, f"{who} ({function}) holds the {len(permissions)} permissions it needs in {project}"
 
     def _test(self, project: str, permissions: list[str], identity: str) -> set[str]:
         endpoint = self.settings.vertex_endpoint
@@ -85,26 +113,59 @@ class CloudProbes:
             import requests
 
             response = requests.post(f"{endpoint}/v3/projects/{project}:testIamPermissions", json=body, timeout=10)
+        elif identity:
+            return _troubleshoot(identity, f"//cloudresourcemanager.googleapis.com/projects/{project}", permissions)
         else:
             from google.auth.transport.requests import AuthorizedSession
 
-            response = AuthorizedSession(_credentials(identity)).post(  # type: ignore[no-untyped-call]
+            response = AuthorizedSession(_credentials()).post(  # type: ignore[no-untyped-call]
                 f"{CRM}/v3/projects/{project}:testIamPermissions", json=body, timeout=10
             )
         response.raise_for_status()
         return set(response.json().get("permissions") or [])
 
 
-def _credentials(identity: str) -> Any:
-    """Application default credentials, or a short-lived token of `identity` minted with them (the health
-    function holds iam.serviceAccounts.getAccessToken on each function account it tests: infra/iam.tf)."""
+class _NotFound(Exception):
+    pass
+
+
+class _Unanswered(Exception):
+    """This environment cannot answer the check: reported as skipped, never as ok."""
+
+
+def _credentials() -> Any:
+    """The health function's own application default credentials (it never holds another identity's)."""
     import google.auth
 
     credentials, _ = google.auth.default(scopes=SCOPES)
-    if not identity:
-        return credentials
-    from google.auth import impersonated_credentials
+    return credentials
 
-    return impersonated_credentials.Credentials(  # type: ignore[no-untyped-call]
-        source_credentials=credentials, target_principal=identity, target_scopes=SCOPES, lifetime=300
-    )
+
+def _troubleshoot(principal: str, resource: str, permissions: list[str]) -> set[str]:
+    """The permissions `principal` holds on `resource` according to Policy Troubleshooter, one call per permission.
+
+    `overallAccessState` CAN_ACCESS counts as held and CANNOT_ACCESS as missing. UNKNOWN_INFO (health may not read
+    every policy involved, e.g. the organisation's deny policies) falls back to the allow policies it can read:
+    `allowPolicyExplanation.allowAccessState` ALLOW_ACCESS_STATE_GRANTED counts as held (these are where Terraform
+    grants), anything else as missing.
+    """
+    from google.auth.transport.requests import AuthorizedSession
+
+    session = AuthorizedSession(_credentials())  # type: ignore[no-untyped-call]
+
+    def held(permission: str) -> bool:
+        body = {"accessTuple": {"principal": principal, "fullResourceName": resource, "permission": permission}}
+        response = session.post(TROUBLESHOOTER, json=body, timeout=10)
+        if response.status_code == 404:
+            raise _NotFound(resource)
+        response.raise_for_status()
+        answer = response.json()
+        state = answer.get("overallAccessState")
+        if state in ("CAN_ACCESS", "CANNOT_ACCESS"):
+            return bool(state == "CAN_ACCESS")
+        allow = (answer.get("allowPolicyExplanation") or {}).get("allowAccessState")
+        return bool(allow == "ALLOW_ACCESS_STATE_GRANTED")
+
+    with ThreadPoolExecutor(max_workers=min(TROUBLESHOOT_WORKERS, max(1, len(permissions)))) as pool:
+        answers = list(pool.map(held, permissions))
+    return {p for p, ok in zip(permissions, answers, strict=True) if ok}

@@ -12,11 +12,14 @@ VERBS: dict[str, tuple[str, ...]] = {
     "cancel": ("get", "cancel"),
     "templates": ("get", "list"),
     "health": ("list",),
+    "hint": ("get", "list"),
 }
 # function -> the other permissions it needs in the job's project: Cloud Logging entries:list for a failed run's
-# log tail (poll) and `status?logs=N` (status) (https://cloud.google.com/logging/docs/access-control).
+# log tail (poll, and hint when it records the end) and `status?logs=N` (status)
+# (https://cloud.google.com/logging/docs/access-control).
 OTHER: dict[str, tuple[str, ...]] = {
     "poll": ("logging.logEntries.list",),
+    "hint": ("logging.logEntries.list",),
     "status": ("logging.logEntries.list",),
 }
 
