@@ -176,18 +176,22 @@ def resolve(
 def cost_estimate(budget: int, *, batch: bool) -> str:
     """What the suite may cost at most (list prices in facts.json), printed before anything is created."""
     cost = facts()["cost"]
-    jobs = budget_plan(batch=batch)
+    calls, running = budget_plan(batch=batch), RUNNING_JOBS | {"batch": 1 if batch else 0}
     spend = (
-        jobs["custom"] * cost["usd_per_custom_job"]
-        + jobs["pipeline"] * cost["usd_per_pipeline_job"]
-        + jobs["batch"] * cost["usd_per_batch_job"]
+        running["custom"] * cost["usd_per_custom_job"]
+        + running["pipeline"] * cost["usd_per_pipeline_job"]
+        + running["batch"] * cost["usd_per_batch_job"]
     )
     return (
-        f"live facts: cost estimate: at most {min(budget, sum(jobs.values()))} job creations "
-        f"({jobs['custom']} Custom Job calls on {cost['machine_type']}, {jobs['pipeline']} Pipeline Job calls, "
-        f"{jobs['batch']} Batch Prediction Job calls; most are refused by design and run nothing), about "
-        f"US${spend:.2f} at list prices, ~{cost['minutes_per_job']} min each; --live-budget {budget} caps creations"
+        f"live facts: cost estimate: at most {min(budget, sum(calls.values()))} create calls, of which "
+        f"{running['custom']} Custom Jobs ({cost['machine_type']}, one cancelled), {running['pipeline']} Pipeline Job "
+        f"and {running['batch']} Batch Prediction Job run; the others are refused by design. About US${spend:.2f} at "
+        f"list prices, up to ~{cost['minutes_per_job']} min per job; --live-budget {budget} caps the create calls"
     )
+
+
+# Jobs that run and cost money; budget_plan's other create calls are refused by Vertex AI and create nothing.
+RUNNING_JOBS = {"custom": 2, "pipeline": 1}
 
 
 def budget_plan(*, batch: bool) -> dict[str, int]:

@@ -79,7 +79,8 @@ def test_the_global_location_uses_the_global_endpoint() -> None:
 def test_the_cost_estimate_names_the_budget() -> None:
     line = cost_estimate(default_budget(), batch=False)
     assert f"--live-budget {default_budget()}" in line and "US$" in line
-    assert "at most 10 job creations" in line
+    assert "at most 10 create calls" in line and "US$0.20" in line
+    assert "US$0.70" in cost_estimate(default_budget(), batch=True)
 
 
 def test_the_budget_caps_create_calls() -> None:
