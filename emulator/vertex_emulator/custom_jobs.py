@@ -15,7 +15,12 @@ from .ids import CUSTOM_JOBS as COLLECTION
 from .scenario import CANCELLED_ERROR
 from .schema import require_all, tidy_numbers
 from .states import JOB_FINAL, JOB_STATES
-from .validation import validate_custom_job
+from .validation import pool_env, validate_custom_job
+
+# A Custom Job's scripted Output parameters: the text of this pool-0 variable is written, verbatim, to the object
+# named by POLYSYNC_OUTPUTS_URI (the connector's outputs contract) while the job runs.
+OUTPUTS_PARAM = "VERTEX_EMULATOR_OUTPUTS"
+OUTPUTS_URI_ENV = "POLYSYNC_OUTPUTS_URI"
 
 
 def failed_error(project: str, job_id: str, exit_code: int = 1, detail: str = "") -> dict[str, Any]:
@@ -55,8 +60,18 @@ def _prepare_custom_job(message: Message, project: str, location: str) -> Prepar
         timeout_s=valid.timeout_s,
         timeout_text=timeout_text,
         cancel_delay_s=valid.cancel_delay_s,
-        extra={"timeout_text": timeout_text},  # the error of a local run that times out
+        extra={"timeout_text": timeout_text, "scripted_outputs": scripted_outputs(body)},
     )
+
+
+def scripted_outputs(body: dict[str, Any]) -> tuple[str, bytes] | None:
+    """(POLYSYNC_OUTPUTS_URI, VERTEX_EMULATOR_OUTPUTS as bytes) of pool 0, when both are set."""
+    pools = (body.get("jobSpec") or {}).get("workerPoolSpecs") or [{}]
+    env = {str(v.get("name")): v.get("value") for v in pool_env(pools[0])}
+    uri, text = env.get(OUTPUTS_URI_ENV), env.get(OUTPUTS_PARAM)
+    if not isinstance(uri, str) or not uri or not isinstance(text, str):
+        return None
+    return uri, text.encode("utf-8")
 
 
 def _decorate_custom_job(job: JobView, out: dict[str, Any], index: int, now: int, ints: bool, detail: bool) -> None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,16 +83,55 @@ class GcsMount:
         return [self.local(a) for a in argv], {k: self.local(v) for k, v in env.items()}
 
     def upload(self) -> list[str]:
-        """Upload every file under the mount to ``gs://<bucket>/<path>``. Returns a line per file for the log."""
-        lines: list[str] = []
+        """Upload every file under the mount to ``gs://<bucket>/<path>``. Returns what could not be uploaded, why."""
+        problems: list[str] = []
         if not self.root.is_dir():
-            return lines
+            return problems
         for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
             bucket, _, name = path.relative_to(self.root).as_posix().partition("/")
             if not name:
                 continue
             uri = f"gs://{bucket}/{name}"
-            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            problem = write(uri, path.read_bytes(), content_type)
-            lines.append(f"vertex-emulator: {problem or f'uploaded {FUSE_ROOT}{bucket}/{name} to {uri}'}")
-        return lines
+            problem = write(uri, path.read_bytes(), mimetypes.guess_type(name)[0] or "application/octet-stream")
+            if problem:
+                problems.append(problem)
+            else:
+                print(f"vertex-emulator: uploaded {FUSE_ROOT}{bucket}/{name} to {uri}", flush=True)
+        return problems
+
+
+class ObjectWriter:
+    """Scripted objects written at a given time (a job's VERTEX_EMULATOR_OUTPUTS once it runs), one timer each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[threading.Timer, str, bytes]] = {}
+
+    def schedule(self, key: str, uri: str, data: bytes, at: float) -> None:
+        timer = threading.Timer(max(0.0, at - time.time()), self.flush, (key,))
+        timer.daemon = True
+        with self._lock:
+            self._pending[key] = (timer, uri, data)
+        timer.start()
+
+    def flush(self, key: str) -> None:
+        """Write ``key``'s object now, if it is still pending."""
+        with self._lock:
+            pending = self._pending.pop(key, None)
+        if pending is not None:
+            pending[0].cancel()
+            problem = write(pending[1], pending[2])
+            if problem:
+                print(f"vertex-emulator: {problem}", file=sys.stderr, flush=True)
+
+    def cancel(self, key: str) -> None:
+        with self._lock:
+            pending = self._pending.pop(key, None)
+        if pending is not None:
+            pending[0].cancel()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for timer, _, _ in pending:
+            timer.cancel()

@@ -3,18 +3,21 @@
 The store asks :meth:`LocalRunner.plan` at create time (collections with ``runs_locally``); the job's timeline then
 stops at RUNNING and the process decides how it ends (:func:`outcome_segment`). Environment as Vertex AI sets it
 for a training container: ``CLOUD_ML_JOB_ID``, the ``AIP_*_DIR`` variables under ``baseOutputDirectory``, and the
-container's own ``env``.
+container's own ``env``. Vertex AI's ``/gcs/`` mount is a directory of the job's own (:class:`~.gcs.GcsMount`): what
+the process writes there is uploaded to the Cloud Storage emulator when it exits, before the job's final state.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .custom_jobs import failed_error
 from .executor import Executor, Outcome
+from .gcs import GcsMount
 from .job import Job
 from .scenario import Segment, timeout_error
 
@@ -33,7 +36,11 @@ class LocalRunner:
     def __init__(
         self, log_dir: str, is_awaiting: Callable[[str], bool], on_end: Callable[[str, Outcome], None]
     ) -> None:
-        self.executor = Executor(log_dir, is_awaiting, on_end)
+        self.executor = Executor(log_dir, is_awaiting, self._ended)
+        self.log_dir = log_dir
+        self._on_end = on_end
+        self._lock = threading.Lock()
+        self._mounts: dict[str, tuple[GcsMount, str]] = {}  # job name -> its /gcs/ and its log
 
     def plan(self, job: Job, timeout_s: float | None, time_factor: float) -> Launch | None:
         """If ``job`` has a command and reaches RUNNING: cut its timeline there and say what to launch."""
@@ -46,7 +53,22 @@ class LocalRunner:
         job.awaiting_process = True
         job.log_path = self.executor.log_path(int(job.id))
         timeout = timeout_s * time_factor if timeout_s is not None else None
-        return Launch(job.name, job.id, argv, process_env(job), segments[running].start_us / 1e6, timeout)
+        mount = GcsMount(os.path.join(self.log_dir, f"gcs-{job.id}"))
+        argv, env = mount.rewrite(argv, process_env(job))
+        with self._lock:
+            self._mounts[job.name] = (mount, job.log_path)
+        return Launch(job.name, job.id, argv, env, segments[running].start_us / 1e6, timeout)
+
+    def _ended(self, name: str, outcome: Outcome) -> None:
+        """The process exited: upload what it wrote under /gcs/ (problems go to its log), then end the job."""
+        with self._lock:
+            mounted = self._mounts.pop(name, None)
+        if mounted is not None and outcome.kind != "cancelled":
+            problems = mounted[0].upload()
+            if problems:
+                with open(mounted[1], "a", encoding="utf-8") as log:
+                    log.write("".join(f"vertex-emulator: {line}\n" for line in problems))
+        self._on_end(name, outcome)
 
     def launch(self, launch: Launch) -> None:
         self.executor.launch(

@@ -19,6 +19,7 @@ from .collection import Prepared, Resource
 from .custom_jobs import CUSTOM_JOBS
 from .errors import ApiError, already_exists, failed_precondition, invalid_argument, not_found
 from .executor import Outcome
+from .gcs import ObjectWriter
 from .ids import PIPELINE_JOB_ID, job_name
 from .index import ParentIndex
 from .job import Job
@@ -54,6 +55,7 @@ class Store:
         self._seq = 0
         self._token_key = os.urandom(8).hex()
         self.runner: LocalRunner | None = None
+        self.writer = ObjectWriter()  # scripted outputs of Custom Jobs (custom_jobs.scripted_outputs)
         if execute:
             if log_dir is None:
                 import tempfile
@@ -106,6 +108,7 @@ class Store:
         prepared: Prepared = resource.prepare(parse(body, resource.message_class, resource.root), project, location)
         parent = f"projects/{project}/locations/{location}"
         launch: Launch | None = None
+        scripted: tuple[str, bytes, float] | None = None
         with self._lock:
             index = self._index(parent, resource)
             now = now_us()
@@ -140,10 +143,17 @@ class Store:
             )
             if self.runner is not None and resource.runs_locally:
                 launch = self.runner.plan(job, prepared.timeout_s, self.time_factor)
+            outputs = job.extra.get("scripted_outputs")
+            running = job.started_us(len(job.segments) - 1)
+            if launch is None and outputs and running is not None:
+                # Written as its workload would: while it runs, so it is there when the job ends.
+                scripted = (outputs[0], outputs[1], running / 1e6)
             index.add(job)
             result = job.to_json(now, int_enums)
         if launch is not None and self.runner is not None:
             self.runner.launch(launch)
+        if scripted is not None:
+            self.writer.schedule(job.name, *scripted)
         return result
 
     @staticmethod
@@ -193,6 +203,7 @@ class Store:
                 raise failed_precondition(
                     f'Cannot cancel {resource.kind} "{name}": it has already ended in state {state}.'
                 )
+            started = job.started_us(job.current(now)) is not None
             delay = round(job.cancel_delay_s * self.time_factor * 1_000_000)
             job.replace_future(
                 now,
@@ -200,6 +211,8 @@ class Store:
                 Segment(resource.state("CANCELLED"), max(now + delay, now + 1), dict(CANCELLED_ERROR)),
             )
             job.awaiting_process = False
+        if not started:
+            self.writer.cancel(name)  # cancelled before it ran: it wrote nothing
         if self.runner is not None:
             self.runner.cancel(name)
         return {}
@@ -271,6 +284,10 @@ class Store:
             job.replace_future(now, Segment(full, now, resource.state_error(full, job.project, job.id)))
             job.awaiting_process = False
             result = job.to_json(now, int_enums)
+        if full in (resource.state("SUCCEEDED"), resource.state("FAILED")):
+            self.writer.flush(name)  # a job set to its end wrote its scripted outputs before it ended
+        else:
+            self.writer.cancel(name)
         if self.runner is not None:
             self.runner.cancel(name)
         return result
@@ -287,10 +304,12 @@ class Store:
         with self._lock:
             self._parents.clear()
             self._operations.clear()
+        self.writer.shutdown()
         if self.runner is not None:
             self.runner.shutdown()
 
     def close(self) -> None:
+        self.writer.shutdown()
         if self.runner is not None:
             self.runner.shutdown()
 
