@@ -32,8 +32,15 @@ def _adc_file(tmp_path: Path) -> Path:
 def test_with_psv_live_project_the_suite_targets_vertex_ai(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """google.auth.default reads the ADC file; the generated clients are built for the regional endpoint with
     those credentials. No request is sent (building a client and reading ADC make none)."""
+    import socket
+
     import google.auth.credentials
 
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a connection was attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(_adc_file(tmp_path)))
     env = {"PSV_LIVE_PROJECT": "my-proj", "PSV_LIVE_LOCATION": "europe-west4", "PSV_LIVE_PIPELINE_ROOT": "gs://b/r/"}
     target = resolve(env)
@@ -109,3 +116,25 @@ def test_the_report_holds_expected_and_observed_values_with_date_and_region(tmp_
     assert written["facts"]["page_size"]["observed"] == {"oversized_accepted": False}
     assert written["facts"]["page_size"]["expected"]["connector_page_size"] == 100
     assert "secret-proj" not in json.dumps(written), "the project id stays out of a report meant to be shared"
+
+
+def test_cleanup_cancels_what_runs_and_deletes_every_job() -> None:
+    from google.api_core import exceptions as gexc
+
+    from vertex_emulator import EmulatorServer
+
+    from .support import Jobs, custom_job
+
+    server = EmulatorServer(host="127.0.0.1", port=0, time_factor=0.02, cancel_delay=5).start()
+    try:
+        target = resolve({}, emulator_url=server.url)
+        jobs = Jobs(target, budget=2)
+        for scenario in ("SUCCEEDED", "PENDING:1,RUNNING:100000,SUCCEEDED"):
+            body = custom_job(target, "psv-live-cleanup", seconds=1, scenario=scenario)
+            jobs.create(lambda body=body: jobs.jobs.create_custom_job(parent=target.parent, custom_job=body))
+        assert jobs.cleanup() == []
+        for name in jobs.created:
+            with pytest.raises(gexc.NotFound):
+                jobs.get(name)
+    finally:
+        server.stop()
