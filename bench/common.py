@@ -224,7 +224,7 @@ BENCH_PIPELINE_SPEC: dict[str, Any] = {
 
 def _job_body(index: int, tag: str, scenario: str, kind: str = "custom") -> tuple[str, str, dict[str, Any]]:
     """(requestId, create URL path, body) of one labelled job of `kind`, as the connector would create it."""
-    from polysync_vertex.core.jobs import job_labels, request_key
+    from polysync_vertex.core.labels import job_labels, request_key
 
     request_id = f"{tag}-{index}"
     key = request_key(request_id)
@@ -319,7 +319,7 @@ def run_records(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The run records submit would have written for these jobs (any kind): (document id, record)."""
     from polysync_vertex.core import kinds, runs
-    from polysync_vertex.core.jobs import request_key, shard_of
+    from polysync_vertex.core.labels import request_key
 
     now = datetime.now(UTC)
     out = []
@@ -327,20 +327,21 @@ def run_records(
         key = request_key(request_id)
         _, name = kinds.parse_run_name(job["name"], "runId")
         record = runs.new_run(
-            name=name,
-            job=job,
-            request_id=request_id,
-            key=key,
-            job_name="bench",
-            template=None,
-            fingerprint="bench",
-            warnings=(),
-            shard=shard_of(key),
-            now=now,
+            runs.RunOrigin(
+                request_id=request_id,
+                key=key,
+                job_name="bench",
+                template=None,
+                fingerprint="bench",
+                warnings=(),
+            ),
+            name,
+            job,
+            now,
         )
         # Submitted a while ago (older than the poller's new-run margin), as in a steady state.
         record["recordedAt"] = runs.iso(now - recorded_ago)
-        out.append((name.doc_id, record))
+        out.append((kinds.run_doc_id(name), record))
     return out
 
 

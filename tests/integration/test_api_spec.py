@@ -237,8 +237,8 @@ def test_spec_declares_the_contract(spec: dict[str, Any]) -> None:
 
 def test_spec_is_in_step_with_the_code(spec: dict[str, Any]) -> None:
     from polysync_vertex.core import attributes as attrs
-    from polysync_vertex.core import kinds, names, request, runs, templates
-    from polysync_vertex.core.kinds import batch, pipeline
+    from polysync_vertex.core import kinds, links, names, parameters, request, runs
+    from polysync_vertex.core.kinds import batch, custom, pipeline
     from polysync_vertex.services import health
 
     schemas = spec["components"]["schemas"]
@@ -248,11 +248,11 @@ def test_spec_is_in_step_with_the_code(spec: dict[str, Any]) -> None:
 
     props = schemas["SubmitRequest"]["properties"]
     same(props["requestId"]["pattern"], request.REQUEST_ID_RE)
-    same(schemas["Parameter"]["properties"]["name"]["pattern"], request.ENV_NAME_RE)
-    assert set(schemas["Parameter"]["properties"]["direction"]["enum"]) == set(request.DIRECTIONS)
-    assert set(schemas["Parameter"]["properties"]["type"]["enum"]) == set(request.TYPES)
+    same(schemas["Parameter"]["properties"]["name"]["pattern"], parameters.ENV_NAME_RE)
+    assert set(schemas["Parameter"]["properties"]["direction"]["enum"]) == set(parameters.DIRECTIONS)
+    assert set(schemas["Parameter"]["properties"]["type"]["enum"]) == set(parameters.TYPES)
     attributes = schemas["Attributes"]["properties"]
-    assert set(attributes) == request.ATTRIBUTES
+    assert set(attributes) == custom.ATTRIBUTES
     for key, regex in (
         ("machineType", attrs.MACHINE_TYPE_RE),
         ("containerImageUri", attrs.IMAGE_RE),
@@ -310,10 +310,10 @@ def test_spec_is_in_step_with_the_code(spec: dict[str, Any]) -> None:
         assert set(runs.public(record)) == {*runs.PUBLIC_FIELDS, "jobType", *kind.output_fields}, kind.job_type
     for state in (*kinds.CUSTOM.states.status, *kinds.PIPELINE.states.status, kinds.PIPELINE.states.deleted):
         assert not _errors(spec, {"$ref": "#/components/schemas/VertexState"}, state), state
-    # Links: core/templates' LINK_* constants, and the BigQuery table link the Batch Prediction kind names itself.
-    link_types = {v for k, v in vars(templates).items() if k.startswith("LINK_")} | {"gcp-big-query-table"}
+    # Links: core/links' LINK_* constants, and the BigQuery table link the Batch Prediction kind names itself.
+    link_types = {v for k, v in vars(links).items() if k.startswith("LINK_")} | {"gcp-big-query-table"}
     assert set(schemas["Link"]["properties"]["type"]["enum"]) == link_types
-    assert set(schemas["TemplateParameter"]["properties"]["type"]["enum"]) == set(request.TYPES)
+    assert set(schemas["TemplateParameter"]["properties"]["type"]["enum"]) == set(parameters.TYPES)
     check_name = schemas["HealthCheck"]["properties"]["name"]["pattern"]
     assert f"({'|'.join(health.FUNCTIONS)})" in check_name
     assert f"({'|'.join(k.collection for k in kinds.KINDS)})" in check_name

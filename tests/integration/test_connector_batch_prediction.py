@@ -714,7 +714,8 @@ def test_deleted_batch_job_becomes_unknown_once(
 def _seed_active_runs(app: Any, client: Any, count: int, prefix: str) -> list[str]:
     """`count` real running batch jobs and their run records, written straight to Firestore (fast)."""
     from polysync_vertex.core import kinds, runs
-    from polysync_vertex.core.jobs import job_labels, request_key, shard_of
+    from polysync_vertex.core.kinds import run_doc_id
+    from polysync_vertex.core.labels import job_labels, request_key
 
     now = datetime.now(UTC)
     records = []
@@ -733,19 +734,20 @@ def _seed_active_runs(app: Any, client: Any, count: int, prefix: str) -> list[st
         )
         _, name = kinds.parse_run_name(created["name"], "runId")
         run = runs.new_run(
-            name=name,
-            job=created,
-            request_id=f"{prefix}-{i}",
-            key=key,
-            job_name=prefix,
-            template=None,
-            fingerprint="x",
-            warnings=(),
-            shard=shard_of(key),
-            now=now,
+            runs.RunOrigin(
+                request_id=f"{prefix}-{i}",
+                key=key,
+                job_name=prefix,
+                template=None,
+                fingerprint="x",
+                warnings=(),
+            ),
+            name,
+            created,
+            now,
         )
         run["recordedAt"] = runs.iso(now - timedelta(minutes=10))  # submitted a while ago
-        records.append((name.doc_id, run))
+        records.append((run_doc_id(name), run))
     for start in range(0, len(records), 400):
         batch = app.store.client.batch()
         for doc_id, record in records[start : start + 400]:
@@ -784,7 +786,7 @@ def test_poll_cost_is_one_list_per_100_active_and_per_50_finished_and_no_get(
 
 def test_orphan_batch_job_is_adopted(app: Any, vertex: Any, client: Any, status_subscription: str) -> None:
     """A create that landed after its submit gave up: the poller adopts it as the request's run."""
-    from polysync_vertex.core.jobs import job_labels, request_key
+    from polysync_vertex.core.labels import job_labels, request_key
 
     known = _seed_active_runs(app, client, 1, "bp-known")[0]  # something active, so the location is polled
     key = request_key("bp-late-1")
@@ -806,9 +808,9 @@ def test_orphan_batch_job_is_adopted(app: Any, vertex: Any, client: Any, status_
     assert adopted["consoleUrl"].endswith(f"/batch-predictions/{late['name'].rsplit('/', 1)[1]}?project={PROJECT}")
     events = pull_events(status_subscription, expect=2, max_wait=10)
     assert f"{late['name']}/1" in {e["attributes"]["ce-id"] for e in events}
-    from polysync_vertex.core.kinds import parse_run_name
+    from polysync_vertex.core.kinds import parse_run_name, run_doc_id
 
-    assert "adopted" not in app.store.get_run(parse_run_name(known, "runId")[1].doc_id)  # only the orphan is
+    assert "adopted" not in app.store.get_run(run_doc_id(parse_run_name(known, "runId")[1]))  # only the orphan is
 
 
 # -- templates ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from polysync_vertex.core.jobs import LABEL_MANAGED_BY, LABEL_REQUEST, MANAGED_BY, request_key
+from polysync_vertex.core.labels import LABEL_MANAGED_BY, LABEL_REQUEST, MANAGED_BY, request_key
 from tests.conftest import pull_events
 from tests.helpers import PARENT, example_body, job_client, list_jobs, stored_docs, wait_for
 
@@ -86,7 +86,7 @@ def _late_job(vertex_server: Any, key: str, job_name: str = "nightly-train", sta
     """A job with the connector's labels, created as a create accepted long after its request gave up would be."""
     from google.cloud.aiplatform_v1.types import CustomJob
 
-    from polysync_vertex.core.jobs import job_labels
+    from polysync_vertex.core.labels import job_labels
 
     job = {
         "displayName": f"{job_name}_late",

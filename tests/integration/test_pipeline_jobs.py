@@ -143,9 +143,9 @@ def submit(app: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def doc_id(run_id: str) -> str:
-    from polysync_vertex.core.kinds import parse_run_name
+    from polysync_vertex.core.kinds import parse_run_name, run_doc_id
 
-    return parse_run_name(run_id, "runId")[1].doc_id
+    return run_doc_id(parse_run_name(run_id, "runId")[1])
 
 
 def events_of(sub: str, expect: int) -> list[dict[str, Any]]:
@@ -156,8 +156,8 @@ def events_of(sub: str, expect: int) -> list[dict[str, Any]]:
 def test_clone_fidelity_labels_id_and_console_url(
     call: Any, vertex: Any, pipelines: Any, template: dict[str, Any]
 ) -> None:
-    from polysync_vertex.core.jobs import request_key
     from polysync_vertex.core.kinds import PIPELINE as KIND
+    from polysync_vertex.core.labels import request_key
 
     assert template["labels"][BILLING]  # Vertex AI (the emulator) labelled the template run
     resp = call("submit", body_for(template, "clone-1"))
@@ -628,9 +628,9 @@ def test_queued_too_long_names_quota_without_an_accelerator(
 def seed_active_pipelines(app: Any, pipelines: Any, n: int, prefix: str = "scale") -> list[str]:
     """n PENDING pipeline jobs in the emulator (created as the connector would) with their run records."""
     from polysync_vertex.core import runs
-    from polysync_vertex.core.jobs import job_labels, request_key, shard_of
     from polysync_vertex.core.kinds import PIPELINE as KIND
-    from polysync_vertex.core.kinds import parse_run_name
+    from polysync_vertex.core.kinds import parse_run_name, run_doc_id
+    from polysync_vertex.core.labels import job_labels, request_key
 
     now = datetime.now(UTC)
     spec = {"pipelineInfo": {"name": "scale"}, "root": {"inputDefinitions": {"parameters": {}}}}
@@ -649,19 +649,20 @@ def seed_active_pipelines(app: Any, pipelines: Any, n: int, prefix: str = "scale
         created = create_pipeline(pipelines, job, job_id=KIND.job_id(key))
         _, name = parse_run_name(created["name"], "runId")
         record = runs.new_run(
-            name=name,
-            job=created,
-            request_id=f"{prefix}-{i}",
-            key=key,
-            job_name=prefix,
-            template=None,
-            fingerprint="x",
-            warnings=(),
-            shard=shard_of(key),
-            now=now,
+            runs.RunOrigin(
+                request_id=f"{prefix}-{i}",
+                key=key,
+                job_name=prefix,
+                template=None,
+                fingerprint="x",
+                warnings=(),
+            ),
+            name,
+            created,
+            now,
         )
         record["recordedAt"] = runs.iso(now - timedelta(minutes=10))
-        return name.doc_id, record
+        return run_doc_id(name), record
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         records = list(pool.map(one, range(n)))

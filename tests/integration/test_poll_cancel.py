@@ -183,8 +183,8 @@ def test_thousand_runs_ten_finished_cost_ten_pages_and_ten_gets(
 ) -> None:
     """Seed 1,000 active runs (real jobs in the emulator, real run records), finish 10, count one tick's calls."""
     from polysync_vertex.core import runs
-    from polysync_vertex.core.jobs import job_labels, request_key, shard_of
-    from polysync_vertex.core.names import parse_job_name
+    from polysync_vertex.core.kinds import CUSTOM, run_doc_id
+    from polysync_vertex.core.labels import job_labels, request_key
 
     client = job_client(vertex_server.url)
     from google.cloud.aiplatform_v1.types import CustomJob
@@ -212,21 +212,22 @@ def test_thousand_runs_ten_finished_cost_ten_pages_and_ten_gets(
         }
         created = client.create_custom_job(parent=PARENT, custom_job=CustomJob.from_json(__import__("json").dumps(job)))
         created_dict = json_format.MessageToDict(type(created).pb(created))
-        name = parse_job_name(created_dict["name"], "runId")
+        name = CUSTOM.parse_name(created_dict["name"], "runId")
         records.append(
             (
-                name.doc_id,
+                run_doc_id(name),
                 runs.new_run(
-                    name=name,
-                    job=created_dict,
-                    request_id=f"scale-{i}",
-                    key=key,
-                    job_name="scale",
-                    template=None,
-                    fingerprint="x",
-                    warnings=(),
-                    shard=shard_of(key),
-                    now=now,
+                    runs.RunOrigin(
+                        request_id=f"scale-{i}",
+                        key=key,
+                        job_name="scale",
+                        template=None,
+                        fingerprint="x",
+                        warnings=(),
+                    ),
+                    name,
+                    created_dict,
+                    now,
                 ),
             )
         )

@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from polysync_vertex.core import runs
-from polysync_vertex.core.jobs import request_key
+from polysync_vertex.core.labels import request_key
 from tests.helpers import example_body
 
 
 def _docs(app: Any, run_id: str, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    from polysync_vertex.core.kinds import parse_run_name
+    from polysync_vertex.core.kinds import parse_run_name, run_doc_id
 
     _, name = parse_run_name(run_id, "runId")
-    run = app.store.runs.document(name.doc_id).get().to_dict()
+    run = app.store.runs.document(run_doc_id(name)).get().to_dict()
     request = app.store.requests.document(key).get().to_dict()
     return run, request
 

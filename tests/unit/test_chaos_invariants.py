@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from polysync_vertex.core.jobs import LABEL_REQUEST, request_key
+from polysync_vertex.core.labels import LABEL_REQUEST, request_key
 from tests.e2e.chaos.config import PARENT, STATUS_CHANGED, Outcome, Plan
 from tests.e2e.chaos.invariants import World, check
 

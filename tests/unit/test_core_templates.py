@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from polysync_vertex.core.jobs import build_job
-from polysync_vertex.core.request import ATTRIBUTES, parse_attributes, parse_submit
-from polysync_vertex.core.templates import buckets, links, to_template
+from polysync_vertex.core.kinds.custom import ATTRIBUTES, build_job, links, parse_attributes, to_template
+from polysync_vertex.core.links import buckets
+from polysync_vertex.core.request import parse_submit
 
 DIGEST = "sha256:" + "ab" * 32
 NAME = "projects/local-project/locations/us-central1/customJobs/1234567890"

@@ -12,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polysync_vertex.core.errors import ApiError
-from polysync_vertex.core.jobs import (
+from polysync_vertex.core.kinds.custom import build_job
+from polysync_vertex.core.labels import (
     LABEL_SHARD,
     MAX_DISPLAY_NAME,
     SHARDS,
-    build_job,
     display_name,
     job_labels,
     label_value,
@@ -478,7 +478,12 @@ def test_shard_label() -> None:
 def test_property_labels_always_valid(job_name: str, request_id: str, template_labels: dict[str, str]) -> None:
     key = request_key(request_id)
     req = SubmitRequest(
-        request_id, job_name, JobName("my-proj", "us-central1", "1"), {}, (Parameter("A", "Input", "String", "1"),), "f"
+        request_id,
+        job_name,
+        JobName("my-proj", "us-central1", "1", "customJobs"),
+        {},
+        (Parameter("A", "Input", "String", "1"),),
+        "f",
     )
     template = {"labels": template_labels, "jobSpec": {"workerPoolSpecs": [{"containerSpec": {"imageUri": "i"}}]}}
     job = build_job(req, template, key, NOW)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from polysync_vertex.core import runs
 from polysync_vertex.core.errors import ApiError
-from polysync_vertex.core.jobs import request_key
 from polysync_vertex.core.kinds import BATCH, by_type, parse_run_name
 from polysync_vertex.core.kinds.batch import CLONED
+from polysync_vertex.core.labels import request_key
 from polysync_vertex.core.request import parse_submit
 
 PARENT = "projects/my-proj/locations/us-central1"
@@ -443,16 +443,17 @@ def test_run_record_carries_outputs_once_final_and_the_accelerator() -> None:
     _, name = parse_run_name(NAME, "runId")
     pending = {**template(state="JOB_STATE_PENDING"), "outputInfo": None, "completionStats": None}
     run = runs.new_run(
-        name=name,
-        job=pending,
-        request_id="r-1",
-        key="k",
-        job_name="j",
-        template=None,
-        fingerprint="f",
-        warnings=(),
-        shard=0,
-        now=NOW,
+        runs.RunOrigin(
+            request_id="r-1",
+            key="k",
+            job_name="j",
+            template=None,
+            fingerprint="f",
+            warnings=(),
+        ),
+        name,
+        pending,
+        NOW,
     )
     assert run["jobType"] == BATCH.job_type and run["acceleratorType"] == "NVIDIA_TESLA_T4"
     assert "outputInfo" not in run

@@ -7,8 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polysync_vertex.core.errors import ApiError
-from polysync_vertex.core.kinds import kind_of
-from polysync_vertex.core.names import JobName, check_location, check_project, parent_name, parse_job_name
+from polysync_vertex.core.kinds import CUSTOM, kind_of, run_doc_id
+from polysync_vertex.core.names import JobName, check_location, check_project, parent_name
+
+parse_job_name = CUSTOM.parse_name
 
 VALID = "projects/my-proj/locations/us-central1/customJobs/1234567890"
 
@@ -24,7 +26,7 @@ def assert_invalid(value: object, field: str = "externalId") -> ApiError:
 
 def test_parse_valid() -> None:
     job = parse_job_name(VALID, "externalId")
-    assert job == JobName("my-proj", "us-central1", "1234567890")
+    assert job == JobName("my-proj", "us-central1", "1234567890", "customJobs")
     assert job.resource_name == VALID
     assert job.parent == "projects/my-proj/locations/us-central1" == parent_name("my-proj", "us-central1")
 
@@ -39,9 +41,9 @@ def test_console_url_matches_contract_example() -> None:
 def test_doc_id_has_no_slash_and_is_unique_per_job() -> None:
     a = parse_job_name(VALID, "runId")
     b = parse_job_name("projects/my-proj/locations/europe-west4/customJobs/1234567890", "runId")
-    assert "/" not in a.doc_id
-    assert a.doc_id == "my-proj~us-central1~1234567890"
-    assert a.doc_id != b.doc_id
+    assert "/" not in run_doc_id(a)
+    assert run_doc_id(a) == "my-proj~us-central1~1234567890"
+    assert run_doc_id(a) != run_doc_id(b)
 
 
 @pytest.mark.parametrize(
@@ -145,4 +147,4 @@ def test_property_valid_names_round_trip(project: str, location: str, job_id: st
     name = f"projects/{project}/locations/{location}/customJobs/{job_id}"
     job = parse_job_name(name, "f")
     assert (job.project, job.location, job.job_id, job.resource_name) == (project, location, job_id, name)
-    assert "/" not in job.doc_id
+    assert "/" not in run_doc_id(job)

@@ -15,7 +15,7 @@ from polysync_vertex.core import events, runs, states
 from polysync_vertex.core.names import JobName
 
 T0 = datetime(2026, 11, 22, 8, 15, 0, tzinfo=UTC)
-JOB = JobName("my-proj", "us-central1", "987")
+JOB = JobName("my-proj", "us-central1", "987", "customJobs")
 RUN_ID = "projects/my-proj/locations/us-central1/customJobs/987"
 THRESHOLD = 1800
 
@@ -49,19 +49,17 @@ def vertex_job(state: str | None = "JOB_STATE_PENDING", accelerator: str | None 
     return job
 
 
+# The request key's shard (`labels.shard_of`) is 7: the run's shard follows from its key.
 def make_run(state: str | None = "JOB_STATE_PENDING", accelerator: str | None = "NVIDIA_TESLA_T4") -> dict[str, Any]:
-    return runs.new_run(
-        name=JOB,
-        job=vertex_job(state, accelerator),
+    origin = runs.RunOrigin(
         request_id="run-2026-11-22-0001",
-        key="run-2026-11-22-0001-0123456789abcdef",
+        key="run-2026-11-22-0001-0123456789ab0030",
         job_name="nightly-train",
         template="projects/my-proj/locations/us-central1/customJobs/1234567890",
         fingerprint="f" * 64,
         warnings=("parameter SCORE (Output) is not supported and was ignored",),
-        shard=7,
-        now=T0,
     )
+    return runs.new_run(origin, JOB, vertex_job(state, accelerator), T0)
 
 
 def advance(run: dict[str, Any], state: str, minutes: int, **job_fields: Any) -> dict[str, Any] | None:
@@ -91,7 +89,7 @@ def test_new_run_fields() -> None:
         "lastPolled": None,
         "jobType": "Vertex AI Custom Job",
     }
-    assert run["requestKey"] == "run-2026-11-22-0001-0123456789abcdef"
+    assert run["requestKey"] == "run-2026-11-22-0001-0123456789ab0030"
     assert (run["project"], run["location"], run["jobId"]) == ("my-proj", "us-central1", "987")
     assert run["template"] == "projects/my-proj/locations/us-central1/customJobs/1234567890"
     assert run["fingerprint"] == "f" * 64
@@ -122,16 +120,17 @@ def test_new_run_error() -> None:
     job = vertex_job("JOB_STATE_FAILED")
     job["error"] = {"code": 3, "message": "bad image"}
     run = runs.new_run(
-        name=JOB,
-        job=job,
-        request_id="r",
-        key="k",
-        job_name="j",
-        template=None,
-        fingerprint="f",
-        warnings=(),
-        shard=0,
-        now=T0,
+        runs.RunOrigin(
+            request_id="r",
+            key="k",
+            job_name="j",
+            template=None,
+            fingerprint="f",
+            warnings=(),
+        ),
+        JOB,
+        job,
+        T0,
     )
     assert run["error"] == {"code": 3, "message": "bad image"}
     assert run["warnings"] == [] and run["template"] is None

@@ -1,4 +1,4 @@
-"""Validators for submit attributes, and the Custom Job's attribute set (the other kinds' sets live in their modules).
+"""Validators for submit attributes; each kind's attribute set and parser live in its module (`core/kinds`).
 
 Pure: no I/O. Every attribute a kind accepts is validated here or in its kind module before anything is written.
 """
@@ -19,20 +19,6 @@ IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,1023}\Z")
 SERVICE_ACCOUNT_RE = re.compile(r"^[a-z0-9-]{1,63}@[a-z0-9.-]{1,200}\Z")
 NETWORK_RE = re.compile(r"^projects/[a-z0-9-]{1,64}/global/networks/[a-z0-9-]{1,63}\Z")
 GCS_URI_RE = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\x00-\x1f\x7f]*)?\Z")
-
-# The attributes `submit` accepts for a Custom Job; exactly those the `templates` function yields.
-ATTRIBUTES = {
-    "machineType",
-    "containerImageUri",
-    "replicaCount",
-    "acceleratorType",
-    "acceleratorCount",
-    "timeout",
-    "serviceAccount",
-    "network",
-    "workerPoolCount",
-    "poolType",
-}
 
 
 def whole(value: Any, path: str, low: int, high: int) -> int:
@@ -67,35 +53,3 @@ def as_object(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise invalid("attributes must be an object", "attributes")
     return raw
-
-
-def parse_attributes(raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
-    """Validate Custom Job attributes. `accelerators`: the accelerator types Vertex AI knows (from the Vertex AI
-    adapter); an unknown one is refused here, before anything is claimed or sent."""
-    raw = as_object(raw)
-    check_known(raw, ATTRIBUTES)
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        path = f"attributes.{key}"
-        if value is None:
-            continue
-        if key in ("replicaCount", "workerPoolCount"):
-            out[key] = whole(value, path, 1, 10000)
-        elif key == "acceleratorCount":
-            out[key] = whole(value, path, 0, 64)
-        else:
-            pattern = {
-                "machineType": MACHINE_TYPE_RE,
-                "containerImageUri": IMAGE_RE,
-                "acceleratorType": ACCELERATOR_RE,
-                "timeout": DURATION_RE,
-                "serviceAccount": SERVICE_ACCOUNT_RE,
-                "network": NETWORK_RE,
-            }.get(key)
-            matching(value, path, key, pattern)
-            if key == "acceleratorType" and accelerators is not None and value not in accelerators:
-                raise invalid(f"'{value}' is not a Vertex AI accelerator type: {', '.join(sorted(accelerators))}", path)
-            if key == "poolType" and value not in ("container", "pythonPackage"):
-                raise invalid("poolType must be 'container' or 'pythonPackage'", path)
-            out[key] = value
-    return out

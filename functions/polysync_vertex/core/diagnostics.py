@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote
 
 from . import hints
+from .shape import as_dict
 
 if TYPE_CHECKING:
     from .kinds.base import JobKind
@@ -56,7 +57,7 @@ class LogLine(TypedDict):
 
 def entry_job_id(entry: Mapping[str, Any]) -> str:
     """The id of the job a LogEntry belongs to (ml_job's `job_id`, the PipelineJob's `pipeline_job_id`)."""
-    labels = _dict(_dict(entry.get("resource")).get("labels"))
+    labels = as_dict(as_dict(entry.get("resource")).get("labels"))
     return next((str(labels[k]) for k in ID_LABELS if labels.get(k)), "")
 
 
@@ -64,8 +65,8 @@ def line_of(entry: Mapping[str, Any], sources: Mapping[str, str] | None = None) 
     """One LogEntry as a log line. `source`: the task (`service` for Vertex AI's own lines, `workerpool0-0` for the
     workload's), or what `sources` maps the entry's job id to (a pipeline task's name), `pipeline` for a pipeline's
     events."""
-    resource = _dict(entry.get("resource"))
-    labels = _dict(resource.get("labels"))
+    resource = as_dict(entry.get("resource"))
+    labels = as_dict(resource.get("labels"))
     task = str(labels.get("task_name") or "")
     mapped = (sources or {}).get(entry_job_id(entry), "")
     if mapped:
@@ -140,7 +141,7 @@ def logs_url(project: str, query: str) -> str:
 
 def summary(kind: JobKind, name: JobName, job: Mapping[str, Any], failed_tasks: list[dict[str, Any]]) -> str:
     """One line: what failed, where, and Vertex AI's first line about it."""
-    error = str(_dict(job.get("error")).get("message") or "").strip()
+    error = str(as_dict(job.get("error")).get("message") or "").strip()
     state = str(job.get("state") or "")
     where = f"{kind.job_type} {name.job_id} in {name.project}/{name.location}"
     if failed_tasks:
@@ -216,14 +217,10 @@ def hint_text(
     *,
     queued_too_long: bool = False,
 ) -> str | None:
-    texts = [str(_dict(job.get("error")).get("message") or "")]
+    texts = [str(as_dict(job.get("error")).get("message") or "")]
     texts += [str(t.get("error") or "") for t in failed_tasks]
     texts += [line["text"] for line in tail or ()]
     if queued_too_long:
         texts.append(hints.QUEUED_TOO_LONG)
     found = hints.match(texts)
     return found.fix if found else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}

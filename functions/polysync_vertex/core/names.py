@@ -17,17 +17,18 @@ JOB_ID_RE = re.compile(r"^[0-9]{1,24}\Z")
 RESOURCE_RE = re.compile(
     r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/(?P<collection>[A-Za-z]+)/(?P<job_id>[^/]+)\Z"
 )
-DEFAULT_COLLECTION = "customJobs"
 
 
 @dataclass(frozen=True)
 class JobName:
-    """A parsed job resource name. `collection` is the job kind's collection (customJobs by default)."""
+    """A parsed Vertex AI job resource name (`projects/P/locations/L/<collection>/<id>`). Not to be confused
+    with `SubmitRequest.job_name`, Polysync's free-text name of a job. The run's document id is its kind's
+    (`core.kinds.run_doc_id`)."""
 
     project: str
     location: str
     job_id: str
-    collection: str = DEFAULT_COLLECTION
+    collection: str
 
     @property
     def resource_name(self) -> str:
@@ -36,18 +37,6 @@ class JobName:
     @property
     def parent(self) -> str:
         return parent_name(self.project, self.location)
-
-    @property
-    def doc_id(self) -> str:
-        return run_doc_id(self.project, self.location, self.job_id, self.collection)
-
-
-def run_doc_id(project: str, location: str, job_id: str, collection: str = DEFAULT_COLLECTION) -> str:
-    """The Firestore document id of a run (no '/'). Custom Job runs keep the original `p~l~id` form; other
-    collections carry their name, since ids of different collections may coincide."""
-    if collection == DEFAULT_COLLECTION:
-        return f"{project}~{location}~{job_id}"
-    return f"{project}~{location}~{collection}~{job_id}"
 
 
 def parent_name(project: str, location: str) -> str:
@@ -99,8 +88,3 @@ def parse_name(
     if not id_re.match(m["job_id"]):
         raise invalid(f"'{m['job_id'][:50]}' is not a {label} id ({id_text})", field)
     return JobName(project, location, m["job_id"], m["collection"])
-
-
-def parse_job_name(value: object, field: str) -> JobName:
-    """Parse a CustomJob name `projects/{p}/locations/{l}/customJobs/{id}` (ids are digits)."""
-    return parse_name(value, field, {DEFAULT_COLLECTION: ("CustomJob", JOB_ID_RE, "digits only")})

@@ -1,44 +1,35 @@
-"""Parsing and validation of request bodies and query strings. Errors name the JSON path at fault."""
+"""Parsing and validation of request bodies. Errors name the JSON path at fault.
+
+A submit body becomes a `SubmitRequest`: its job kind resolved once (from the template's collection or `jobType`),
+its attributes validated by that kind, its parameters parsed (`core/parameters.py`), and its fingerprint.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 from . import kinds
-from .attributes import ATTRIBUTES, parse_attributes
 from .errors import ApiError, invalid
 from .names import JobName
+from .parameters import Parameter, output_names, parse_parameters
 
-__all__ = ["ATTRIBUTES", "Parameter", "SubmitRequest", "parse_attributes", "parse_json_object", "parse_submit"]
+__all__ = ["Parameter", "SubmitRequest", "parse_json_object", "parse_submit"]
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 32
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
-DIRECTIONS = ("Input", "InputOutput", "Output")
-TYPES = ("String", "Number", "Boolean", "Date", "DateTime", "JSON")
-
-
-@dataclass(frozen=True)
-class Parameter:
-    name: str
-    direction: str
-    type: str
-    value: str | None  # the value as text (a Custom Job's env var value); None for Output parameters
-    typed: Any = field(
-        default=None, compare=False
-    )  # the value as typed JSON (Number -> int/float, Boolean -> bool, JSON -> object/array)
 
 
 @dataclass(frozen=True)
 class SubmitRequest:
+    """A parsed submit. `job_name` is Polysync's free-text name of the job (the display name's stem), not a
+    Vertex AI resource name; `template` is the template's resource name, if any."""
+
     request_id: str
     job_name: str
     template: JobName | None
@@ -46,11 +37,12 @@ class SubmitRequest:
     parameters: tuple[Parameter, ...]
     fingerprint: str
     warnings: tuple[str, ...] = field(default=())
-    job_type: str = "Vertex AI Custom Job"
+    kind: kinds.JobKind = kinds.DEFAULT
 
     @property
-    def kind(self) -> kinds.JobKind:
-        return kinds.by_type(self.job_type)
+    def output_names(self) -> tuple[str, ...]:
+        """The parameters whose final values the run reports (Output and InputOutput), in request order."""
+        return output_names(self.parameters)
 
 
 def _reject_constant(name: str) -> Any:
@@ -112,115 +104,6 @@ def _string(body: dict[str, Any], key: str, path: str, *, required: bool, max_le
     return value
 
 
-def format_number(value: Any, path: str) -> str:
-    if isinstance(value, str):
-        try:
-            value = float(value) if any(c in value for c in ".eE") else int(value)
-        except ValueError:
-            raise invalid("Number parameter value is not a number", path) from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid("Number parameter value must be a number", path)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise invalid("Number parameter value must be finite", path)
-        if value.is_integer() and abs(value) < 1e16:
-            return str(int(value))
-        return repr(value)
-    return str(value)
-
-
-def typed_value(ptype: str, value: Any, path: str) -> Any:
-    """The parameter's value as typed JSON, normalised: the same value however it was spelled
-    (Number 3, 3.0 and "3" are all 3; Boolean "TRUE" is true)."""
-    if value is None:
-        raise invalid("value is required for Input and InputOutput parameters", path)
-    if ptype == "Number":
-        text = format_number(value, path)
-        number = float(text)
-        return int(text) if number.is_integer() and "e" not in text and "." not in text else number
-    if ptype == "Boolean":
-        return format_value("Boolean", value, path) == "true"
-    if ptype == "JSON":
-        if not isinstance(value, dict | list):
-            raise invalid("JSON parameter value must be a JSON object or array", path)
-        return value
-    return format_value(ptype, value, path)
-
-
-def format_value(ptype: str, value: Any, path: str) -> str:
-    if value is None:
-        raise invalid("value is required for Input and InputOutput parameters", path)
-    if ptype == "Number":
-        return format_number(value, path)
-    if ptype == "Boolean":
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower()
-        raise invalid("Boolean parameter value must be true or false", path)
-    if ptype == "JSON":
-        if not isinstance(value, dict | list):
-            raise invalid("JSON parameter value must be a JSON object or array", path)
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if not isinstance(value, str):
-        raise invalid(f"{ptype} parameter value must be a string", path)
-    if ptype == "Date":
-        try:
-            return date.fromisoformat(value).isoformat()
-        except ValueError:
-            raise invalid("Date parameter value must be an ISO 8601 date (YYYY-MM-DD)", path) from None
-    if ptype == "DateTime":
-        try:
-            datetime.fromisoformat(value)
-        except ValueError:
-            raise invalid("DateTime parameter value must be ISO 8601 (e.g. 2026-11-22T08:15:00Z)", path) from None
-        return value
-    if len(value) > 32768:
-        raise invalid("String parameter value is longer than 32768 characters", path)
-    return value
-
-
-def parse_parameters(
-    raw: Any,
-    *,
-    outputs_supported: bool = False,
-    name_pattern: re.Pattern[str] = ENV_NAME_RE,
-    name_rule: str = "a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
-) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
-    if raw is None:
-        return (), ()
-    if not isinstance(raw, list):
-        raise invalid("parameters must be an array", "parameters")
-    params: list[Parameter] = []
-    warnings: list[str] = []
-    seen: set[str] = set()
-    for i, item in enumerate(raw):
-        path = f"parameters[{i}]"
-        if not isinstance(item, dict):
-            raise invalid("each parameter must be an object", path)
-        name = item.get("name")
-        if not isinstance(name, str) or not name_pattern.match(name):
-            raise invalid(f"parameter name '{str(name)[:64]}' is not {name_rule}", f"{path}.name")
-        if name in seen:
-            raise invalid(f"parameter {name} is given more than once", f"{path}.name")
-        seen.add(name)
-        direction = item.get("direction", "Input")
-        if direction not in DIRECTIONS:
-            raise invalid(f"parameter {name}: direction must be one of {', '.join(DIRECTIONS)}", f"{path}.direction")
-        ptype = item.get("type", "String")
-        if ptype not in TYPES:
-            raise invalid(f"parameter {name}: type must be one of {', '.join(TYPES)}", f"{path}.type")
-        if direction == "Output":
-            if not outputs_supported:
-                warnings.append(f"parameter {name} (Output) is not supported and was ignored")
-            params.append(Parameter(name, direction, ptype, None))
-            continue
-        value = item.get("value")
-        text = format_value(ptype, value, f"{path}.value")
-        params.append(Parameter(name, direction, ptype, text, typed_value(ptype, value, f"{path}.value")))
-    return tuple(params), tuple(warnings)
-
-
 def request_fingerprint(
     request_id: str,
     job_name: str,
@@ -279,5 +162,5 @@ def parse_submit(body: dict[str, Any], accelerators: Collection[str] | None = No
         parameters,
         request_fingerprint(request_id, job_name, kind, template, attributes, parameters),
         warnings,
-        kind.job_type,
+        kind,
     )

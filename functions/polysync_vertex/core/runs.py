@@ -8,11 +8,13 @@ removes what it published, so a failed publish is retried on the next tick with 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
 from . import events, kinds, states
-from .names import DEFAULT_COLLECTION, JobName, run_doc_id
+from .labels import shard_of
+from .names import JobName
 
 Status = Literal["Success", "Failed", "Running", "Cancelled", "Unknown"]
 
@@ -64,12 +66,22 @@ class RunRecord(TypedDict):
 
 
 def doc_id(run: dict[str, Any]) -> str:
-    """The Firestore document id of a run record."""
-    return run_doc_id(run["project"], run["location"], run["jobId"], run.get("collection") or DEFAULT_COLLECTION)
+    """The Firestore document id of a run record (`kinds.run_doc_id` of its job)."""
+    return kinds.by_collection(run.get("collection")).run_doc_id(run["project"], run["location"], run["jobId"])
 
 
-def name_of(run: dict[str, Any]) -> JobName:
-    return JobName(run["project"], run["location"], run["jobId"], run.get("collection") or DEFAULT_COLLECTION)
+@dataclass(frozen=True)
+class RunOrigin:
+    """Where a run comes from: the request that asked for it (a submit), or what an adopted job's labels and its
+    request record tell (the poller). Its shard follows from `key`."""
+
+    request_id: str
+    key: str
+    job_name: str  # Polysync's free-text jobName
+    template: str | None = None
+    fingerprint: str = ""
+    warnings: tuple[str, ...] = ()
+    output_names: tuple[str, ...] = ()
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -110,33 +122,22 @@ def _error(job: dict[str, Any]) -> dict[str, Any] | None:
     return {"code": int(err.get("code", 0)), "message": str(err.get("message", ""))}
 
 
-def new_run(
-    *,
-    name: JobName,
-    job: dict[str, Any],
-    request_id: str,
-    key: str,
-    job_name: str,
-    template: str | None,
-    fingerprint: str,
-    warnings: tuple[str, ...],
-    shard: int,
-    now: datetime,
-    output_names: tuple[str, ...] = (),
-) -> dict[str, Any]:
+def new_run(origin: RunOrigin, name: JobName, job: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The record of a run of `job` (as Vertex AI returned it), named `name`, first recorded at `now`."""
     kind = kinds.kind_of(name)
+    output_names = origin.output_names
     state = job.get("state") or kind.states.unspecified
     run: dict[str, Any] = {
         "runId": name.resource_name,
-        "requestId": request_id,
-        "requestKey": key,
+        "requestId": origin.request_id,
+        "requestKey": origin.key,
         "jobType": kind.job_type,
         "displayName": job.get("displayName", ""),
         "status": states.polysync_status(state),
         "vertexState": state,
         "consoleUrl": kind.console_url(name),
-        "warnings": list(warnings),
-        "jobName": job_name,
+        "warnings": list(origin.warnings),
+        "jobName": origin.job_name,
         "sequence": 1,
         "error": _error(job),
         "lastPolled": None,
@@ -144,10 +145,10 @@ def new_run(
         "location": name.location,
         "jobId": name.job_id,
         "collection": name.collection,
-        "template": template,
-        "fingerprint": fingerprint,
+        "template": origin.template,
+        "fingerprint": origin.fingerprint,
         "acceleratorType": kind.accelerator(job),
-        "shard": shard,
+        "shard": shard_of(origin.key),
         "outbox": [],
         "waitingSince": iso(now) if state in states.ANY_WAITING else None,
         "queuedAlerted": False,

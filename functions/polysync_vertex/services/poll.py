@@ -32,9 +32,9 @@ from .. import log
 from ..config import Settings
 from ..core import events, kinds, runs, states
 from ..core.errors import UpstreamError
-from ..core.jobs import LABEL_JOB, LABEL_REQUEST, LABEL_SHARD, SHARDS, shard_of
 from ..core.kinds import JobKind
-from ..core.names import parent_name, run_doc_id
+from ..core.labels import LABEL_JOB, LABEL_REQUEST, LABEL_SHARD, SHARDS, shard_of
+from ..core.names import parent_name
 from ..ports import EventPublisher, PollStore, VertexPort
 from .poll_index import ActiveIndex, needs_record
 
@@ -332,7 +332,7 @@ class PollService:
             observed_state = (observed.get("state") or kind.states.unspecified) if observed is not None else None
             if needs_record(entry, observed_state, gone, alert_due):
                 todo.append((entry, observed, gone))
-        doc_ids = {e["runId"]: run_doc_id(e["project"], e["location"], e["jobId"], kind.collection) for e, _, _ in todo}
+        doc_ids = {e["runId"]: kind.run_doc_id(e["project"], e["location"], e["jobId"]) for e, _, _ in todo}
         unread = [doc_ids[e["runId"]] for e, _, _ in todo if e["runId"] not in index.docs]
         fetched = self.store.get_runs(unread) if unread else {}
         writes: list[tuple[str, Any]] = []
@@ -425,7 +425,7 @@ class PollService:
             _, job_name = kinds.parse_run_name(name, "name")
         except Exception:  # noqa: BLE001 - a name Vertex AI gave us that we cannot parse: leave it alone
             return 0
-        existing = index.docs.get(name) or self.store.get_run(job_name.doc_id)
+        existing = index.docs.get(name) or self.store.get_run(kinds.run_doc_id(job_name))
         if existing is not None:  # recorded; the index had not caught up
             if runs.needs_poller(existing):
                 index.track(existing)
@@ -439,21 +439,16 @@ class PollService:
         if request.get("runId") not in (None, name):
             self._cancel_duplicate(name, key, request.get("runId"), job, deadline)
             return 0
-        run = runs.new_run(
-            name=job_name,
-            job=job,
+        origin = runs.RunOrigin(
             request_id=str(request.get("requestId") or key),
             key=key,
             job_name=str(labels.get(LABEL_JOB) or job.get("displayName") or key),
-            template=None,
             fingerprint=str(request.get("fingerprint") or ""),
-            warnings=(),
-            shard=shard_of(key),
-            now=now,
             output_names=tuple(request.get("outputNames") or ()),
         )
+        run = runs.new_run(origin, job_name, job, now)
         runs.announce_adopted(run, now)
-        stored = self.store.adopt(key, run, job_name.doc_id)
+        stored = self.store.adopt(key, run, kinds.run_doc_id(job_name))
         if stored is None:
             request = self.store.get_request(key) or {}
             self._cancel_duplicate(name, key, request.get("runId"), job, deadline)

@@ -19,9 +19,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from ..core import runs
-from ..core.jobs import SHARDS
-from ..core.names import DEFAULT_COLLECTION
+from ..core import kinds, runs
+from ..core.labels import SHARDS
 from ..ports import PollStore
 
 FULL_SCAN_SECONDS = 600
@@ -43,7 +42,7 @@ def entry_of(run: dict[str, Any]) -> dict[str, Any]:
         "location": run["location"],
         "project": run["project"],
         "jobId": run["jobId"],
-        "collection": run.get("collection") or DEFAULT_COLLECTION,
+        "collection": kinds.by_collection(run.get("collection")).collection,
         "requestKey": run.get("requestKey"),
         "shard": int(run.get("shard", 0)),
     }
@@ -149,11 +148,7 @@ class ActiveIndex:
         grouped: dict[str, dict[str, dict[str, Any]]] = {}
         for entry in self.entries.values():
             doc_id = _doc_id(entry["project"], entry["location"], entry["shard"])
-            member = (
-                entry["jobId"]
-                if entry.get("collection", DEFAULT_COLLECTION) == DEFAULT_COLLECTION
-                else (f"{entry['collection']}~{entry['jobId']}")
-            )
+            member = kinds.by_collection(entry.get("collection")).stored_id(entry["jobId"])
             grouped.setdefault(doc_id, {})[member] = entry
         for doc_id in set(grouped) | set(self._loaded):
             content = grouped.get(doc_id, {})

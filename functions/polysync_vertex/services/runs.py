@@ -22,7 +22,7 @@ class RunService:
         self.records = records
 
     def _load(self, name: JobName) -> dict[str, Any]:
-        run = self.records.get_run(name.doc_id)
+        run = self.records.get_run(kinds.run_doc_id(name))
         if run is None:
             raise ApiError("NOT_FOUND", f"run {name.resource_name} was not created by this connector", "runId")
         return run
@@ -66,7 +66,7 @@ class RunService:
                     return None
                 return runs.apply_state(r, {"state": cancelling, "updateTime": runs.iso(now)}, now)
 
-            _, latest = self.records.update_run(name.doc_id, record)
+            _, latest = self.records.update_run(kinds.run_doc_id(name), record)
             run = latest or self._load(name)
             log.info("cancel requested", vertexState=run["vertexState"])
             return (200 if states.is_final(run["vertexState"]) else 202), runs.public(run)

@@ -24,8 +24,8 @@ from .. import log
 from ..config import Settings
 from ..core import kinds, runs
 from ..core.errors import ApiError, UpstreamError
-from ..core.jobs import LABEL_REQUEST, request_key, shard_of
 from ..core.kinds import JobKind
+from ..core.labels import LABEL_REQUEST, request_key
 from ..core.names import JobName, parent_name, split_parent
 from ..core.request import SubmitRequest, parse_submit
 from ..core.retry import backoff
@@ -82,7 +82,6 @@ class SubmitService:
         template = self.template(request.template, deadline) if request.template is not None else None
         job = kind.build(request, template, key, datetime.now(UTC))
         parent = parent_name(project, location)
-        output_names = tuple(p.name for p in request.parameters if p.direction in ("Output", "InputOutput"))
 
         while True:
             claim = self.claims.claim(
@@ -93,7 +92,7 @@ class SubmitService:
                 time.time(),
                 parent=parent,
                 collection=kind.collection,
-                output_names=output_names,
+                output_names=request.output_names,
             )
             if claim.kind == "conflict":
                 raise ApiError(
@@ -123,24 +122,21 @@ class SubmitService:
             created = self._create_once(kind, parent, job, key, deadline)
         _, name = kinds.parse_run_name(created.get("name"), "runId")
         log.bind(runId=name.resource_name)
-        run = runs.new_run(
-            name=name,
-            job=created,
-            request_id=request.request_id,
-            key=key,
-            job_name=request.job_name,
-            template=request.template.resource_name if request.template else None,
-            fingerprint=request.fingerprint,
-            warnings=request.warnings,
-            shard=shard_of(key),
-            now=datetime.now(UTC),
-            output_names=output_names,
+        origin = runs.RunOrigin(
+            request.request_id,
+            key,
+            request.job_name,
+            request.template.resource_name if request.template else None,
+            request.fingerprint,
+            request.warnings,
+            request.output_names,
         )
+        run = runs.new_run(origin, name, created, datetime.now(UTC))
         runs.announce_final_at_submit(run, datetime.now(UTC))
         try:
             # After a takeover the dead attempt's create may still land: the poller watches for it for a while.
             watch = time.time() + WATCH_SECONDS if claim.kind == "takeover" else 0.0
-            stored = self.claims.complete(key, run, name.doc_id, watch_until=watch)
+            stored = self.claims.complete(key, run, kinds.run_doc_id(name), watch_until=watch)
         except Exception as exc:  # noqa: BLE001 - the job exists; the next attempt completes the record
             log.error("recording the run failed; a retry will complete it", error=repr(exc)[:500])
             raise ApiError(
@@ -151,7 +147,7 @@ class SubmitService:
 
     def _replay(self, record: dict[str, Any]) -> dict[str, Any]:
         _, name = kinds.parse_run_name(record.get("runId"), "runId")
-        run = self.claims.get_run(name.doc_id)
+        run = self.claims.get_run(kinds.run_doc_id(name))
         if run is None:  # pragma: no cover - "done" is only written together with the run
             raise ApiError("UNAVAILABLE", "the run record is not readable yet; retry", retry_after=2)
         return runs.public(run, runs.SUBMIT_FIELDS)

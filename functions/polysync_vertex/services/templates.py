@@ -32,8 +32,8 @@ from typing import Any
 from ..config import Settings
 from ..core import kinds
 from ..core.errors import ApiError, UpstreamError, invalid
-from ..core.jobs import LABEL_MANAGED_BY, MANAGED_BY
 from ..core.kinds import JobKind
+from ..core.labels import LABEL_MANAGED_BY, MANAGED_BY
 from ..core.names import check_location, check_project, parent_name
 from ..ports import VertexPort
 from .common import check_allowed, fetch_template

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from polysync_vertex.core.jobs import LABEL_MANAGED_BY, LABEL_REQUEST, MANAGED_BY, request_key
+from polysync_vertex.core.labels import LABEL_MANAGED_BY, LABEL_REQUEST, MANAGED_BY, request_key
 from polysync_vertex.core.states import FINAL_STATES, polysync_status
 
 from .config import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import invalid
 from ..names import JobName, parse_name
-from .base import JobKind
+from .base import JobKind, JobRequest
 from .batch import BATCH
 from .custom import CUSTOM
 from .pipeline import PIPELINE
@@ -24,9 +24,13 @@ __all__ = [
     "KINDS",
     "PIPELINE",
     "JobKind",
+    "JobRequest",
+    "by_collection",
     "by_type",
     "kind_of",
+    "of_record",
     "parse_run_name",
+    "run_doc_id",
 ]
 
 
@@ -52,3 +56,13 @@ def by_type(job_type: object, field: str = "jobType") -> JobKind:
 def of_record(record: dict[str, object]) -> JobKind:
     """The kind of a stored run record (records written before job types existed are Custom Jobs)."""
     return BY_TYPE.get(str(record.get("jobType") or DEFAULT.job_type), DEFAULT)
+
+
+def by_collection(collection: object) -> JobKind:
+    """The kind of a stored collection name (records and claims written before job types existed: Custom Jobs)."""
+    return BY_COLLECTION.get(str(collection or ""), DEFAULT)
+
+
+def run_doc_id(name: JobName) -> str:
+    """The Firestore document id of the run of the job `name`: the one way to build it."""
+    return kind_of(name).run_doc_id(name.project, name.location, name.job_id)

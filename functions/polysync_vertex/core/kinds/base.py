@@ -14,14 +14,30 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from ..jobs import LABEL_MANAGED_BY, MANAGED_BY, display_name, job_labels
-from ..names import JobName
+from ..labels import LABEL_MANAGED_BY, MANAGED_BY, display_name, job_labels
+from ..names import JobName, parse_name
+from ..parameters import ENV_NAME_RE, Parameter
+from ..shape import as_dict, as_str
 from ..states import StateSet
 
-if TYPE_CHECKING:
-    from ..request import Parameter, SubmitRequest  # noqa: F401
+
+class JobRequest(Protocol):
+    """What a kind builds a job from: a parsed submit (`core.request.SubmitRequest`)."""
+
+    @property
+    def job_name(self) -> str: ...
+
+    @property
+    def attributes(self) -> dict[str, Any]: ...
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]: ...
+
+    @property
+    def output_names(self) -> tuple[str, ...]: ...
+
 
 # Fields every kind's poll list reads (REST field paths, snake_case as `readMask` takes them).
 BASE_READ_MASK = ("name", "state", "create_time", "start_time", "end_time", "update_time", "error", "labels")
@@ -42,7 +58,7 @@ class JobKind(ABC):
     required_without_template: ClassVar[tuple[str, ...]]
     outputs_supported: ClassVar[bool] = False  # Output parameters are read back from the final job
     # What a parameter name may be (Custom Jobs: environment variable names).
-    parameter_name: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
+    parameter_name: ClassVar[re.Pattern[str]] = ENV_NAME_RE
     parameter_name_rule: ClassVar[str] = "a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
     # Fields the poller's list calls read on top of BASE_READ_MASK, to record a final job without a GET.
     output_read_mask: ClassVar[tuple[str, ...]] = ()
@@ -61,6 +77,19 @@ class JobKind(ABC):
     def resource_name(self, parent: str, job_id: str) -> str:
         return f"{parent}/{self.collection}/{job_id}"
 
+    def parse_name(self, value: object, field: str) -> JobName:
+        """A resource name of this kind's collection; anything else is INVALID_ARGUMENT."""
+        return parse_name(value, field, {self.collection: (self.resource, self.id_pattern, self.id_text)})
+
+    def stored_id(self, job_id: str) -> str:
+        """The job's id inside the connector's stored keys (run document ids, poll index members): ids of
+        different collections may coincide, so they carry the collection."""
+        return f"{self.collection}~{job_id}"
+
+    def run_doc_id(self, project: str, location: str, job_id: str) -> str:
+        """The Firestore document id of the run of this job (no '/')."""
+        return f"{project}~{location}~{self.stored_id(job_id)}"
+
     @property
     def read_mask(self) -> tuple[str, ...]:
         return BASE_READ_MASK + self.output_read_mask
@@ -71,7 +100,7 @@ class JobKind(ABC):
         """Validated attributes (400 naming the attribute on anything malformed)."""
 
     @abstractmethod
-    def build(self, request: SubmitRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
+    def build(self, request: JobRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
         """The job to create (REST JSON), from the template as Vertex AI returned it (or None)."""
 
     def job_id(self, key: str) -> str | None:
@@ -121,7 +150,7 @@ class JobKind(ABC):
 
     # -- shared helpers ----------------------------------------------------------------------------------
     def base_body(
-        self, request: SubmitRequest, template: dict[str, Any] | None, key: str, now: datetime, *, drop: str = ""
+        self, request: JobRequest, template: dict[str, Any] | None, key: str, now: datetime, *, drop: str = ""
     ) -> dict[str, Any]:
         """displayName and labels (template labels kept, except the connector's and those starting with `drop`)."""
         template_labels = dict((template or {}).get("labels") or {})
@@ -144,16 +173,16 @@ class JobKind(ABC):
     def template_base(self, job: dict[str, Any]) -> dict[str, Any]:
         """The fields every kind's template carries."""
         template: dict[str, Any] = {
-            "externalId": _str(job.get("name")),
-            "displayName": _str(job.get("displayName")),
+            "externalId": as_str(job.get("name")),
+            "displayName": as_str(job.get("displayName")),
             "jobType": self.job_type,
         }
         return template
 
     def template_tail(self, job: dict[str, Any]) -> dict[str, Any]:
         tail: dict[str, Any] = {
-            "labels": {k: v for k, v in _dict(job.get("labels")).items() if isinstance(v, str)},
-            "state": _str(job.get("state")) or self.states.unspecified,
+            "labels": {k: v for k, v in as_dict(job.get("labels")).items() if isinstance(v, str)},
+            "state": as_str(job.get("state")) or self.states.unspecified,
         }
         if isinstance(job.get("createTime"), str):
             tail["createTime"] = job["createTime"]
@@ -166,10 +195,3 @@ def ml_job_filter(job_ids: list[str]) -> str:
     ids = " OR ".join(f'resource.labels.job_id="{i}"' for i in job_ids)
     return f'resource.type="ml_job" AND ({ids})' if len(job_ids) > 1 else f'resource.type="ml_job" AND {ids}'
 
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import attributes as attrs
 from ..errors import invalid
+from ..links import LINK_BUCKET, LINK_KMS_KEY, LINK_MODEL, LINK_SERVICE_ACCOUNT, as_links, buckets
 from ..names import JOB_ID_RE
+from ..shape import as_dict, as_str
 from ..states import JOB_STATES
-from .base import JobKind, _dict, _str
+from .base import JobKind, JobRequest
 
 if TYPE_CHECKING:
     from ..names import JobName
-    from ..request import Parameter, SubmitRequest  # noqa: F401
 
 # A project id, or the project number Vertex AI itself writes into resource names.
 _PROJECT = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})"
@@ -118,7 +119,7 @@ def _tidy(value: Any) -> Any:
 def _check_resources(resources: dict[str, Any], a: dict[str, Any]) -> None:
     """dedicatedResources after the attributes went over the template's: what Vertex AI would refuse, as a 400
     naming the attribute that made it so."""
-    if not _str(_dict(resources.get("machineSpec")).get("machineType")):
+    if not as_str(as_dict(resources.get("machineSpec")).get("machineType")):
         given = next(k for k in ("startingReplicaCount", "maxReplicaCount") if k in a)
         raise invalid(
             f"{given} needs a machine type: give attributes.machineType (the template has no "
@@ -193,7 +194,7 @@ class BatchPredictionJobKind(JobKind):
             raise invalid("startingReplicaCount is larger than maxReplicaCount", "attributes.startingReplicaCount")
         return out
 
-    def build(self, request: SubmitRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
+    def build(self, request: JobRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
         a = request.attributes
         body = self.clone(template, CLONED)
         for field in ("model", "inputConfig", "outputConfig", "serviceAccount"):
@@ -216,14 +217,14 @@ class BatchPredictionJobKind(JobKind):
                     "the template's modelParameters is not a JSON object, so parameters cannot be merged into it",
                     f"parameters[{request.parameters.index(inputs[0])}]",
                 )
-            params = dict(_dict(body.get("modelParameters")))
+            params = dict(as_dict(body.get("modelParameters")))
             params.update({p.name: copy.deepcopy(p.typed) for p in inputs})
             body["modelParameters"] = params
         body.update(self.base_body(request, template, key, now))
         return body
 
     def accelerator(self, job: dict[str, Any]) -> str | None:
-        spec = _dict(_dict(job.get("dedicatedResources")).get("machineSpec"))
+        spec = as_dict(as_dict(job.get("dedicatedResources")).get("machineSpec"))
         value = spec.get("acceleratorType")
         return value if isinstance(value, str) and value and value != "ACCELERATOR_TYPE_UNSPECIFIED" else None
 
@@ -241,8 +242,8 @@ class BatchPredictionJobKind(JobKind):
         return f'"{name.job_id}"'  # a text search for the job id in every log
 
     def failure_lines(self, job: dict[str, Any]) -> list[dict[str, str]]:
-        when = _str(job.get("endTime")) or _str(job.get("updateTime"))
-        statuses = [_dict(job.get("error")), *(_dict(f) for f in job.get("partialFailures") or [])]
+        when = as_str(job.get("endTime")) or as_str(job.get("updateTime"))
+        statuses = [as_dict(job.get("error")), *(as_dict(f) for f in job.get("partialFailures") or [])]
         return [
             {"time": when, "severity": "ERROR", "source": "vertex-ai", "text": str(s["message"])}
             for s in statuses
@@ -250,12 +251,12 @@ class BatchPredictionJobKind(JobKind):
         ]
 
     def to_template(self, job: dict[str, Any]) -> dict[str, Any]:
-        resources = _dict(job.get("dedicatedResources"))
+        resources = as_dict(job.get("dedicatedResources"))
         candidates: dict[str, Any] = {
             "model": job.get("model"),
             "inputConfig": job.get("inputConfig"),
             "outputConfig": job.get("outputConfig"),
-            "machineType": _dict(resources.get("machineSpec")).get("machineType"),
+            "machineType": as_dict(resources.get("machineSpec")).get("machineType"),
             "startingReplicaCount": resources.get("startingReplicaCount"),
             "maxReplicaCount": resources.get("maxReplicaCount"),
             "serviceAccount": job.get("serviceAccount"),
@@ -269,27 +270,19 @@ class BatchPredictionJobKind(JobKind):
             except Exception:  # noqa: BLE001 - submit would refuse it; the clone carries it unchanged
                 continue
         params = []
-        for name, value in _dict(job.get("modelParameters")).items():
+        for name, value in as_dict(job.get("modelParameters")).items():
             ptype = next((t for cls, t in POLYSYNC_TYPE if isinstance(value, cls)), "JSON")
             params.append({"name": str(name), "type": ptype, "direction": "Input", "default": _tidy(value)})
-        from ..templates import (
-            LINK_BUCKET,
-            LINK_KMS_KEY,
-            LINK_MODEL,
-            LINK_SERVICE_ACCOUNT,
-            buckets,
-        )
-
-        inputs, outputs = _dict(job.get("inputConfig")), _dict(job.get("outputConfig"))
-        uris = [u for u in _dict(inputs.get("gcsSource")).get("uris") or [] if isinstance(u, str)]
-        uris.append(_str(_dict(outputs.get("gcsDestination")).get("outputUriPrefix")))
+        inputs, outputs = as_dict(job.get("inputConfig")), as_dict(job.get("outputConfig"))
+        uris = [u for u in as_dict(inputs.get("gcsSource")).get("uris") or [] if isinstance(u, str)]
+        uris.append(as_str(as_dict(outputs.get("gcsDestination")).get("outputUriPrefix")))
         found = {(LINK_BUCKET, b) for b in buckets(uris)}
         for kind, value in (
-            (LINK_MODEL, _str(job.get("model"))),
-            (LINK_SERVICE_ACCOUNT, _str(job.get("serviceAccount"))),
-            (LINK_KMS_KEY, _str(_dict(job.get("encryptionSpec")).get("kmsKeyName"))),
-            ("gcp-big-query-table", _str(_dict(inputs.get("bigquerySource")).get("inputUri"))),
-            ("gcp-big-query-table", _str(_dict(outputs.get("bigqueryDestination")).get("outputUri"))),
+            (LINK_MODEL, as_str(job.get("model"))),
+            (LINK_SERVICE_ACCOUNT, as_str(job.get("serviceAccount"))),
+            (LINK_KMS_KEY, as_str(as_dict(job.get("encryptionSpec")).get("kmsKeyName"))),
+            ("gcp-big-query-table", as_str(as_dict(inputs.get("bigquerySource")).get("inputUri"))),
+            ("gcp-big-query-table", as_str(as_dict(outputs.get("bigqueryDestination")).get("outputUri"))),
         ):
             if value:
                 found.add((kind, value))
@@ -298,7 +291,7 @@ class BatchPredictionJobKind(JobKind):
             {
                 "attributes": attributes,
                 "parameters": params,
-                "links": [{"type": k, "name": n} for k, n in sorted(found)],
+                "links": as_links(found),
             }
         )
         template.update(self.template_tail(job))

@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from .. import attributes as attrs
 from ..errors import invalid
+from ..links import LINK_BUCKET, LINK_KMS_KEY, LINK_NETWORK, LINK_SERVICE_ACCOUNT, as_links, buckets
+from ..parameters import Parameter
+from ..shape import as_dict, as_str
 from ..states import PIPELINE_STATES
 from . import pipeline_tasks
-from .base import JobKind, _dict, _str
+from .base import JobKind, JobRequest
 
 if TYPE_CHECKING:
     from ..names import JobName
-    from ..request import Parameter, SubmitRequest  # noqa: F401
 
 PIPELINE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}\Z")
 TEMPLATE_URI_RE = re.compile(
@@ -57,11 +59,11 @@ POLYSYNC_TYPE = {
 
 def declared(spec: Any, side: str = "inputDefinitions") -> dict[str, str]:
     """{name: KFP parameterType} of the pipeline's root inputs (or outputs, side="outputDefinitions")."""
-    params = _dict(_dict(_dict(_dict(spec).get("root")).get(side)).get("parameters"))
+    params = as_dict(as_dict(as_dict(as_dict(spec).get("root")).get(side)).get("parameters"))
     out: dict[str, str] = {}
     for name, definition in params.items():
-        d = _dict(definition)
-        ptype = _str(d.get("parameterType")) or _LEGACY_TYPES.get(_str(d.get("type")), "")
+        d = as_dict(definition)
+        ptype = as_str(d.get("parameterType")) or _LEGACY_TYPES.get(as_str(d.get("type")), "")
         out[str(name)] = ptype or "STRING"
     return out
 
@@ -69,8 +71,8 @@ def declared(spec: Any, side: str = "inputDefinitions") -> dict[str, str]:
 def is_legacy(spec: Any) -> bool:
     """KFP v1-era IR (schemaVersion 2.0.0, inputs typed by `type`: INT, DOUBLE, STRING). Its values go to
     `runtimeConfig.parameters` as typed Values; `parameterValues` is for schemaVersion 2.1.0 and later."""
-    params = _dict(_dict(_dict(_dict(spec).get("root")).get("inputDefinitions")).get("parameters"))
-    return any("type" in _dict(d) and "parameterType" not in _dict(d) for d in params.values())
+    params = as_dict(as_dict(as_dict(as_dict(spec).get("root")).get("inputDefinitions")).get("parameters"))
+    return any("type" in as_dict(d) and "parameterType" not in as_dict(d) for d in params.values())
 
 
 def legacy_value(value: Any, ptype: str) -> dict[str, Any]:
@@ -85,8 +87,8 @@ def legacy_value(value: Any, ptype: str) -> dict[str, Any]:
 def unwrap_legacy(values: Any) -> dict[str, Any]:
     """`runtimeConfig.parameters` ({name: {intValue|doubleValue|stringValue}}) as plain values."""
     out: dict[str, Any] = {}
-    for name, wrapped in _dict(values).items():
-        w = _dict(wrapped)
+    for name, wrapped in as_dict(values).items():
+        w = as_dict(wrapped)
         if "intValue" in w:
             try:
                 out[name] = int(w["intValue"])
@@ -175,7 +177,7 @@ class PipelineJobKind(JobKind):
         """`psv-<request key>` with '_' as '-': stable per requestId, valid under Vertex AI's id rule."""
         return ("psv-" + key.replace("_", "-"))[:128]
 
-    def build(self, request: SubmitRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
+    def build(self, request: JobRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
         a = request.attributes
         body = self.clone(template, CLONED)
         if template is not None and "templateUri" in a and a["templateUri"] != template.get("templateUri"):
@@ -238,10 +240,10 @@ class PipelineJobKind(JobKind):
         return body
 
     def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
-        runtime = _dict(job.get("runtimeConfig"))
-        final = {**unwrap_legacy(runtime.get("parameters")), **_dict(runtime.get("parameterValues"))}
+        runtime = as_dict(job.get("runtimeConfig"))
+        final = {**unwrap_legacy(runtime.get("parameters")), **as_dict(runtime.get("parameterValues"))}
         outputs: dict[str, Any] = {name: tidy_numbers(copy.deepcopy(final.get(name))) for name in output_names}
-        message = _dict(job.get("error")).get("message")
+        message = as_dict(job.get("error")).get("message")
         if message:
             outputs["_error"] = str(message)
         return {"outputs": outputs}
@@ -258,12 +260,12 @@ class PipelineJobKind(JobKind):
 
     def to_template(self, job: dict[str, Any]) -> dict[str, Any]:
         spec = job.get("pipelineSpec")
-        runtime = _dict(job.get("runtimeConfig"))
+        runtime = as_dict(job.get("runtimeConfig"))
         candidates = {
-            "gcsOutputDirectory": _str(runtime.get("gcsOutputDirectory")),
-            "serviceAccount": _str(job.get("serviceAccount")),
-            "network": _str(job.get("network")),
-            "templateUri": _str(job.get("templateUri")),
+            "gcsOutputDirectory": as_str(runtime.get("gcsOutputDirectory")),
+            "serviceAccount": as_str(job.get("serviceAccount")),
+            "network": as_str(job.get("network")),
+            "templateUri": as_str(job.get("templateUri")),
         }
         attributes: dict[str, Any] = {}
         for key, value in candidates.items():
@@ -272,11 +274,11 @@ class PipelineJobKind(JobKind):
                     attributes.update(self.parse_attributes({key: value}))
                 except Exception:  # noqa: BLE001 - submit would refuse it; the clone carries it unchanged
                     continue
-        values = {**unwrap_legacy(runtime.get("parameters")), **_dict(runtime.get("parameterValues"))}
+        values = {**unwrap_legacy(runtime.get("parameters")), **as_dict(runtime.get("parameterValues"))}
         params: list[dict[str, Any]] = []
-        inputs = _dict(_dict(_dict(_dict(spec).get("root")).get("inputDefinitions")).get("parameters"))
+        inputs = as_dict(as_dict(as_dict(as_dict(spec).get("root")).get("inputDefinitions")).get("parameters"))
         for name, ptype in declared(spec).items():
-            default = tidy_numbers(values.get(name, _dict(inputs.get(name)).get("defaultValue")))
+            default = tidy_numbers(values.get(name, as_dict(inputs.get(name)).get("defaultValue")))
             params.append(
                 {"name": name, "type": POLYSYNC_TYPE.get(ptype, "String"), "direction": "Input", "default": default}
             )
@@ -284,13 +286,11 @@ class PipelineJobKind(JobKind):
             params.append(
                 {"name": name, "type": POLYSYNC_TYPE.get(ptype, "String"), "direction": "Output", "default": None}
             )
-        from ..templates import LINK_BUCKET, LINK_KMS_KEY, LINK_NETWORK, LINK_SERVICE_ACCOUNT, buckets
-
         found = {(LINK_BUCKET, b) for b in buckets([candidates["gcsOutputDirectory"], candidates["templateUri"]])}
         for kind, value in (
             (LINK_SERVICE_ACCOUNT, candidates["serviceAccount"]),
             (LINK_NETWORK, candidates["network"]),
-            (LINK_KMS_KEY, _str(_dict(job.get("encryptionSpec")).get("kmsKeyName"))),
+            (LINK_KMS_KEY, as_str(as_dict(job.get("encryptionSpec")).get("kmsKeyName"))),
         ):
             if value:
                 found.add((kind, value))
@@ -298,9 +298,9 @@ class PipelineJobKind(JobKind):
         template.update(
             {
                 "attributes": attributes,
-                "pipelineName": _str(_dict(spec).get("pipelineInfo", {}).get("name")) if spec else "",
+                "pipelineName": as_str(as_dict(spec).get("pipelineInfo", {}).get("name")) if spec else "",
                 "parameters": params,
-                "links": [{"type": k, "name": n} for k, n in sorted(found)],
+                "links": as_links(found),
             }
         )
         template.update(self.template_tail(job))

@@ -12,23 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..shape import as_dict
 from .base import ml_job_filter
 
 EVENTS_FILTER = 'resource.type="aiplatform.googleapis.com/PipelineJob" AND resource.labels.pipeline_job_id="{id}"'
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def tasks(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return [t for t in _dict(job.get("jobDetail")).get("taskDetails") or [] if isinstance(t, dict)]
+    return [t for t in as_dict(job.get("jobDetail")).get("taskDetails") or [] if isinstance(t, dict)]
 
 
 def task_jobs(task: dict[str, Any]) -> list[str]:
     """The CustomJob resource names that ran the task (its main job last, earlier failed attempts first)."""
-    detail = _dict(task.get("executorDetail"))
-    container, custom = _dict(detail.get("containerDetail")), _dict(detail.get("customJobDetail"))
+    detail = as_dict(task.get("executorDetail"))
+    container, custom = as_dict(detail.get("containerDetail")), as_dict(detail.get("customJobDetail"))
     names = [*(container.get("failedMainJobs") or []), container.get("mainJob")]
     names += [*(custom.get("failedJobs") or []), custom.get("job")]
     return [n for n in names if isinstance(n, str) and n]
@@ -49,7 +46,7 @@ def failed(job: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "name": str(task.get("taskName") or task.get("taskId") or ""),
                 "state": str(task.get("state") or ""),
-                "error": str(_dict(task.get("error")).get("message") or "") or None,
+                "error": str(as_dict(task.get("error")).get("message") or "") or None,
                 "customJob": jobs[-1] if jobs else None,
             }
         )
