@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from polysync_vertex.core.jobs import LABEL_JOB, LABEL_MANAGED_BY, LABEL_REQUEST, LABEL_SHARD, request_key, shard_of
+from polysync_vertex.core.labels import LABEL_JOB, LABEL_MANAGED_BY, LABEL_REQUEST, LABEL_SHARD, request_key, shard_of
 
 from .target import MANAGED_BY, RUN_LABEL, Target, facts
 

@@ -11,7 +11,7 @@ from google.cloud.aiplatform_v1 import types
 from google.protobuf import field_mask_pb2
 
 from polysync_vertex.core import kinds
-from polysync_vertex.core.jobs import LABEL_REQUEST, request_key
+from polysync_vertex.core.labels import LABEL_REQUEST, request_key
 from polysync_vertex.services.poll import FINISHED_BATCH, LIST_PAGE_SIZE
 
 from .support import Jobs

@@ -194,4 +194,3 @@ def ml_job_filter(job_ids: list[str]) -> str:
     https://cloud.google.com/logging/docs/view/logging-query-language)."""
     ids = " OR ".join(f'resource.labels.job_id="{i}"' for i in job_ids)
     return f'resource.type="ml_job" AND ({ids})' if len(job_ids) > 1 else f'resource.type="ml_job" AND {ids}'
-
