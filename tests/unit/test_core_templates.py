@@ -1,4 +1,4 @@
-"""core.templates: a CustomJob (REST JSON) -> template attributes and links. Pure, no I/O."""
+"""core.kinds.custom: a CustomJob (REST JSON) -> template attributes and links. Pure, no I/O."""
 
 from __future__ import annotations
 
