@@ -51,10 +51,17 @@ def cancel(request: Any) -> Any:
     return web.handle(request, "POST", _secrets, lambda body: bootstrap.app().runs.cancel(body))
 
 
+def _status(args: Any) -> Any:
+    def arg(name: str) -> str | None:
+        return web.single_arg(args, name, required=False)
+
+    return bootstrap.app().runs.status(web.single_arg(args, "runId"), arg("logs"), arg("pageToken"))
+
+
 @functions_framework.http
 def status(request: Any) -> Any:
-    """GET ?runId=: the recorded run."""
-    return web.handle(request, "GET", _secrets, lambda args: bootstrap.app().runs.status(web.single_arg(args, "runId")))
+    """GET ?runId=[&logs=N[&pageToken=]]: the recorded run, with its last N log lines when asked."""
+    return web.handle(request, "GET", _secrets, _status)
 
 
 @functions_framework.http

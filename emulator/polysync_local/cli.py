@@ -546,6 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", metavar="RUN_ID", help=RESOURCE_NAMES)
     p.set_defaults(func=cmd_status)
 
+    from . import logs_cmd  # issue 25: `logs RUN_ID [--tail N] [--follow]`
+
+    logs_cmd.configure(add("logs", logs_cmd.HELP, logs_cmd.EXAMPLES, [client]))
+
     p = add(
         "cancel",
         "cancel a run this connector created (POST cancel)",

@@ -16,7 +16,7 @@ from .config import Settings
 
 if TYPE_CHECKING:
     from .adapters.firestore import RunStore
-    from .ports import EventPublisher, Probes, VertexPort
+    from .ports import EventPublisher, LogReader, Probes, VertexPort
     from .services.health import HealthService
     from .services.poll import PollService
     from .services.runs import RunService
@@ -33,6 +33,7 @@ class App:
     store: RunStore
     _publisher: EventPublisher | None = field(default=None, repr=False)
     _probes: Probes | None = field(default=None, repr=False)
+    _logs: LogReader | None = field(default=None, repr=False)
 
     @property
     def publisher(self) -> EventPublisher:
@@ -50,6 +51,14 @@ class App:
             self._probes = CloudProbes(self.settings, self.store)
         return self._probes
 
+    @property
+    def logs(self) -> LogReader:
+        if self._logs is None:
+            from .adapters.cloud_logging import CloudLogging
+
+            self._logs = CloudLogging(self.settings.logging_endpoint)
+        return self._logs
+
     @functools.cached_property
     def submit(self) -> SubmitService:
         from .services.submit import SubmitService
@@ -60,7 +69,7 @@ class App:
     def runs(self) -> RunService:
         from .services.runs import RunService
 
-        return RunService(self.settings, self.vertex, self.store)
+        return RunService(self.settings, self.vertex, self.store, self.logs)
 
     @functools.cached_property
     def poll(self) -> PollService:
@@ -88,6 +97,7 @@ def build(
     store: RunStore | None = None,
     publisher: EventPublisher | None = None,
     probes: Probes | None = None,
+    logs: LogReader | None = None,
 ) -> App:
     from .adapters.firestore import RunStore
     from .adapters.vertex import VertexJobs
@@ -107,6 +117,7 @@ def build(
         ),
         _publisher=publisher,
         _probes=probes,
+        _logs=logs,
     )
 
 

@@ -304,7 +304,8 @@ def test_spec_is_in_step_with_the_code(spec: dict[str, Any]) -> None:
     assert tuple(schemas["Run"]["required"]) == (*runs.PUBLIC_FIELDS, "jobType")
     output_fields = {f for k in kinds.KINDS for f in k.output_fields}
     assert output_fields == {"outputs", "outputInfo", "completionStats", "partialFailures"}
-    assert set(schemas["Run"]["properties"]) == {*runs.PUBLIC_FIELDS, "jobType", *output_fields}
+    # diagnostics: a Failed run's; logs: status?logs=N's (issue 25).
+    assert set(schemas["Run"]["properties"]) == {*runs.PUBLIC_FIELDS, "jobType", *output_fields, "diagnostics", "logs"}
     for kind in kinds.KINDS:
         record = {f: None for f in runs.PUBLIC_FIELDS} | {"jobType": kind.job_type}
         assert set(runs.public(record)) == {*runs.PUBLIC_FIELDS, "jobType", *kind.output_fields}, kind.job_type

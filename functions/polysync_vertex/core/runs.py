@@ -63,6 +63,8 @@ class RunRecord(TypedDict):
     outputInfo: NotRequired[dict[str, Any] | None]
     completionStats: NotRequired[dict[str, Any] | None]
     adopted: NotRequired[bool]
+    # A Failed run's diagnostics (core/diagnostics.py); `logTail` absent while its logs are still to be read.
+    diagnostics: NotRequired[dict[str, Any]]
 
 
 def doc_id(run: dict[str, Any]) -> str:
@@ -208,6 +210,8 @@ def public(run: dict[str, Any], fields: tuple[str, ...] = PUBLIC_FIELDS) -> dict
     if fields is PUBLIC_FIELDS:
         for f in kinds.of_record(run).output_fields:
             out[f] = run.get(f)
+        if run.get("diagnostics"):  # a Failed run's (core/diagnostics.py)
+            out["diagnostics"] = run["diagnostics"]
     return out
 
 

@@ -8,18 +8,23 @@ from typing import Any
 
 from .. import log
 from ..config import Settings
-from ..core import kinds, runs, states
+from ..core import diagnostics, kinds, logpage, runs, states
 from ..core.errors import ApiError, UpstreamError
 from ..core.names import JobName
-from ..ports import RunRecords, VertexPort
-from .upstream import api_error
+from ..ports import LogReader, RunRecords, VertexPort
+from .upstream import api_error, logging_error
+
+LOGS_BUDGET_SECONDS = 10.0
 
 
 class RunService:
-    def __init__(self, settings: Settings, vertex: VertexPort, records: RunRecords) -> None:
+    def __init__(
+        self, settings: Settings, vertex: VertexPort, records: RunRecords, logs: LogReader | None = None
+    ) -> None:
         self.settings = settings
         self.vertex = vertex
         self.records = records
+        self.logs = logs
 
     def _load(self, name: JobName) -> dict[str, Any]:
         run = self.records.get_run(kinds.run_doc_id(name))
@@ -27,15 +32,42 @@ class RunService:
             raise ApiError("NOT_FOUND", f"run {name.resource_name} was not created by this connector", "runId")
         return run
 
-    def status(self, run_id: object) -> tuple[int, dict[str, Any]]:
-        _, name = kinds.parse_run_name(run_id, "runId")
+    def status(
+        self, run_id: object, logs: str | None = None, page_token: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """The recorded run; with `logs` (1-200) also its last that many log lines (`pageToken`: the lines before)."""
+        kind, name = kinds.parse_run_name(run_id, "runId")
+        count = logpage.parse_count(logs) if logs is not None or page_token is not None else 0
         run = self._load(name)
         if run.get("active"):
             # The poller stamps each location once per tick instead of writing every run it found unchanged.
             polled = self.records.last_polled(name.project, name.location)
             if polled and (run.get("lastPolled") or "") < polled:
                 run["lastPolled"] = polled
-        return 200, runs.public(run)
+        body = runs.public(run)
+        if count:
+            body["logs"] = self._logs(kind, name, run, count, page_token)
+        return 200, body
+
+    def _logs(
+        self, kind: kinds.JobKind, name: JobName, run: dict[str, Any], count: int, page_token: str | None
+    ) -> dict[str, Any]:
+        """{"lines": [...] in time order, "nextPageToken"}: one entries:list call (none for kinds without logs)."""
+        filter_ = diagnostics.combined_filter([kind.run_log_filter(name, run)], since=run.get("createTime"))
+        upstream = logpage.decode_token(page_token, filter_)
+        own = kind.failure_lines(run)
+        if not kind.reads_logs or self.logs is None:
+            return {"lines": own[-count:], "nextPageToken": ""}
+        deadline = time.monotonic() + min(LOGS_BUDGET_SECONDS, self.settings.request_budget_seconds)
+        try:
+            entries, token = self.logs.list_entries(
+                [name.project], filter_, deadline, page_size=count, page_token=upstream
+            )
+        except UpstreamError as err:
+            raise logging_error(err, project=name.project, field="pageToken" if upstream else "logs") from None
+        sources = kind.log_sources(run)
+        lines = sorted((diagnostics.line_of(e, sources) for e in entries), key=lambda line: line["time"])
+        return {"lines": lines, "nextPageToken": logpage.encode_token(token, filter_) if token else ""}
 
     def cancel(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         kind, name = kinds.parse_run_name(body.get("runId"), "runId")

@@ -44,3 +44,24 @@ def api_error(err: UpstreamError, *, project: str, field: str | None = None, wha
             retry_after=60,
         )
     return ApiError("UNAVAILABLE", f"Vertex AI is unavailable after retries ({err.code}): {detail}", retry_after=10)
+
+
+def logging_error(err: UpstreamError, *, project: str, field: str | None = None) -> ApiError:
+    """A failed Cloud Logging read (`status?logs=N`) in the contract's form."""
+    detail = _detail(err.message)
+    if err.code == "PERMISSION_DENIED":
+        return ApiError(
+            "PERMISSION_DENIED",
+            f"Cloud Logging refused to list log entries in project {project}: {detail}. The status function's "
+            f"service account needs logging.logEntries.list on {project} (Terraform grants it with the function's "
+            "custom role; `polysync-vertex doctor` names what is missing).",
+        )
+    if err.code == "INVALID_ARGUMENT":
+        return ApiError("INVALID_ARGUMENT", f"Cloud Logging refused the request: {detail}", field)
+    if err.code == "RESOURCE_EXHAUSTED":
+        return ApiError(
+            "RESOURCE_EXHAUSTED",
+            f"Cloud Logging's read quota (60 a minute per project) is used up: {detail}; retry later",
+            retry_after=30,
+        )
+    return ApiError("UNAVAILABLE", f"Cloud Logging is unavailable ({err.code}): {detail}", retry_after=10)

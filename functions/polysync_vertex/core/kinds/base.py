@@ -126,6 +126,10 @@ class JobKind(ABC):
         googlecloudsdk/command_lib/ai/log_util.py, `_LogFilters`)."""
         return ml_job_filter([name.job_id])
 
+    def run_log_filter(self, name: JobName, run: dict[str, Any]) -> str:
+        """The filter of a recorded run's logs (`status?logs=N`), from the run record alone (no Vertex AI call)."""
+        return self.log_filter(name, {})
+
     def logs_query(self, name: JobName, job: dict[str, Any]) -> str:
         """The Logs Explorer query of `diagnostics.logsUrl`."""
         return self.log_filter(name, job)

@@ -252,6 +252,9 @@ class PipelineJobKind(JobKind):
     def log_filter(self, name: JobName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         return pipeline_tasks.log_filter(name.job_id, job, all_tasks=all_tasks)
 
+    def run_log_filter(self, name: JobName, run: dict[str, Any]) -> str:
+        return self.log_filter(name, pipeline_tasks.job_of_run(run))
+
     def log_sources(self, job: dict[str, Any]) -> dict[str, str]:
         return pipeline_tasks.sources(job)
 

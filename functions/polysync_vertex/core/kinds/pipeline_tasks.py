@@ -74,3 +74,18 @@ def log_filter(pipeline_job_id: str, job: dict[str, Any], *, all_tasks: bool) ->
     events = "(" + EVENTS_FILTER.format(id=pipeline_job_id) + ")"
     ids = job_ids(job, all_tasks=all_tasks)
     return f"{events} OR ({ml_job_filter(ids)})" if ids else events
+
+
+def job_of_run(run: dict[str, Any]) -> dict[str, Any]:
+    """The tasks a run record knows (its diagnostics' failedTasks), as `jobDetail` for `log_filter`/`sources`."""
+    failed = _dict(run.get("diagnostics")).get("failedTasks") or []
+    details = [
+        {
+            "taskName": t.get("name"),
+            "state": "FAILED",
+            "executorDetail": {"containerDetail": {"mainJob": t["customJob"]}},
+        }
+        for t in failed
+        if isinstance(t, dict) and isinstance(t.get("customJob"), str)
+    ]
+    return {"jobDetail": {"taskDetails": details}}
