@@ -48,6 +48,7 @@ EVENT_FUNCTIONS = ("poll", "poll_shard")
 FUNCTION_NAMES = (*HTTP_FUNCTIONS, *EVENT_FUNCTIONS)  # the port order from --port-base
 NAME_PREFIX = "polysync-vertex"  # Terraform's default name_prefix
 ALLOWED_LOCATIONS = "us-central1,europe-west4"
+OUTPUTS_BUCKET = "local-outputs"  # PSV_OUTPUTS_BUCKET of the local stack (Custom Job Output parameters), if not set
 # Settings the stack decides; any other PSV_* variable in the caller's environment is passed to the functions.
 OWNED_SETTINGS = frozenset(
     {"PSV_PROJECT", "PSV_DEFAULT_LOCATION", "PSV_VERTEX_ENDPOINT", "PSV_STATUS_TOPIC", "PSV_SHARD_TOPIC"}
@@ -136,6 +137,8 @@ class LocalStack:
         firestore_host = f"127.0.0.1:{ports.firestore}"
         pubsub_host = f"127.0.0.1:{ports.pubsub}"
         vertex_url = f"http://127.0.0.1:{ports.vertex}"
+        storage_port = processes.free_port()  # not in --port-base's range: only the stack's own parts talk to it
+        storage_url = f"http://127.0.0.1:{storage_port}"
         topics = {
             "tick": f"projects/{project}/topics/{NAME_PREFIX}-poll-tick",
             "shard": f"projects/{project}/topics/{NAME_PREFIX}-poll-shard",
@@ -147,6 +150,10 @@ class LocalStack:
             "status": f"projects/{project}/subscriptions/{NAME_PREFIX}-status-polysync",
         }
         function_env = self._function_env(firestore_host, pubsub_host, vertex_url, topics)
+        function_env["STORAGE_EMULATOR_HOST"] = storage_url
+        function_env["PSV_OUTPUTS_BUCKET"] = (
+            function_env.get("PSV_OUTPUTS_BUCKET", OUTPUTS_BUCKET).removeprefix("gs://").strip("/")
+        )
 
         # Every process is started here, in the calling thread, so that stop() always knows all of them.
         self._spawn("firestore", processes.firestore_command(firestore_host, project))
@@ -154,8 +161,9 @@ class LocalStack:
         self._spawn(
             "vertex",
             processes.vertex_command(ports.vertex, time_factor=cfg.time_factor, execute=cfg.execute),
-            env={**cfg.env, "PYTHONUNBUFFERED": "1"},
+            env={**cfg.env, "PYTHONUNBUFFERED": "1", "STORAGE_EMULATOR_HOST": storage_url},
         )
+        self._spawn("storage", processes.storage_command(storage_port))
         for name in served:
             self._spawn(name, function_command(name, ports.functions[name]), env=function_env)
 
@@ -163,10 +171,13 @@ class LocalStack:
             "firestore": (f"http://{firestore_host}/", 120.0),
             "pubsub": (f"http://{pubsub_host}/", 120.0),
             "vertex": (f"{vertex_url}/emulator/health", 60.0),
+            "storage": (f"{storage_url}/", 60.0),
         }
         for name in served:
             checks[name] = (f"http://127.0.0.1:{ports.functions[name]}/", 90.0)
         self._wait_all(checks)
+        if function_env["PSV_OUTPUTS_BUCKET"]:
+            processes.create_bucket(f"127.0.0.1:{storage_port}", function_env["PSV_OUTPUTS_BUCKET"], project)
 
         self._create_pubsub(pubsub_host, topics, subscriptions)
         self._start_loops(topics, subscriptions, ports)
