@@ -63,7 +63,8 @@ def succeeded_job(target: Target, jobs: Jobs) -> Any:
     job_labels = labels(target, f"live-{target.session}-ok", "psv-live-ok")
     body = custom_job(target, "psv-live-ok", seconds=5, scenario="PENDING:1,RUNNING:2,SUCCEEDED", job_labels=job_labels)
     created = jobs.create(lambda: jobs.jobs.create_custom_job(parent=target.parent, custom_job=body))
-    return jobs.wait(created.name, lambda j: j.state.name == "JOB_STATE_SUCCEEDED" or _ended(j), "SUCCEEDED")
+    job = jobs.wait(created.name, lambda j: j.state.name == "JOB_STATE_SUCCEEDED" or _ended(j), "SUCCEEDED")
+    return _as_expected(job, "JOB_STATE_SUCCEEDED", target)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +75,8 @@ def running_job(target: Target, jobs: Jobs) -> Any:
         target, "psv-live-cancel", seconds=600, scenario="PENDING:1,RUNNING:100000,SUCCEEDED", job_labels=job_labels
     )
     created = jobs.create(lambda: jobs.jobs.create_custom_job(parent=target.parent, custom_job=body))
-    return jobs.wait(created.name, lambda j: j.state.name == "JOB_STATE_RUNNING" or _ended(j), "RUNNING")
+    job = jobs.wait(created.name, lambda j: j.state.name == "JOB_STATE_RUNNING" or _ended(j), "RUNNING")
+    return _as_expected(job, "JOB_STATE_RUNNING", target)
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +96,16 @@ def succeeded_pipeline(target: Target, jobs: Jobs, pipeline_id: str) -> tuple[An
     )
     done = jobs.wait(created.name, lambda j: j.state.name.endswith(("SUCCEEDED", "FAILED", "CANCELLED")), "an end")
     return sent, done
+
+
+def _as_expected(job: Any, state: str, target: Target) -> Any:
+    """The shared job, or a failure that says why the facts depending on it cannot be checked."""
+    if job.state.name != state:
+        pytest.fail(
+            f"the suite's tiny CustomJob {job.name} is {job.state.name}, not {state}: {job.error.message} "
+            f"(image {target.image} on {target.machine_type}; PSV_LIVE_IMAGE / PSV_LIVE_MACHINE_TYPE choose others)"
+        )
+    return job
 
 
 def _ended(job: Any) -> bool:
