@@ -78,7 +78,7 @@ def log_filter(pipeline_job_id: str, job: dict[str, Any], *, all_tasks: bool) ->
 
 def job_of_run(run: dict[str, Any]) -> dict[str, Any]:
     """The tasks a run record knows (its diagnostics' failedTasks), as `jobDetail` for `log_filter`/`sources`."""
-    failed = _dict(run.get("diagnostics")).get("failedTasks") or []
+    failed = as_dict(run.get("diagnostics")).get("failedTasks") or []
     details = [
         {
             "taskName": t.get("name"),
