@@ -166,15 +166,18 @@ class LogReader(Protocol):
 
 
 class Probes(Protocol):
-    """Permission and reachability checks for `health`. Each returns (ok, detail); ok None = cannot be checked here."""
+    """Permission and reachability checks for `health`. Each returns (ok, detail); ok None = cannot be checked here.
+    `timeout`: seconds the whole probe may take, retries included."""
 
-    def firestore(self) -> tuple[bool | None, str]: ...
+    def firestore(self, *, timeout: float = 10.0) -> tuple[bool | None, str]: ...
 
     def topic_permissions(
-        self, topic: str, permissions: list[str], function: str = "poll"
+        self, topic: str, permissions: list[str], function: str = "poll", *, timeout: float = 10.0
     ) -> tuple[bool | None, str]: ...
 
-    def project_permissions(self, project: str, permissions: list[str], function: str) -> tuple[bool | None, str]: ...
+    def project_permissions(
+        self, project: str, permissions: list[str], function: str, *, timeout: float = 10.0
+    ) -> tuple[bool | None, str]: ...
 
 
 class ObjectReader(Protocol):

@@ -30,7 +30,7 @@ class Recorder:
         self.asked: dict[str, Any] = {}
         Recorder.instances.append(self)
 
-    def test_iam_permissions(self, request: dict[str, Any], timeout: float) -> Any:
+    def test_iam_permissions(self, request: dict[str, Any], timeout: float, retry: Any = None) -> Any:
         self.asked = request
 
         class Response:

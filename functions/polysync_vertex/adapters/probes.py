@@ -34,25 +34,48 @@ class CloudProbes:
         self.settings = settings
         self.store = store
 
-    def firestore(self) -> tuple[bool | None, str]:
-        try:
-            self.store.polls.document("health-probe").get(timeout=10)
-        except Exception as exc:  # noqa: BLE001 - any failure is the check's answer
-            return False, (
-                f"Firestore database {self.settings.firestore_database} did not answer ({type(exc).__name__}: "
-                f"{str(exc)[:200]}); the functions' identities need roles/datastore.user on it"
-            )
-        return True, f"Firestore database {self.settings.firestore_database} answers"
+    def firestore(self, *, timeout: float = 10.0) -> tuple[bool | None, str]:
+        from google.api_core import exceptions as gexc
+        from google.api_core.retry import Retry, if_transient_error
 
-    def topic_permissions(self, topic: str, permissions: list[str], function: str = "poll") -> tuple[bool | None, str]:
+        database = self.settings.firestore_database
+        # `timeout` alone bounds each attempt only: DocumentReference.get is BatchGetDocuments, whose default retry
+        # goes on for 300 s (google/cloud/firestore_v1/services/firestore/transports/base.py: `deadline=300.0`).
+        # This retry ends with the probe's budget.
+        retry = Retry(predicate=if_transient_error, initial=0.1, maximum=1.0, timeout=timeout)
+        try:
+            self.store.polls.document("health-probe").get(timeout=timeout, retry=retry)
+        except (gexc.PermissionDenied, gexc.Unauthenticated) as exc:
+            return False, (
+                f"Firestore database {database} refused the function's identity ({type(exc).__name__}: "
+                f"{str(exc)[:200]}): grant it roles/datastore.user on the database (Terraform does: infra/iam.tf)"
+            )
+        except gexc.NotFound as exc:
+            return False, (
+                f"Firestore database {database} does not exist ({str(exc)[:200]}): run terraform apply, or set "
+                "PSV_FIRESTORE_DATABASE to the database the connector uses"
+            )
+        except (gexc.DeadlineExceeded, gexc.RetryError, gexc.ServiceUnavailable, TimeoutError) as exc:
+            return False, (
+                f"Firestore database {database} did not answer within {timeout:.0f} s ({type(exc).__name__}): it is "
+                "stalled or unreachable (an outage or the network path, not a missing permission); retry, and check "
+                "Firestore's status and the function's egress"
+            )
+        except Exception as exc:  # noqa: BLE001 - any other failure is the check's answer
+            return False, f"Firestore database {database} failed the probe ({type(exc).__name__}: {str(exc)[:200]})"
+        return True, f"Firestore database {database} answers"
+
+    def topic_permissions(
+        self, topic: str, permissions: list[str], function: str = "poll", *, timeout: float = 10.0
+    ) -> tuple[bool | None, str]:
         identity = dict(self.settings.function_identities).get(function, "")
         who = identity or "the health function's own identity"
         emulated = bool(os.environ.get("PUBSUB_EMULATOR_HOST"))
         try:
             if identity and not emulated:
-                granted = _troubleshoot(identity, f"//pubsub.googleapis.com/{topic}", permissions)
+                granted = _troubleshoot(identity, f"//pubsub.googleapis.com/{topic}", permissions, timeout)
             else:
-                granted = self._test_topic(topic, permissions, emulated)
+                granted = self._test_topic(topic, permissions, emulated, timeout)
         except _NotFound:
             return False, f"status topic {topic} does not exist: run terraform apply (topic status_topic)"
         except _Unanswered as exc:
@@ -67,13 +90,15 @@ class CloudProbes:
             )
         return True, f"{who} ({function}) may publish to the status topic {topic}"
 
-    def _test_topic(self, topic: str, permissions: list[str], emulated: bool) -> set[str]:
+    def _test_topic(self, topic: str, permissions: list[str], emulated: bool, timeout: float) -> set[str]:
         from google.api_core import exceptions as gexc
         from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         try:
             client = pubsub_v1.PublisherClient()
-            response = client.test_iam_permissions(request={"resource": topic, "permissions": permissions}, timeout=10)
+            response = client.test_iam_permissions(
+                request={"resource": topic, "permissions": permissions}, timeout=timeout, retry=None
+            )
         except (gexc.MethodNotImplemented, gexc.NotFound) as exc:
             if emulated:
                 raise _Unanswered(
@@ -82,11 +107,13 @@ class CloudProbes:
             raise _NotFound(topic) from exc
         return set(response.permissions)
 
-    def project_permissions(self, project: str, permissions: list[str], function: str) -> tuple[bool | None, str]:
+    def project_permissions(
+        self, project: str, permissions: list[str], function: str, *, timeout: float = 10.0
+    ) -> tuple[bool | None, str]:
         identity = dict(self.settings.function_identities).get(function, "")
         who = identity or "the health function's own identity"
         try:
-            granted = self._test(project, permissions, identity)
+            granted = self._test(project, permissions, identity, timeout)
         except Exception as exc:  # noqa: BLE001
             fix = (
                 "; health asks Policy Troubleshooter and needs resourcemanager.projects.getIamPolicy and iam.roles.get "
@@ -106,20 +133,21 @@ class CloudProbes:
             )
         return True, f"{who} ({function}) holds the {len(permissions)} permissions it needs in {project}"
 
-    def _test(self, project: str, permissions: list[str], identity: str) -> set[str]:
+    def _test(self, project: str, permissions: list[str], identity: str, timeout: float) -> set[str]:
         endpoint = self.settings.vertex_endpoint
         body = {"permissions": permissions}
         if endpoint.startswith("http://"):
             import requests
 
-            response = requests.post(f"{endpoint}/v3/projects/{project}:testIamPermissions", json=body, timeout=10)
+            response = requests.post(f"{endpoint}/v3/projects/{project}:testIamPermissions", json=body, timeout=timeout)
         elif identity:
-            return _troubleshoot(identity, f"//cloudresourcemanager.googleapis.com/projects/{project}", permissions)
+            resource = f"//cloudresourcemanager.googleapis.com/projects/{project}"
+            return _troubleshoot(identity, resource, permissions, timeout)
         else:
             from google.auth.transport.requests import AuthorizedSession
 
             response = AuthorizedSession(_credentials()).post(  # type: ignore[no-untyped-call]
-                f"{CRM}/v3/projects/{project}:testIamPermissions", json=body, timeout=10
+                f"{CRM}/v3/projects/{project}:testIamPermissions", json=body, timeout=timeout
             )
         response.raise_for_status()
         return set(response.json().get("permissions") or [])
@@ -141,7 +169,7 @@ def _credentials() -> Any:
     return credentials
 
 
-def _troubleshoot(principal: str, resource: str, permissions: list[str]) -> set[str]:
+def _troubleshoot(principal: str, resource: str, permissions: list[str], timeout: float = 10.0) -> set[str]:
     """The permissions `principal` holds on `resource` according to Policy Troubleshooter, one call per permission.
 
     `overallAccessState` CAN_ACCESS counts as held and CANNOT_ACCESS as missing. UNKNOWN_INFO (health may not read
@@ -155,7 +183,7 @@ def _troubleshoot(principal: str, resource: str, permissions: list[str]) -> set[
 
     def held(permission: str) -> bool:
         body = {"accessTuple": {"principal": principal, "fullResourceName": resource, "permission": permission}}
-        response = session.post(TROUBLESHOOTER, json=body, timeout=10)
+        response = session.post(TROUBLESHOOTER, json=body, timeout=timeout)
         if response.status_code == 404:
             raise _NotFound(resource)
         response.raise_for_status()

@@ -31,13 +31,20 @@ from ..core.request import SubmitRequest, parse_submit
 from ..core.retry import backoff
 from ..ports import ClaimStore, VertexPort
 from .common import check_allowed, fetch_template
-from .upstream import api_error
+from .upstream import api_error, clean_detail
 
 LEASE_MARGIN_SECONDS = 15.0
 # How long the poller looks for a late duplicate of a request recorded by a takeover.
 WATCH_SECONDS = 3600.0
 # Failures after which Vertex AI may or may not have created the job.
 AMBIGUOUS = frozenset({"DEADLINE_EXCEEDED", "UNKNOWN", "INTERNAL"})
+# RESOURCE_EXHAUSTED (quota, HTTP 429) means "wait": at most this many creates, within this many seconds of the
+# first, then 429 with Retry-After. Hammering a quota does not free it; google/rpc/error_details.proto (RetryInfo):
+# clients retry with exponential backoff "until either a maximum number of retries have been reached or a maximum
+# retry delay cap has been reached".
+QUOTA_ATTEMPTS = 3
+QUOTA_BUDGET_SECONDS = 8.0
+QUOTA_RETRY_AFTER = 30
 
 
 class SubmitService:
@@ -46,6 +53,8 @@ class SubmitService:
         self.vertex = vertex
         self.claims = claims
         self.lease_margin = LEASE_MARGIN_SECONDS
+        self.quota_attempts = QUOTA_ATTEMPTS
+        self.quota_budget = QUOTA_BUDGET_SECONDS
         self._templates: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
@@ -161,7 +170,8 @@ class SubmitService:
     def _create_once(
         self, kind: JobKind, parent: str, job: dict[str, Any], key: str, deadline: float
     ) -> dict[str, Any]:
-        """Create the job, retrying rejections (429, 503: Vertex AI created nothing).
+        """Create the job, retrying rejections (Vertex AI created nothing): 503 within the deadline; 429 (quota)
+        at most `quota_attempts` times within `quota_budget` seconds, then 429 with Retry-After.
 
         After a failure whose outcome is unknown (timeout, 500) the create is never repeated in this request: the
         job may still be landing. It is looked up by its label until the deadline; if it does not show, the claim
@@ -171,6 +181,8 @@ class SubmitService:
         project = _project(parent)
         job_id = kind.job_id(key)
         attempt = 0
+        quota_deadline = min(deadline, time.monotonic() + self.quota_budget)
+        quota_refusals = 0
         while True:
             try:
                 return self.vertex.create(parent, job, deadline, kind=kind, job_id=job_id)
@@ -188,12 +200,35 @@ class SubmitService:
                     return found
                 log.warning("create outcome unknown; the lease is kept for the next attempt", requestKey=key)
                 raise api_error(failure, project=project)
-            delay = backoff(attempt)
-            if not failure.transient or time.monotonic() + delay >= deadline:
-                self.claims.release(key)  # no job exists: nothing stays recorded, a retry starts afresh
-                raise api_error(failure, project=project)
+            if failure.code == "RESOURCE_EXHAUSTED":
+                quota_refusals += 1
+                # Quota: a few spaced attempts (at least 1 s apart), then the caller waits Retry-After.
+                delay = max(1.0, backoff(attempt, base=1.0, cap=4.0))
+                if quota_refusals >= self.quota_attempts or time.monotonic() + delay >= quota_deadline:
+                    self._release(key)
+                    log.warning("Vertex AI quota exhausted; answering 429", creates=quota_refusals)
+                    raise ApiError(
+                        "RESOURCE_EXHAUSTED",
+                        f"Vertex AI quota exhausted in project {project} ({clean_detail(failure.message)}); nothing "
+                        f"was created: retry the same request after {QUOTA_RETRY_AFTER} s, or request more quota",
+                        retry_after=QUOTA_RETRY_AFTER,
+                    )
+            else:
+                delay = backoff(attempt)
+                if not failure.transient or time.monotonic() + delay >= deadline:
+                    self._release(key)
+                    raise api_error(failure, project=project)
             attempt += 1
             time.sleep(delay)
+
+    def _release(self, key: str) -> None:
+        """Drop the claim of a request whose job Vertex AI refused (no job exists), so a retry starts afresh. The
+        refusal is the answer even when the store does not take the release: the claim then keeps its lease, a
+        retry answers 503 "in progress" until it expires, then takes over, finds no job and creates it."""
+        try:
+            self.claims.release(key)
+        except Exception as exc:  # noqa: BLE001 - a stalled or failing store must not turn a 4xx into a 500
+            log.warning("releasing the claim failed; it expires with its lease", requestKey=key, error=repr(exc)[:300])
 
     def _await_job(self, kind: JobKind, parent: str, key: str, deadline: float) -> dict[str, Any] | None:
         attempt = 0

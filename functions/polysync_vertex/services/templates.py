@@ -83,9 +83,12 @@ def parse_flag(name: str, value: str | None) -> bool:
 def parse_page_size(value: str | None) -> int:
     if value is None:
         return MAX_PAGE_SIZE
-    if not value.isdigit() or int(value) < 1:
+    # ASCII digits only: str.isdigit() also accepts other scripts' digits and superscripts ("²"), which int() refuses.
+    digits = value.lstrip("0")
+    if not (value.isascii() and value.isdigit()) or not digits:
         raise invalid(f"pageSize must be a whole number from 1 to {MAX_PAGE_SIZE}", "pageSize")
-    return min(int(value), MAX_PAGE_SIZE)
+    # Larger values are lowered; without converting thousands of digits (int() refuses over 4,300 of them).
+    return MAX_PAGE_SIZE if len(digits) > 3 else min(int(digits), MAX_PAGE_SIZE)
 
 
 def check_parentheses(text: str) -> None:
@@ -279,7 +282,7 @@ def _decode_token(page_token: str, scope: str, order: builtins.list[JobKind]) ->
         token = data["t"]
         if data["s"] != scope or not isinstance(token, str):
             raise ValueError("other scope")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: a crafted token of nested `[`
         raise invalid(
             "pageToken is not valid for this list: a token is valid only with the project, location, jobType, "
             "filter and includeRuns it came with; start again without pageToken",

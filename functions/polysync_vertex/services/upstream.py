@@ -9,14 +9,14 @@ from ..core.errors import ApiError, UpstreamError
 _URL = re.compile(r"(GET|POST|PUT|PATCH|DELETE) https?://\S+:? ?")
 
 
-def _detail(message: str) -> str:
+def clean_detail(message: str) -> str:
     """The upstream message without the client library's request line (`POST http://host/v1/...?%24alt=...: `):
     internal URLs are no business of the caller."""
     return _URL.sub("", message)[:500]
 
 
 def api_error(err: UpstreamError, *, project: str, field: str | None = None, what: str = "") -> ApiError:
-    detail = _detail(err.message)
+    detail = clean_detail(err.message)
     if err.code == "PERMISSION_DENIED":
         return ApiError(
             "PERMISSION_DENIED",
@@ -48,7 +48,7 @@ def api_error(err: UpstreamError, *, project: str, field: str | None = None, wha
 
 def logging_error(err: UpstreamError, *, project: str, field: str | None = None) -> ApiError:
     """A failed Cloud Logging read (`status?logs=N`) in the contract's form."""
-    detail = _detail(err.message)
+    detail = clean_detail(err.message)
     if err.code == "PERMISSION_DENIED":
         return ApiError(
             "PERMISSION_DENIED",

@@ -1,0 +1,170 @@
+"""Issue 30 (submit, templates, health side): client mistakes are 4xx, a stalled store is 503 or a bounded health
+report, a quota refusal is waited out briefly then answered 429. Against the real emulators; faults injected by the
+Vertex AI emulator's admin API and by a TCP proxy in front of the Firestore emulator that can stall."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.faults import StallingProxy
+from tests.helpers import example_body, stored_docs, wait_for
+
+
+def _error(resp: Any, http: int, status: str, field: str | None = None) -> str:
+    assert resp.status_code == http, resp.get_json()
+    error = resp.get_json()["error"]
+    assert error["status"] == status
+    if field is not None:
+        assert error.get("field") == field
+    return str(error["message"])
+
+
+# -- finding 6: 500s for client mistakes -------------------------------------------------------------------------
+@pytest.mark.parametrize("size", ["²", "٣", "１", "0", "00"])
+def test_templates_page_size_in_other_digits_is_400(call: Callable[..., Any], vertex: Any, size: str) -> None:
+    query = urlencode({"project": "local-project", "location": "us-central1", "pageSize": size})
+    _error(call("templates", query=query), 400, "INVALID_ARGUMENT", "pageSize")
+    assert not any(k.startswith("List") for k, v in vertex.calls().items() if v)
+
+
+def test_templates_page_size_of_thousands_of_digits_is_lowered(call: Callable[..., Any], vertex: Any) -> None:
+    query = urlencode({"project": "local-project", "location": "us-central1", "pageSize": "9" * 5000})
+    resp = call("templates", query=query)
+    assert resp.status_code == 200, resp.get_json()
+    assert vertex.calls().get("ListCustomJobs", 0) >= 1
+
+
+@pytest.mark.parametrize("raw", [b"[" * 3000, b'{"s":' * 600, b"[" * 1500 + b"]" * 1500])
+def test_templates_page_token_of_nested_brackets_is_400(call: Callable[..., Any], vertex: Any, raw: bytes) -> None:
+    token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    assert len(token) <= 4096  # under the length limit: the decoder itself must refuse it
+    query = urlencode({"project": "local-project", "location": "us-central1", "pageToken": token})
+    _error(call("templates", query=query), 400, "INVALID_ARGUMENT", "pageToken")
+    assert not any(k.startswith("List") for k, v in vertex.calls().items() if v)
+
+
+@pytest.fixture
+def proxy(cloud_emulators: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[StallingProxy]:
+    """The Firestore emulator behind a proxy that can stall; apps built after this fixture talk through it."""
+    stalling = StallingProxy(cloud_emulators["firestore"])
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", stalling.host)
+    try:
+        yield stalling
+    finally:
+        stalling.resume()
+        stalling.close()
+
+
+def test_release_under_a_stalled_store_answers_the_refusal(settings: Any, vertex: Any, proxy: StallingProxy) -> None:
+    """Vertex AI refuses the job (400); Firestore stalls before the claim is released. The answer is the refusal
+    (400), not a 500; the claim keeps its lease, and once it expired the same request is created exactly once."""
+    from polysync_vertex import bootstrap
+    from polysync_vertex.core.errors import ApiError
+    from polysync_vertex.core.jobs import request_key
+
+    app = bootstrap.build(dataclasses.replace(settings, request_budget_seconds=6.0))
+    vertex.add_fault(
+        method="CreateCustomJob", http_status=400, status="INVALID_ARGUMENT", message="bad", latency_ms=800, count=1
+    )
+    created = threading.Event()
+
+    def stall_once_the_create_is_sent() -> None:
+        wait_for(lambda: vertex.calls().get("CreateCustomJob", 0) >= 1, timeout=20, what="the create")
+        proxy.stall()
+        created.set()
+
+    watcher = threading.Thread(target=stall_once_the_create_is_sent)
+    watcher.start()
+    with pytest.raises(ApiError) as info:
+        app.submit.submit(example_body("release-stall-1"))
+    watcher.join()
+    assert created.is_set()
+    assert (info.value.http, info.value.status) == (400, "INVALID_ARGUMENT")
+    assert "Vertex AI rejected the job" in info.value.message
+    proxy.resume()
+    # The held delete may still land (a slow write does); if not, the claim stays "creating" until its lease ends.
+    claim = app.store.get_request(request_key("release-stall-1"))
+    assert claim is None or claim["phase"] == "creating"
+    app.submit.lease_margin = 0.0
+    code, run = wait_for(lambda: _ok(app, example_body("release-stall-1")), timeout=30, what="the retry to succeed")
+    assert code == 201 and vertex.calls().get("CreateCustomJob") == 2
+    assert stored_docs(app) == {"requests": 1, "runs": 1}
+
+
+def _ok(app: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    from polysync_vertex.core.errors import ApiError
+
+    try:
+        return app.submit.submit(body)
+    except ApiError as err:
+        assert err.http == 503, err.body()  # "in progress" while the lease lasts
+        return None
+
+
+def test_status_under_a_stalled_store_is_503(settings: Any, vertex: Any, proxy: StallingProxy) -> None:
+    from polysync_vertex import bootstrap
+    from polysync_vertex.core.errors import ApiError
+
+    app = bootstrap.build(dataclasses.replace(settings, request_budget_seconds=6.0))
+    proxy.stall()
+    with pytest.raises(ApiError) as info:
+        app.runs.status("projects/local-project/locations/us-central1/customJobs/1")
+    assert (info.value.http, info.value.retry_after) == (503, 5)
+
+
+# -- finding 8: a quota refusal on create is waited out, briefly -------------------------------------------------
+def test_quota_refusal_on_create_is_tried_a_few_times_then_429(call: Callable[..., Any], vertex: Any, app: Any) -> None:
+    from polysync_vertex.services.submit import QUOTA_ATTEMPTS
+
+    vertex.add_fault(method="CreateCustomJob", http_status=429, status="RESOURCE_EXHAUSTED", message="quota", ratio=1)
+    resp = call("submit", example_body("quota-1"))
+    message = _error(resp, 429, "RESOURCE_EXHAUSTED")
+    assert int(resp.headers["Retry-After"]) >= 10
+    assert "quota" in message and "nothing was created" in message
+    # A few creates, not one per backoff step of the whole request budget (was 29 in 44 s).
+    assert vertex.calls().get("CreateCustomJob") == QUOTA_ATTEMPTS == 3
+    assert stored_docs(app) == {"requests": 0, "runs": 0}  # the claim was released: a retry starts afresh
+    vertex.clear_faults()
+    assert call("submit", example_body("quota-1")).status_code == 201
+
+
+def test_quota_refusal_that_clears_within_the_attempts_creates_one_job(
+    call: Callable[..., Any], vertex: Any, app: Any
+) -> None:
+    vertex.add_fault(method="CreateCustomJob", http_status=429, status="RESOURCE_EXHAUSTED", count=2)
+    resp = call("submit", example_body("quota-2"))
+    assert resp.status_code == 201, resp.get_json()
+    assert vertex.calls().get("CreateCustomJob") == 3
+    assert stored_docs(app) == {"requests": 1, "runs": 1}
+
+
+# -- finding 5: health under a stalled Firestore -----------------------------------------------------------------
+def test_health_under_a_stalled_firestore_answers_within_its_budget(
+    settings: Any, vertex: Any, proxy: StallingProxy
+) -> None:
+    """The probe's retry ends with the health budget (it was the client library's 300 s default), and the message
+    says stall, not permission. Bound checked loosely (a hang was minutes): the budget plus a margin."""
+    from polysync_vertex import bootstrap
+    from polysync_vertex.services import health
+
+    app = bootstrap.build(dataclasses.replace(settings, request_budget_seconds=4.0))
+    proxy.stall()
+    started = time.monotonic()
+    code, report = app.health.check()
+    elapsed = time.monotonic() - started
+    assert elapsed < min(health.HEALTH_BUDGET_SECONDS, 4.0) + 3.0, elapsed
+    assert code == 503 and report["ok"] is False
+    (firestore,) = [c for c in report["checks"] if c["name"] == "firestore"]
+    assert firestore["ok"] is False
+    assert "stalled" in firestore["message"] and "not a missing permission" in firestore["message"]
+    assert "roles/datastore.user" not in firestore["message"]
+    others = [c for c in report["checks"] if c["name"] != "firestore"]
+    assert others and all(c["ok"] or c.get("skipped") for c in others)  # the rest answered as usual
