@@ -68,7 +68,7 @@ def test_release_under_a_stalled_store_answers_the_refusal(settings: Any, vertex
     (400), not a 500; the claim keeps its lease, and once it expired the same request is created exactly once."""
     from polysync_vertex import bootstrap
     from polysync_vertex.core.errors import ApiError
-    from polysync_vertex.core.jobs import request_key
+    from polysync_vertex.core.labels import request_key
 
     app = bootstrap.build(dataclasses.replace(settings, request_budget_seconds=6.0))
     vertex.add_fault(
