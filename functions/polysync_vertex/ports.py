@@ -4,11 +4,11 @@ may too (unit tests). Services are built with exactly the ports they use (see `b
 | port           | implemented by                  | used by                          |
 |----------------|---------------------------------|----------------------------------|
 | `VertexPort`   | `adapters.vertex.VertexJobs`    | submit, cancel, poll, templates, health |
-| `ClaimStore`   | `adapters.firestore.RunStore`   | submit                           |
-| `RunRecords`   | `adapters.firestore.RunStore`   | status, cancel                   |
-| `PollStore`    | `adapters.firestore.RunStore`   | poll (with its index)            |
+| `ClaimStore`   | `adapters.firestore.FirestoreClaims` | submit                      |
+| `RunRecords`   | `adapters.firestore.FirestoreRunRecords` | status, cancel          |
+| `PollStore`    | `adapters.firestore.RunStore` (claims + records + `FirestorePollState`) | poll (with its index) |
 | `EventPublisher` | `adapters.pubsub.Publisher`   | poll                             |
-| `Probes`       | `adapters.probes.Probes`        | health                           |
+| `Probes`       | `adapters.probes.CloudProbes`   | health                           |
 | `ObjectReader` | `adapters.storage.ObjectStore`  | poll (Custom Job outputs)        |
 | `LogReader`    | `adapters.cloud_logging.CloudLogging` | poll (diagnostics), status (`logs=N`) |
 """

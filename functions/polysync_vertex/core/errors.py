@@ -51,6 +51,22 @@ def invalid(message: str, field: str | None = None) -> ApiError:
     return ApiError("INVALID_ARGUMENT", message, field)
 
 
+class StoreUnavailable(ApiError):
+    """The run store (Firestore) timed out or was unavailable (after its retries). Raised by the store adapter;
+    answered as UNAVAILABLE with Retry-After: every store write is create-if-absent or conditional, so the
+    caller's retry is safe."""
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, method: str = "") -> None:
+        super().__init__(
+            "UNAVAILABLE",
+            "the run store (Firestore) did not answer in time; retry the same request",
+            retry_after=self.RETRY_AFTER_SECONDS,
+        )
+        self.method = method
+
+
 class UpstreamError(Exception):
     """A Vertex AI call that failed for good (after retries). `code` is the canonical status name."""
 
