@@ -1,6 +1,6 @@
 # APIs this module enables in project_id. Two must be on before Terraform can run at all, because the provider
 # calls them to enable the rest and to read the project: serviceusage.googleapis.com and
-# cloudresourcemanager.googleapis.com (docs/deploy.md, step 0). They are listed here too so that they stay on.
+# cloudresourcemanager.googleapis.com (docs/deploy.md, step 2). They are listed here too so that they stay on.
 locals {
   services = toset([
     "aiplatform.googleapis.com",

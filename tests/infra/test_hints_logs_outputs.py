@@ -1,0 +1,131 @@
+"""The Terraform of issues 24 (push hints), 25 (log reads) and 26 (Custom Job outputs), on the parsed HCL: the names
+and settings the code of those issues relies on."""
+
+from __future__ import annotations
+
+import json
+
+from test_terraform import _depends_on, config, deployed_by_entry_point, first, topic_of
+
+
+# --- issue 24: hints -------------------------------------------------------------------------------------------------
+
+
+def test_a_sink_per_vertex_project_keeps_only_vertex_ais_job_state_entries() -> None:
+    cfg = config()
+    sink = cfg.resource("google_logging_project_sink", "hints")
+    assert sink["for_each"] == "${local.hint_sink_projects}"
+    assert "local.vertex_projects" in cfg.locals["hint_sink_projects"] and "var.hints_enabled" in (
+        cfg.locals["hint_sink_projects"]
+    )
+    assert sink["project"] == "${each.value}"
+    assert sink["unique_writer_identity"] is True
+    assert sink["destination"] == "pubsub.googleapis.com/${google_pubsub_topic.hints.id}"
+    assert sink["filter"] == "${local.hint_filters[each.value]}"
+    filters = json.dumps(cfg.locals["hint_filters"])
+    # Pipeline Jobs: the documented pipeline_job_events log of the job's project.
+    assert 'resource.type=\\\\\\"aiplatform.googleapis.com/PipelineJob\\\\\\"' in filters
+    assert 'logName=\\\\\\"projects/${p}/logs/aiplatform.googleapis.com%2Fpipeline_job_events\\\\\\"' in filters
+    # Custom Jobs: Vertex AI's service lines that carry the job state label (best effort).
+    for part in (
+        'resource.type=\\\\\\"ml_job\\\\\\"',
+        'resource.labels.task_name=\\\\\\"service\\\\\\"',
+        'labels.\\\\\\"ml.googleapis.com/job_state\\\\\\":*',
+    ):
+        assert part in filters, part
+    assert " OR " in filters and "batchPrediction" not in filters
+
+
+def test_each_sink_writer_may_publish_to_the_hints_topic_only() -> None:
+    cfg = config()
+    grant = cfg.resource("google_pubsub_topic_iam_member", "hints_sink_writer")
+    assert grant["for_each"] == "${google_logging_project_sink.hints}"
+    assert grant["member"] == "${each.value.writer_identity}"
+    assert grant["role"] == "roles/pubsub.publisher"
+    assert topic_of(grant["topic"]) == "hints"
+    topic = cfg.resource("google_pubsub_topic", "hints")
+    assert topic["message_retention_duration"] == "600s"
+    assert "time_sleep.apis" in _depends_on(cfg.resource("google_logging_project_sink", "hints"))
+
+
+def test_the_hint_function_reads_the_hints_topic_with_its_own_identities() -> None:
+    cfg = config()
+    hint = deployed_by_entry_point()["hint"]
+    assert hint.kind == "cloud_event" and hint.key == "hint"
+    assert topic_of(cfg.locals["event_topics"]["hint"]) == "hints"
+    assert cfg.locals["event_functions"]["hint"]["retries"] is True, "the same delivery as poll_shard"
+    assert cfg.locals["event_functions"]["hint"]["max_instances"] == "${var.hint_max_instances}"
+    assert cfg.locals["function_accounts"]["hint"] and cfg.locals["trigger_accounts"]["hint"]
+    assert cfg.locals["firestore_roles"]["hint"] == "roles/datastore.user"
+    assert {"fn": "hint", "topic": "${google_pubsub_topic.status.name}"} in cfg.locals["topic_publishers"].values()
+    env = cfg.locals["common_env"]
+    assert env["PSV_HINT_GETS_PER_MINUTE"] == "${tostring(var.hint_gets_per_minute)}"
+    assert env["PSV_POLL_INTERVAL_SECONDS"] == "${tostring(var.poll_interval_seconds)}"
+    assert env["PSV_POLL_CALLS_PER_MINUTE"] == "${tostring(var.poll_calls_per_minute)}"
+    defaults = {v: cfg.variables[v]["default"] for v in ("hint_gets_per_minute", "poll_interval_seconds")}
+    assert defaults == {"hint_gets_per_minute": 120, "poll_interval_seconds": 15}
+    assert cfg.variables["poll_calls_per_minute"]["default"] == 120
+    assert cfg.variables["hints_enabled"]["default"] is True
+    assert "hints_topic" in cfg.outputs and "hint_sinks" in cfg.outputs
+
+
+def test_health_may_read_the_sinks() -> None:
+    assert "logging.sinks.get" in config().locals["vertex_permissions"]["health"]
+
+
+# --- issue 25: log reads ---------------------------------------------------------------------------------------------
+
+
+def test_the_log_readers_may_list_log_entries_in_every_vertex_project() -> None:
+    cfg = config()
+    table = cfg.locals["vertex_permissions"]
+    for fn in ("poll", "poll_shard", "hint", "status"):
+        assert "logging.logEntries.list" in table[fn], f"{fn} reads job logs"
+    for fn in ("submit", "cancel", "templates", "health"):
+        assert "logging.logEntries.list" not in table[fn], f"{fn} reads no logs"
+    role = cfg.resource("google_project_iam_custom_role", "vertex")
+    assert role["project"] == "${each.value.project}", "granted in each Vertex AI project"
+    assert cfg.locals["common_env"]["PSV_LOG_READS_PER_MINUTE"] == "${tostring(var.log_reads_per_minute)}"
+    assert cfg.variables["log_reads_per_minute"]["default"] == 20
+
+
+# --- issue 26: Custom Job outputs ------------------------------------------------------------------------------------
+
+
+def test_the_outputs_bucket_is_private_bounded_and_optional() -> None:
+    cfg = config()
+    bucket = cfg.resource("google_storage_bucket", "outputs")
+    assert bucket["count"] == "${var.outputs_bucket_enabled ? 1 : 0}"
+    assert bucket["uniform_bucket_level_access"] is True
+    assert bucket["public_access_prevention"] == "enforced"
+    assert first(bucket["versioning"])["enabled"] is True
+    rules = [first(r["condition"]) for r in bucket["lifecycle_rule"]]
+    assert {"age": "${var.retention_days}"} in rules, "objects go with their run records"
+    assert any("days_since_noncurrent_time" in r for r in rules), "noncurrent versions are bounded too"
+    encryption = first(bucket["dynamic"])["encryption"]
+    assert "var.outputs_kms_key" in encryption["for_each"], "CMEK optional"
+    kms = cfg.resource("google_kms_crypto_key_iam_member", "outputs_storage_agent")
+    assert kms["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    assert "google_kms_crypto_key_iam_member.outputs_storage_agent" in _depends_on(bucket)
+    assert cfg.variables["outputs_bucket_enabled"]["default"] is True
+    assert cfg.variables["outputs_kms_key"]["default"] is None
+
+
+def test_job_identities_write_and_the_readers_read_the_outputs_bucket() -> None:
+    cfg = config()
+    writers = json.dumps(cfg.locals["outputs_writers"])
+    assert "var.job_service_accounts" in writers
+    assert "@gcp-sa-aiplatform-cc.iam.gserviceaccount.com" in writers and "data.google_project.outputs_vertex" in writers
+    assert "local.vertex_projects" in cfg.data["google_project"]["outputs_vertex"]["for_each"]
+    writer = cfg.resource("google_storage_bucket_iam_member", "outputs_writer")
+    assert writer["for_each"] == "${local.outputs_writers}" and writer["role"] == "roles/storage.objectUser"
+    reader = cfg.resource("google_storage_bucket_iam_member", "outputs_reader")
+    assert reader["role"] == "roles/storage.objectViewer"
+    assert reader["member"] == "${google_service_account.function[each.key].member}"
+    assert "poll" in cfg.locals["outputs_readers"] and "submit" not in cfg.locals["outputs_readers"]
+    for grant in (writer, reader):
+        assert grant["bucket"] == "${google_storage_bucket.outputs[0].name}", "on the outputs bucket only"
+    env = cfg.locals["common_env"]
+    assert env["PSV_OUTPUTS_BUCKET"] == '${var.outputs_bucket_enabled ? google_storage_bucket.outputs[0].name : ""}'
+    assert env["PSV_OUTPUTS_PREFIX"] == "${var.outputs_prefix}"
+    assert cfg.variables["outputs_prefix"]["default"] == "polysync-outputs"
