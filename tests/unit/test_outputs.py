@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polysync_vertex.core import outputs
+from polysync_vertex.core.errors import ApiError
+from polysync_vertex.core.kinds import BATCH, CUSTOM, PIPELINE
 from polysync_vertex.core.outputs import Declared
 from polysync_vertex.core.request import parse_submit
 
@@ -190,3 +192,60 @@ def test_any_object_gives_every_declared_name_and_only_those(obj: dict[str, Any]
     for p in PARAMS:
         if obj.get(p.name) is not None and p.name not in got.get("_error", ""):
             assert got[p.name] == obj[p.name]
+
+
+def custom_job(pool0_env: list[dict[str, str]] | None = None, python_package: bool = False) -> dict[str, Any]:
+    spec_key = "pythonPackageSpec" if python_package else "containerSpec"
+    pool0: dict[str, Any] = {"machineSpec": {"machineType": "n1-standard-4"}, spec_key: {"env": pool0_env or []}}
+    return {"jobSpec": {"workerPoolSpecs": [pool0, {"containerSpec": {"env": [{"name": "B", "value": "1"}]}}]}}
+
+
+@pytest.mark.parametrize("python_package", [False, True])
+def test_pool_0_gets_the_two_variables_replacing_stale_ones(python_package: bool) -> None:
+    job = custom_job([{"name": "A", "value": "1"}, {"name": "POLYSYNC_OUTPUTS_URI", "value": "old"}], python_package)
+    where = outputs.location("b", "p", "k")
+    CUSTOM.add_outputs_file(job, where)
+    pools = job["jobSpec"]["workerPoolSpecs"]
+    spec = pools[0]["pythonPackageSpec" if python_package else "containerSpec"]
+    assert spec["env"] == [{"name": "A", "value": "1"}, *where.env()]
+    assert pools[1]["containerSpec"]["env"] == [{"name": "B", "value": "1"}]
+
+
+def test_the_env_limit_counts_the_two_variables() -> None:
+    job = custom_job([{"name": f"E{i}", "value": "1"} for i in range(98)])
+    CUSTOM.add_outputs_file(job, outputs.location("b", "p", "k"))
+    with pytest.raises(ApiError) as info:
+        CUSTOM.add_outputs_file(
+            custom_job([{"name": f"E{i}", "value": "1"} for i in range(99)]), outputs.location("b", "p", "k")
+        )
+    assert info.value.field == "parameters" and "101 environment variables" in info.value.message
+
+
+def test_only_kinds_that_write_a_file_take_one() -> None:
+    assert [k.outputs_via_file for k in (CUSTOM, PIPELINE, BATCH)] == [True, False, False]
+    with pytest.raises(NotImplementedError):
+        BATCH.add_outputs_file({}, outputs.location("b", "p", "k"))
+
+
+@pytest.mark.parametrize(
+    ("outputs_file", "job_type", "warned"),
+    [(False, None, True), (True, None, False), (True, "Vertex AI Batch Prediction Job", True)],
+)
+def test_output_parameters_are_warned_about_unless_a_file_takes_them(
+    outputs_file: bool, job_type: str | None, warned: bool
+) -> None:
+    body: dict[str, Any] = {
+        "requestId": "r1",
+        "jobName": "j",
+        "attributes": {"machineType": "n1-standard-4", "containerImageUri": "us-docker.pkg.dev/p/r/i:1"},
+        "parameters": [{"name": "SCORE", "direction": "Output", "type": "Number"}],
+    }
+    if job_type:
+        body["jobType"] = job_type
+        body["attributes"] = {
+            "model": "projects/my-proj/locations/us-central1/models/1",
+            "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": ["gs://in-bucket/a.jsonl"]}},
+            "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": "gs://out-bucket/p"}},
+        }
+    warnings = parse_submit(body, outputs_file=outputs_file).warnings
+    assert bool(warnings) is warned

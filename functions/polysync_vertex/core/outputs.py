@@ -15,7 +15,10 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
+
+from .errors import invalid
+from .parameters import OUTPUT_DIRECTIONS, Parameter
 
 ENV_PATH = "POLYSYNC_OUTPUTS_PATH"
 ENV_URI = "POLYSYNC_OUTPUTS_URI"
@@ -32,21 +35,6 @@ MAX_OBJECT_BYTES = 1024 * 1024
 MAX_KEPT_BYTES = 256 * 1024
 # An `_error` names at most this many parameters of one kind of fault, then says how many more.
 MAX_NAMED = 10
-OUTPUT_DIRECTIONS = ("Output", "InputOutput")
-
-
-class _Param(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def direction(self) -> str: ...
-
-    @property
-    def type(self) -> str: ...
-
-    @property
-    def typed(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +59,7 @@ class Declared:
         )
 
 
-def declared(parameters: Iterable[_Param]) -> tuple[Declared, ...]:
+def declared(parameters: Iterable[Parameter]) -> tuple[Declared, ...]:
     """The request's Output and InputOutput parameters, in their order."""
     return tuple(
         Declared(p.name, p.type, p.direction, p.typed if p.direction == "InputOutput" else None)
@@ -96,6 +84,23 @@ class Location:
     def env(self) -> list[dict[str, str]]:
         """The two environment variables of pool 0 (Vertex AI EnvVar JSON)."""
         return [{"name": ENV_PATH, "value": self.path}, {"name": ENV_URI, "value": self.uri}]
+
+
+def add_outputs_env(job: dict[str, Any], where: Location, max_env: int) -> None:
+    """Worker pool 0 (the chief) of a CustomJob (REST JSON) gets `where` as POLYSYNC_OUTPUTS_PATH / _URI; 400 when
+    its container would then have more than `max_env` variables (Vertex AI's limit)."""
+    pools = (job.get("jobSpec") or {}).get("workerPoolSpecs") or []
+    pool0 = pools[0] if pools else {}
+    spec = pool0.get("pythonPackageSpec") if "pythonPackageSpec" in pool0 else pool0.setdefault("containerSpec", {})
+    env = [e for e in spec.get("env") or [] if e.get("name") not in (ENV_PATH, ENV_URI)]
+    env.extend(where.env())
+    if len(env) > max_env:
+        raise invalid(
+            f"worker pool 0 would have {len(env)} environment variables with the template's own, the parameters and "
+            f"the connector's {ENV_PATH} and {ENV_URI}; Vertex AI allows {max_env} per container",
+            "parameters",
+        )
+    spec["env"] = env
 
 
 def location(bucket: str, prefix: str, key: str) -> Location:

@@ -126,7 +126,11 @@ def request_fingerprint(
     return fingerprint(understood)
 
 
-def parse_submit(body: dict[str, Any], accelerators: Collection[str] | None = None) -> SubmitRequest:
+def parse_submit(
+    body: dict[str, Any], accelerators: Collection[str] | None = None, *, outputs_file: bool = False
+) -> SubmitRequest:
+    """`outputs_file`: an outputs bucket is configured, so kinds whose jobs write their Output parameters to a file
+    (`JobKind.outputs_via_file`) take them instead of ignoring them with a warning."""
     request_id = body.get("requestId")
     if not isinstance(request_id, str) or not REQUEST_ID_RE.match(request_id):
         raise invalid("requestId is required: 1-128 characters of [A-Za-z0-9._:-]", "requestId")
@@ -150,7 +154,7 @@ def parse_submit(body: dict[str, Any], accelerators: Collection[str] | None = No
                 )
     parameters, warnings = parse_parameters(
         body.get("parameters"),
-        outputs_supported=kind.outputs_supported,
+        outputs_supported=kind.outputs_supported or (outputs_file and kind.outputs_via_file),
         name_pattern=kind.parameter_name,
         name_rule=kind.parameter_name_rule,
     )

@@ -58,8 +58,11 @@ class RunRecord(TypedDict):
     updateTime: str | None
     active: bool
     outputNames: list[str]
-    # Per job type, once final: outputs (Pipeline Job), outputInfo / completionStats (Batch Prediction Job).
+    # Per job type, once final: outputs (Pipeline Job, Custom Job with outputsFile), outputInfo / completionStats
+    # (Batch Prediction Job).
     outputs: NotRequired[dict[str, Any] | None]
+    # A Custom Job's outputs file: {"uri", "parameters": [{"name", "type", "direction", "value"}]}.
+    outputsFile: NotRequired[dict[str, Any]]
     outputInfo: NotRequired[dict[str, Any] | None]
     completionStats: NotRequired[dict[str, Any] | None]
     adopted: NotRequired[bool]
@@ -84,6 +87,8 @@ class RunOrigin:
     fingerprint: str = ""
     warnings: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
+    # A Custom Job writing its Output parameters to a file: {"uri", "parameters": [Declared records]} (core/outputs.py)
+    outputs_file: dict[str, Any] | None = None
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -157,6 +162,9 @@ def new_run(origin: RunOrigin, name: JobName, job: dict[str, Any], now: datetime
         "recordedAt": iso(now),
         "outputNames": list(output_names),
     }
+    if origin.outputs_file:
+        run["outputsFile"] = origin.outputs_file
+        run["outputs"] = None
     for f in JOB_TIME_FIELDS:
         run[f] = job.get(f)
     if states.is_final(state):
@@ -210,6 +218,8 @@ def public(run: dict[str, Any], fields: tuple[str, ...] = PUBLIC_FIELDS) -> dict
     if fields is PUBLIC_FIELDS:
         for f in kinds.of_record(run).output_fields:
             out[f] = run.get(f)
+        if run.get("outputsFile"):  # a Custom Job with an outputs bucket (core/outputs.py)
+            out["outputs"] = run.get("outputs")
         if run.get("diagnostics"):  # a Failed run's (core/diagnostics.py)
             out["diagnostics"] = run["diagnostics"]
     return out

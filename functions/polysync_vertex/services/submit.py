@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import log
 from ..config import Settings
-from ..core import kinds, runs
+from ..core import kinds, outputs, runs
 from ..core.errors import ApiError, UpstreamError
 from ..core.kinds import JobKind
 from ..core.labels import LABEL_REQUEST, request_key
@@ -73,7 +73,7 @@ class SubmitService:
 
     # -- the use case --------------------------------------------------------------------------------------
     def submit(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        request = parse_submit(body, self.vertex.accelerator_types())
+        request = parse_submit(body, self.vertex.accelerator_types(), outputs_file=bool(self.settings.outputs_bucket))
         key = request_key(request.request_id)
         with log.context(requestId=request.request_id):
             return self._submit(request, key)
@@ -90,6 +90,7 @@ class SubmitService:
         kind = request.kind
         template = self.template(request.template, deadline) if request.template is not None else None
         job = kind.build(request, template, key, datetime.now(UTC))
+        outputs_file = self._outputs_file(request, key, job)
         parent = parent_name(project, location)
 
         while True:
@@ -139,6 +140,7 @@ class SubmitService:
             request.fingerprint,
             request.warnings,
             request.output_names,
+            outputs_file,
         )
         run = runs.new_run(origin, name, created, datetime.now(UTC))
         runs.announce_final_at_submit(run, datetime.now(UTC))
@@ -153,6 +155,16 @@ class SubmitService:
             ) from None
         log.info("run submitted", vertexState=stored.get("vertexState"))
         return 201, runs.public(stored, runs.SUBMIT_FIELDS)
+
+    def _outputs_file(self, request: SubmitRequest, key: str, job: dict[str, Any]) -> dict[str, Any] | None:
+        """With an outputs bucket, a kind whose job writes its Output parameters to a file is told where (the same
+        object for every attempt and replay of the request: it derives from the request key)."""
+        s = self.settings
+        if not (s.outputs_bucket and request.kind.outputs_via_file and request.output_names):
+            return None
+        where = outputs.location(s.outputs_bucket, s.outputs_prefix, key)
+        request.kind.add_outputs_file(job, where)
+        return {"uri": where.uri, "parameters": [d.to_record() for d in outputs.declared(request.parameters)]}
 
     def _replay(self, record: dict[str, Any]) -> dict[str, Any]:
         _, name = kinds.parse_run_name(record.get("runId"), "runId")

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 from ..labels import LABEL_MANAGED_BY, MANAGED_BY, display_name, job_labels
 from ..names import JobName, parse_name
+from ..outputs import Location
 from ..parameters import ENV_NAME_RE, Parameter
 from ..shape import as_dict, as_str
 from ..states import StateSet
@@ -114,6 +115,14 @@ class JobKind(ABC):
     def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
         """Fields a final job contributes to the run record (empty for types without outputs)."""
         return {}
+
+    # The job writes its Output parameters to a file the connector reads back (`core/outputs.py`), when an outputs
+    # bucket is configured; without one they are ignored with a warning.
+    outputs_via_file: ClassVar[bool] = False
+
+    def add_outputs_file(self, job: dict[str, Any], where: Location) -> None:
+        """Tell the job to be created where to write its Output parameters (kinds with `outputs_via_file`)."""
+        raise NotImplementedError(f"a {self.job_type} does not write its outputs to a file")
 
     # -- diagnostics (core/diagnostics.py) ---------------------------------------------------------------
     # The job writes log entries of its own that Cloud Logging's entries:list can read.

@@ -30,6 +30,7 @@ from ..links import (
     buckets,
 )
 from ..names import JOB_ID_RE
+from ..outputs import Location, add_outputs_env
 from ..shape import as_dict, as_int, as_list, as_str, strings
 from ..states import JOB_STATES
 from .base import JobKind, JobRequest
@@ -313,6 +314,11 @@ class CustomJobKind(JobKind):
 
     def build(self, request: JobRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
         return build_job(request, template, key, now)
+
+    outputs_via_file = True
+
+    def add_outputs_file(self, job: dict[str, Any], where: Location) -> None:
+        add_outputs_env(job, where, MAX_ENV_PER_CONTAINER)
 
     def accelerator(self, job: dict[str, Any]) -> str | None:
         pool0 = ((job.get("jobSpec") or {}).get("workerPoolSpecs") or [{}])[0] or {}
