@@ -89,9 +89,9 @@ class Location:
 def add_outputs_env(job: dict[str, Any], where: Location, max_env: int) -> None:
     """Worker pool 0 (the chief) of a CustomJob (REST JSON) gets `where` as POLYSYNC_OUTPUTS_PATH / _URI; 400 when
     its container would then have more than `max_env` variables (Vertex AI's limit)."""
-    pools = (job.get("jobSpec") or {}).get("workerPoolSpecs") or []
-    pool0 = pools[0] if pools else {}
-    spec = pool0.get("pythonPackageSpec") if "pythonPackageSpec" in pool0 else pool0.setdefault("containerSpec", {})
+    pools: list[dict[str, Any]] = (job.get("jobSpec") or {}).get("workerPoolSpecs") or [{}]
+    key = "pythonPackageSpec" if "pythonPackageSpec" in pools[0] else "containerSpec"
+    spec: dict[str, Any] = pools[0].setdefault(key, {})
     env = [e for e in spec.get("env") or [] if e.get("name") not in (ENV_PATH, ENV_URI)]
     env.extend(where.env())
     if len(env) > max_env:
