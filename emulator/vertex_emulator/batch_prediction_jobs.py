@@ -16,6 +16,7 @@ from .ids import BATCH_PREDICTION_JOBS as COLLECTION
 from .scenario import SCENARIO_ENV
 from .schema import require_all, tidy_numbers
 from .schema_check import required_error, violation
+from .service_log import scripted_param
 from .states import JOB_FINAL, JOB_STATES
 from .timeutil import format_timestamp
 from .validation import check_display_name, validate_labels
@@ -138,7 +139,12 @@ def _prepare_batch_job(message: Message, project: str, location: str) -> Prepare
         labels=labels,
         scenario=BATCH_PREDICTION_JOBS.scenario(scenario_text, "model_parameters"),
         filter_values={"model_display_name": model_id},
-        extra={"count": count, "failed": failed, "version": version if version.isdigit() else "1"},
+        extra={
+            "count": count,
+            "failed": failed,
+            "version": version if version.isdigit() else "1",
+            "scripted_logs": scripted_param(params, where),
+        },
     )
 
 

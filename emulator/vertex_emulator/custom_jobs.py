@@ -14,6 +14,7 @@ from .collection import JobView, Prepared, Resource, time_fields
 from .ids import CUSTOM_JOBS as COLLECTION
 from .scenario import CANCELLED_ERROR
 from .schema import require_all, tidy_numbers
+from .service_log import scripted_param
 from .states import JOB_FINAL, JOB_STATES
 from .validation import pool_env, validate_custom_job
 
@@ -60,14 +61,22 @@ def _prepare_custom_job(message: Message, project: str, location: str) -> Prepar
         timeout_s=valid.timeout_s,
         timeout_text=timeout_text,
         cancel_delay_s=valid.cancel_delay_s,
-        extra={"timeout_text": timeout_text, "scripted_outputs": scripted_outputs(body)},
+        extra={
+            "timeout_text": timeout_text,
+            "scripted_outputs": scripted_outputs(body),
+            "scripted_logs": scripted_param(_pool0_env(body), "custom_job.job_spec.worker_pool_specs[0]"),
+        },
     )
+
+
+def _pool0_env(body: dict[str, Any]) -> dict[str, Any]:
+    pools = (body.get("jobSpec") or {}).get("workerPoolSpecs") or [{}]
+    return {str(v.get("name")): v.get("value") for v in pool_env(pools[0])}
 
 
 def scripted_outputs(body: dict[str, Any]) -> tuple[str, bytes] | None:
     """(POLYSYNC_OUTPUTS_URI, VERTEX_EMULATOR_OUTPUTS as bytes) of pool 0, when both are set."""
-    pools = (body.get("jobSpec") or {}).get("workerPoolSpecs") or [{}]
-    env = {str(v.get("name")): v.get("value") for v in pool_env(pools[0])}
+    env = _pool0_env(body)
     uri, text = env.get(OUTPUTS_URI_ENV), env.get(OUTPUTS_PARAM)
     if not isinstance(uri, str) or not uri or not isinstance(text, str):
         return None

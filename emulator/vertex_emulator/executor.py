@@ -118,14 +118,15 @@ class Executor:
         if not self._is_running(execution.key):
             return None
         os.makedirs(self.log_dir, exist_ok=True)
-        with open(self.log_path(job_id), "ab") as log:
+        # stdout and stderr apart: Cloud Logging shows a training job's stderr at ERROR (logging_api.py).
+        with open(self.log_path(job_id), "ab") as log, open(self.log_path(job_id) + ".err", "ab") as err:
             try:
                 proc = subprocess.Popen(
                     argv,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
-                    stderr=subprocess.STDOUT,
+                    stderr=err,
                     start_new_session=True,
                 )
             except OSError as exc:

@@ -10,9 +10,14 @@ from typing import Any
 from .errors import ApiError, invalid_argument, status_for_http
 from .resources import api_methods
 
-# Method names the emulator serves (Create/Get/List/Cancel/Delete per collection, GetOperation), for call
-# counters and faults.
-API_METHODS: tuple[str, ...] = api_methods()
+# Method names the emulator serves (Create/Get/List/Cancel/Delete per collection, GetOperation, and the APIs around
+# Vertex AI of apis.py), for call counters and faults.
+API_METHODS: tuple[str, ...] = api_methods() + (
+    "ListLogEntries",
+    "TestIamPermissions",
+    "ListOperations",
+    "WaitOperation",
+)
 
 
 def known_methods() -> tuple[str, ...]:

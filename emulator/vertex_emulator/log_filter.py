@@ -34,8 +34,8 @@ _TOKEN = re.compile(
         (?P<lp>\()|(?P<rp>\))|
         (?P<op>>=|<=|!=|=~|!~|=|>|<|:)|
         (?P<str>"(?:[^"\\]|\\.)*")|
-        (?P<word>[^\s()=<>!:"]+)
-    )""",
+        (?P<word>[^\s()=<>!:"]+(?:"(?:[^"\\]|\\.)*"[^\s()=<>!:"]*)*)
+    )""",  # a word may hold quoted segments: labels."ml.googleapis.com/job_state"
     re.VERBOSE,
 )
 

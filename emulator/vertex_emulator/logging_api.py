@@ -1,13 +1,16 @@
 """Cloud Logging v2 ``POST /v2/entries:list`` for the emulated jobs (what gcloud and google-cloud-logging use).
 
-Every job gets lifecycle entries derived from its state history (created, each state change, ended), and a
-CustomJob run with ``--execute`` also gets one entry per line its process wrote. The shapes follow the
-Cloud Logging v2 REST reference (https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list,
-https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry) and what Vertex AI training writes: resource
-``ml_job`` with labels ``job_id``, ``project_id``, ``task_name`` (``service`` for Vertex AI's own entries,
-``workerpool0-0`` for the container's), log names ``projects/P/logs/ml.googleapis.com%2FJOB_ID`` and
-``projects/P/logs/workerpool0-0``. Pipeline jobs use ``aiplatform.googleapis.com/PipelineJob`` and the log
-``aiplatform.googleapis.com%2Fpipeline_job_events`` (https://cloud.google.com/vertex-ai/docs/pipelines/logging).
+Entries as Vertex AI writes them, following the Cloud Logging v2 REST reference
+(https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list,
+https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry):
+- Training jobs (CustomJobs, and the emulated Batch Prediction Jobs): resource ``ml_job`` with labels ``job_id``,
+  ``project_id``, ``task_name``. Vertex AI's own lines (``task_name`` "service", log ``ml.googleapis.com%2FJOB_ID``)
+  at each state change, with the ``ml.googleapis.com/job_state`` label (:mod:`.service_log`); the workload's lines
+  (``task_name`` and log ``workerpool0-0``): with ``--execute`` the process's stdout (INFO) and stderr (ERROR),
+  otherwise the lines scripted by ``VERTEX_EMULATOR_LOGS``.
+- Pipeline jobs: ``aiplatform.googleapis.com/PipelineJob`` entries labelled ``pipeline_job_id`` in the log
+  ``aiplatform.googleapis.com%2Fpipeline_job_events`` with ``jsonPayload.state``
+  (https://cloud.google.com/vertex-ai/docs/pipelines/logging).
 
 The filter is the subset of the Logging query language those clients send (:mod:`.log_filter`).
 """
@@ -27,6 +30,7 @@ from typing import Any
 from .errors import invalid_argument
 from .ids import KINDS, PIPELINE_JOBS
 from .log_filter import parse_log_filter
+from .service_log import STATE_LABEL, service_line
 from .states import JOB_FINAL, PIPELINE_FINAL
 from .timeutil import format_timestamp, now_us, parse_timestamp
 
@@ -54,6 +58,7 @@ class JobRecord:
     create_us: int
     transitions: tuple[Transition, ...]
     log_path: str | None = None
+    scripted: tuple[tuple[str, str], ...] = ()  # VERTEX_EMULATOR_LOGS: (severity, text)
 
     @property
     def parts(self) -> list[str]:
@@ -88,7 +93,8 @@ def _record(job: Any, now: int) -> JobRecord:
         if int(s.start_us) <= now
     )
     create_us = int(getattr(job, "create_us", transitions[0].start_us if transitions else now))
-    return JobRecord(str(job.name), create_us, transitions, getattr(job, "log_path", None))
+    scripted = tuple((getattr(job, "extra", None) or {}).get("scripted_logs") or ())
+    return JobRecord(str(job.name), create_us, transitions, getattr(job, "log_path", None), scripted)
 
 
 # -- entries --------------------------------------------------------------------------------------------------
@@ -112,22 +118,35 @@ class JobLogs:
     def entries(self, records: Iterable[JobRecord]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for record in records:
-            out.extend(self._lifecycle(record))
+            if record.collection == PIPELINE_JOBS:
+                out.extend(self._pipeline_events(record))
+            else:
+                out.extend(self._service_lines(record))
+            out.extend(self._scripted_lines(record))
             out.extend(self._process_lines(record))
         return out
 
     @staticmethod
-    def _lifecycle(record: JobRecord) -> list[dict[str, Any]]:
+    def _service_lines(record: JobRecord) -> list[dict[str, Any]]:
+        """Vertex AI's own lines: one per state the job entered, the failure's wording last."""
+        entries = []
+        for number, transition in enumerate(record.transitions):
+            line = service_line(transition.state, transition.error)
+            if line is not None:
+                severity, text, label = line
+                entries.append(_service_entry(record, number, transition.start_us, severity, text, label))
+        return entries
+
+    @staticmethod
+    def _pipeline_events(record: JobRecord) -> list[dict[str, Any]]:
         kind = KINDS.get(record.collection, "Job")
         entries: list[dict[str, Any]] = []
-        first = record.transitions[0].state if record.transitions else "JOB_STATE_PENDING"
-        entries.append(
-            _service_entry(record, 0, record.create_us, "INFO", f'{kind} "{record.name}" was created.', first)
-        )
+        first = record.transitions[0].state if record.transitions else "PIPELINE_STATE_PENDING"
+        entries.append(_event_entry(record, 0, record.create_us, "INFO", f'{kind} "{record.name}" was created.', first))
         for number, transition in enumerate(record.transitions[1:], start=1):
             severity = "ERROR" if transition.error and transition.state not in _QUIET_END_STATES else "INFO"
             message = f"{kind} state changed to {transition.state}."
-            entries.append(_service_entry(record, number, transition.start_us, severity, message, transition.state))
+            entries.append(_event_entry(record, number, transition.start_us, severity, message, transition.state))
         if record.transitions and record.transitions[-1].state in _END_STATES:
             last = record.transitions[-1]
             if last.state in _SUCCESS_STATES:
@@ -137,19 +156,39 @@ class JobLogs:
             else:
                 detail = (last.error or {}).get("message", "")
                 severity, message = "ERROR", f"{kind} failed. {detail}".strip()
-            entries.append(_service_entry(record, 9999, last.start_us, severity, message, last.state))
+            entries.append(_event_entry(record, 9999, last.start_us, severity, message, last.state))
         return entries
 
+    @staticmethod
+    def _scripted_lines(record: JobRecord) -> list[dict[str, Any]]:
+        """VERTEX_EMULATOR_LOGS, written when the job starts running (or just before it ended, if it never ran)."""
+        if not record.scripted or record.collection == PIPELINE_JOBS or not record.transitions:
+            return []
+        running = next((t.start_us for t in record.transitions if t.state.endswith("_RUNNING")), None)
+        last = record.transitions[-1]
+        if running is None and last.state not in _END_STATES:
+            return []
+        anchor = running if running is not None else last.start_us - len(record.scripted) - 1
+        return [
+            _workload_entry(record, f"w{i:06d}", anchor + i + 1, severity, text)
+            for i, (severity, text) in enumerate(record.scripted)
+        ]
+
     def _process_lines(self, record: JobRecord) -> list[dict[str, Any]]:
-        path = record.log_path
-        if not path:
+        """With --execute: the process's stdout (INFO) and stderr (``<log>.err``, ERROR), line by line."""
+        if not record.log_path:
             return []
         ended = bool(record.transitions) and record.transitions[-1].state in _END_STATES
-        with self._lock:
-            cache = self._process.setdefault(record.name, _ProcessLog())
-            self._read_new_lines(cache, path, record, ended)
-            lines = list(cache.lines)
-        return [_process_entry(record, number, stamp, text) for number, (stamp, text) in enumerate(lines)]
+        out = []
+        for path, severity, tag in ((record.log_path, "INFO", "p"), (record.log_path + ".err", "ERROR", "e")):
+            with self._lock:
+                cache = self._process.setdefault(f"{record.name}#{tag}", _ProcessLog())
+                self._read_new_lines(cache, path, record, ended)
+                lines = list(cache.lines)
+            out += [
+                _workload_entry(record, f"{tag}{n:06d}", stamp, severity, text) for n, (stamp, text) in enumerate(lines)
+            ]
+        return out
 
     @staticmethod
     def _read_new_lines(cache: _ProcessLog, path: str, record: JobRecord, ended: bool) -> None:
@@ -184,14 +223,25 @@ def _resource(record: JobRecord, task_name: str) -> dict[str, Any]:
 
 
 def _service_entry(
-    record: JobRecord, number: int, stamp: int, severity: str, message: str, state: str
+    record: JobRecord, number: int, stamp: int, severity: str, text: str, job_state: str
 ) -> dict[str, Any]:
-    if record.collection == PIPELINE_JOBS:
-        log_id = "aiplatform.googleapis.com%2Fpipeline_job_events"
-    else:
-        log_id = f"ml.googleapis.com%2F{record.job_id}"
+    """One of Vertex AI's own lines of a training job (a textPayload, the job_state label on state lines)."""
     return {
-        "logName": f"projects/{record.project}/logs/{log_id}",
+        "logName": f"projects/{record.project}/logs/ml.googleapis.com%2F{record.job_id}",
+        "resource": _resource(record, "service"),
+        "timestamp": format_timestamp(stamp),
+        "receiveTimestamp": format_timestamp(stamp),
+        "severity": severity,
+        "insertId": f"{record.job_id}-s{number:04d}",
+        "labels": {"ml.googleapis.com/endpoint": "", STATE_LABEL: job_state},
+        "textPayload": text,
+    }
+
+
+def _event_entry(record: JobRecord, number: int, stamp: int, severity: str, message: str, state: str) -> dict[str, Any]:
+    """A pipeline_job_events entry of a PipelineJob."""
+    return {
+        "logName": f"projects/{record.project}/logs/aiplatform.googleapis.com%2Fpipeline_job_events",
         "resource": _resource(record, "service"),
         "timestamp": format_timestamp(stamp),
         "receiveTimestamp": format_timestamp(stamp),
@@ -201,14 +251,14 @@ def _service_entry(
     }
 
 
-def _process_entry(record: JobRecord, number: int, stamp: int, text: str) -> dict[str, Any]:
+def _workload_entry(record: JobRecord, suffix: str, stamp: int, severity: str, text: str) -> dict[str, Any]:
     return {
         "logName": f"projects/{record.project}/logs/workerpool0-0",
         "resource": _resource(record, "workerpool0-0"),
         "timestamp": format_timestamp(stamp),
         "receiveTimestamp": format_timestamp(stamp),
-        "severity": "INFO",
-        "insertId": f"{record.job_id}-p{number:06d}",
+        "severity": severity,
+        "insertId": f"{record.job_id}-{suffix}",
         "textPayload": text,
     }
 

@@ -18,12 +18,13 @@ from .ids import PIPELINE_JOBS as COLLECTION
 from .scenario import CANCELLED_ERROR, SCENARIO_ENV
 from .schema import require_all, tidy_numbers
 from .schema_check import required_error, violation
+from .service_log import LOGS_PARAM, scripted_param
 from .states import PIPELINE_FINAL, PIPELINE_STATES, TASK_STATES
 from .timeutil import format_timestamp
 from .validation import check_display_name, validate_labels
 
 OUTPUTS_PARAM = "VERTEX_EMULATOR_OUTPUTS"
-CONTROL_PARAMS = frozenset({SCENARIO_ENV, OUTPUTS_PARAM})
+CONTROL_PARAMS = frozenset({SCENARIO_ENV, OUTPUTS_PARAM, LOGS_PARAM})
 BILLING_LABEL = "vertex-ai-pipelines-run-billing-id"
 _TASK_STATE = {
     "PIPELINE_STATE_QUEUED": "PENDING",
@@ -128,6 +129,7 @@ def _prepare_pipeline_job(message: Message, project: str, location: str) -> Prep
         extra={
             "outputs": tidy_numbers(outputs),
             "tasks": list(((spec.get("root") or {}).get("dag") or {}).get("tasks") or {}),
+            "scripted_logs": scripted_param(values, f"{root}.runtime_config.parameter_values"),
         },
     )
 

@@ -293,12 +293,15 @@ class Store:
         return result
 
     def log_text(self, name: str) -> str:
+        """What the job's process wrote: its stdout, then its stderr (kept apart: logging_api.py)."""
         with self._lock:
             path = self._lookup(name).log_path
-        if path is None or not os.path.exists(path):
-            return ""
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+        text = ""
+        for part in (path, f"{path}.err") if path else ():
+            if os.path.exists(part):
+                with open(part, encoding="utf-8", errors="replace") as handle:
+                    text += handle.read()
+        return text
 
     def reset(self) -> None:
         with self._lock:

@@ -41,7 +41,7 @@ def test_reads_a_jobs_entries_newest_first_with_paging(app: Any, vertex: Any, se
 def test_a_failing_logging_is_one_call_and_an_upstream_error(vertex: Any, settings: Any) -> None:
     reader = CloudLogging(settings.logging_endpoint)
     vertex.reset_calls()
-    vertex.add_fault(method="*", http_status=503, count=1)
+    vertex.add_fault(method="ListLogEntries", http_status=503, count=1)
     with pytest.raises(UpstreamError) as err:
         reader.list_entries(["local-project"], "", time.monotonic() + 10)
     assert err.value.code == "UNAVAILABLE" and err.value.method == "ListLogEntries"

@@ -33,12 +33,17 @@ def admin(server: EmulatorServer) -> AdminClient:
     return client
 
 
-def job_body(display_name: str, command: list[str] | None = None, scenario: str | None = None) -> dict[str, Any]:
-    """A CustomJob body; ``command`` runs under ``--execute``, ``scenario`` scripts the states."""
+def job_body(
+    display_name: str, command: list[str] | None = None, scenario: str | None = None, logs: str | None = None
+) -> dict[str, Any]:
+    """A CustomJob body; ``command`` runs under ``--execute``, ``scenario`` scripts the states, ``logs`` the
+    workload's log lines (VERTEX_EMULATOR_LOGS)."""
     container: dict[str, Any] = {"imageUri": "us-docker.pkg.dev/p/r/trainer:1"}
     if command:
         container["command"] = command
-    if scenario:
-        container["env"] = [{"name": "VERTEX_EMULATOR_SCENARIO", "value": scenario}]
+    env = [{"name": "VERTEX_EMULATOR_SCENARIO", "value": scenario}] if scenario else []
+    env += [{"name": "VERTEX_EMULATOR_LOGS", "value": logs}] if logs else []
+    if env:
+        container["env"] = env
     pool = {"machineSpec": {"machineType": "n1-standard-4"}, "replicaCount": "1", "containerSpec": container}
     return {"displayName": display_name, "jobSpec": {"workerPoolSpecs": [pool]}}

@@ -110,8 +110,8 @@ def test_create_list_describe_and_stream_logs(gcloud: Gcloud, admin: Any, tmp_pa
     lines = logs.stdout.splitlines()
     assert any(line.endswith("workerpool0-0\thello from the trainer") for line in lines), logs.stdout
     assert any(line.endswith("workerpool0-0\tepoch 1 done") for line in lines)
-    assert lines[-1].startswith("INFO") and lines[-1].endswith("service\tCustomJob completed successfully.")
-    assert sum("JOB_STATE_RUNNING" in line for line in lines) == 1  # each entry once, despite the repeated polls
+    assert lines[-1].startswith("INFO") and lines[-1].endswith("service\tJob completed successfully.")
+    assert sum("Job is running." in line for line in lines) == 1  # each entry once, despite the repeated polls
     assert admin.calls()["ListLogEntries"] >= 2
 
     job_id = name.rsplit("/", 1)[1]

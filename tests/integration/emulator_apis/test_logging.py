@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -59,30 +60,43 @@ def message(entry: dict[str, Any]) -> str:
     return str(entry.get("textPayload", entry.get("jsonPayload", {}).get("message", "")))
 
 
+STATE_LABEL = "ml.googleapis.com/job_state"
+
+
+def state_of(entry: dict[str, Any]) -> str | None:
+    """The job_state label of one of Vertex AI's own lines (None on the workload's)."""
+    return (entry.get("labels") or {}).get(STATE_LABEL)
+
+
 def test_lifecycle_and_process_output_of_an_executed_job(server: EmulatorServer, admin: Any) -> None:
-    script = "print('first line'); print('second line'); import sys; print('to stderr', file=sys.stderr)"
+    script = (
+        "import sys, time; print('first line'); print('second line', flush=True); time.sleep(0.05); "
+        "print('to stderr', file=sys.stderr)"
+    )
     job = create(server, job_body("logged", command=[sys.executable, "-c", script]))
     job_id = job["name"].rsplit("/", 1)[1]
     assert wait_final(server, job["name"])["state"] == "JOB_STATE_SUCCEEDED"
 
     entries = all_entries(server, filter=job_filter(job_id))
-    states = [e["jsonPayload"]["state"] for e in entries if "jsonPayload" in e]
-    assert states[0] == "JOB_STATE_PENDING" and "JOB_STATE_RUNNING" in states and states[-1] == "JOB_STATE_SUCCEEDED"
-    assert "was created" in message(entries[0]) and message(entries[-1]) == "CustomJob completed successfully."
-    lines = [e for e in entries if "textPayload" in e]
+    service = [e for e in entries if e["resource"]["labels"]["task_name"] == "service"]
+    # Vertex AI's own lines: textPayload, its wording, the job_state label on each state line.
+    assert [state_of(e) for e in service] == ["PREPARING", "QUEUED", "RUNNING", "SUCCEEDED"]
+    assert message(service[0]) == "Job is preparing." and message(service[1]) == "Waiting for job to be provisioned."
+    assert message(entries[-1]) == "Job completed successfully." and state_of(entries[-1]) == "SUCCEEDED"
+    lines = [e for e in entries if e["resource"]["labels"]["task_name"] == "workerpool0-0"]
     assert [e["textPayload"] for e in lines] == ["first line", "second line", "to stderr"]
-    running = next(i for i, e in enumerate(entries) if e.get("jsonPayload", {}).get("state") == "JOB_STATE_RUNNING")
+    assert [e["severity"] for e in lines] == ["INFO", "INFO", "ERROR"]  # stderr at ERROR
+    running = next(i for i, e in enumerate(entries) if state_of(e) == "RUNNING")
     assert all(entries.index(line) > running for line in lines)
     for entry in entries:  # the LogEntry shape of the v2 reference
         assert entry["resource"]["type"] == "ml_job"
         assert entry["resource"]["labels"]["job_id"] == job_id
         assert entry["resource"]["labels"]["project_id"] == PROJECT
-        assert entry["severity"] == "INFO"
         assert entry["timestamp"].endswith("Z") and entry["receiveTimestamp"].endswith("Z")
         assert entry["logName"].startswith(f"projects/{PROJECT}/logs/")
-    assert {e["resource"]["labels"]["task_name"] for e in lines} == {"workerpool0-0"}
+        assert "textPayload" in entry
+    assert all(e["severity"] == "INFO" for e in service)
     assert {e["logName"] for e in lines} == {f"projects/{PROJECT}/logs/workerpool0-0"}
-    service = [e for e in entries if "jsonPayload" in e]
     assert {e["logName"] for e in service} == {f"projects/{PROJECT}/logs/ml.googleapis.com%2F{job_id}"}
     assert len({e["insertId"] for e in entries}) == len(entries)
     assert [e["timestamp"] for e in entries] == sorted(e["timestamp"] for e in entries)
@@ -96,13 +110,37 @@ def test_lifecycle_and_process_output_of_an_executed_job(server: EmulatorServer,
 def test_failed_job_logs_an_error_and_severity_filters(server: EmulatorServer, admin: Any) -> None:
     job = create(server, job_body("failing", command=[sys.executable, "-c", "print('boom'); raise SystemExit(3)"]))
     job_id = job["name"].rsplit("/", 1)[1]
-    assert wait_final(server, job["name"])["state"] == "JOB_STATE_FAILED"
+    failed = wait_final(server, job["name"])
+    assert failed["state"] == "JOB_STATE_FAILED"
     errors = all_entries(server, filter=f"{job_filter(job_id)} AND severity>=ERROR")
     assert errors and all(e["severity"] == "ERROR" for e in errors)
-    assert any(message(e).startswith("CustomJob failed.") for e in errors)
+    # The last service line is Vertex AI's wording for the failure: the job's error.message.
+    assert message(errors[-1]) == failed["error"]["message"] and state_of(errors[-1]) == "FAILED"
+    assert message(errors[-1]).startswith("The replica workerpool0-0 exited with a non-zero status of 3.")
     everything = all_entries(server, filter=job_filter(job_id))
     assert len(everything) > len(errors)
     assert "boom" in [e.get("textPayload") for e in everything]
+
+
+def test_scripted_workload_lines_and_their_severities(server: EmulatorServer, admin: Any) -> None:
+    lines = ["loading data", "WARNING: slow disk", "ERROR: MemoryError while batching"]
+    job = create(server, job_body("scripted", scenario="PENDING:1,RUNNING:1,FAILED", logs=json.dumps(lines)))
+    job_id = job["name"].rsplit("/", 1)[1]
+    assert wait_final(server, job["name"])["state"] == "JOB_STATE_FAILED"
+    entries = all_entries(server, filter=job_filter(job_id))
+    workload = [e for e in entries if e["resource"]["labels"]["task_name"] == "workerpool0-0"]
+    assert [(e["severity"], e["textPayload"]) for e in workload] == [
+        ("INFO", "loading data"),
+        ("WARNING", "WARNING: slow disk"),
+        ("ERROR", "ERROR: MemoryError while batching"),
+    ]
+    running = next(e["timestamp"] for e in entries if state_of(e) == "RUNNING")
+    assert all(e["timestamp"] > running for e in workload)
+    assert state_of(entries[-1]) == "FAILED" and entries[-1]["severity"] == "ERROR"
+    bad = requests.post(
+        f"{server.url}/v1/{PARENT}/customJobs", json=job_body("bad", logs='{"not": "a list"}'), timeout=10
+    )
+    assert bad.status_code == 400 and "VERTEX_EMULATOR_LOGS" in bad.json()["error"]["message"]
 
 
 def test_scenario_job_without_a_process_and_cancel(server: EmulatorServer, admin: Any) -> None:
@@ -115,14 +153,10 @@ def test_scenario_job_without_a_process_and_cancel(server: EmulatorServer, admin
     assert requests.post(f"{server.url}/v1/{job['name']}:cancel", json={}, timeout=10).status_code == 200
     assert wait_final(server, job["name"])["state"] == "JOB_STATE_CANCELLED"
     entries = all_entries(server, filter=job_filter(job_id))
-    assert [e["jsonPayload"]["state"] for e in entries] == [
-        "JOB_STATE_PENDING",
-        "JOB_STATE_RUNNING",
-        "JOB_STATE_CANCELLING",
-        "JOB_STATE_CANCELLED",
-        "JOB_STATE_CANCELLED",
-    ]
-    assert message(entries[-1]) == "CustomJob was cancelled." and not any("textPayload" in e for e in entries)
+    assert [state_of(e) for e in entries] == ["PREPARING", "RUNNING", "CANCELLING", "CANCELLED"]
+    assert message(entries[-1]) == "Job was cancelled." and all(
+        e["resource"]["labels"]["task_name"] == "service" for e in entries
+    )
 
 
 def test_filters_paging_and_the_filter_gcloud_sends(server: EmulatorServer, admin: Any) -> None:
@@ -150,12 +184,12 @@ def test_filters_paging_and_the_filter_gcloud_sends(server: EmulatorServer, admi
     assert collected == first and max(pages) == 2 and len(pages) == (len(first) + 1) // 2
 
     # Logging query language: OR binds tighter than AND, so this is (A OR B) AND service entries.
-    either = f'resource.labels.job_id="{ids[0]}" OR resource.labels.job_id="{ids[1]}" AND jsonPayload.state:"STATE"'
+    either = f'resource.labels.job_id="{ids[0]}" OR resource.labels.job_id="{ids[1]}" AND labels."{STATE_LABEL}":""'
     assert {e["insertId"] for e in all_entries(server, filter=either)} == {
-        e["insertId"] for e in first + second if "jsonPayload" in e
+        e["insertId"] for e in first + second if state_of(e)
     }
-    assert all_entries(server, filter=f'{job_filter(ids[0])} NOT textPayload:""') == [
-        e for e in first if "textPayload" not in e
+    assert all_entries(server, filter=f'{job_filter(ids[0])} NOT resource.labels.task_name="service"') == [
+        e for e in first if not state_of(e)
     ]
 
     # What gcloud's LogFetcher sends after it has seen entry 2 (lower bound with insertId, upper bound).
@@ -204,3 +238,5 @@ def test_calls_are_counted_and_faults_apply(server: EmulatorServer, admin: Any) 
     response = entries_list(server)
     assert response.status_code == 503 and response.json()["error"]["status"] == "UNAVAILABLE"
     assert entries_list(server).status_code == 200
+    admin.add_fault(method="ListLogEntries", http_status=429, count=1)  # Logging's own method name
+    assert entries_list(server).status_code == 429 and entries_list(server).status_code == 200
