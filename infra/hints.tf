@@ -11,7 +11,8 @@
 #                  effort.
 #   Batch Prediction Jobs write no such signal; the tick covers them.
 locals {
-  hint_sink_projects = var.hints_enabled ? toset(local.vertex_projects) : toset([])
+  # Only while the hint function is deployed (functions.tf, hints_on): a topic without a subscription drops messages.
+  hint_sink_projects = local.hints_on ? toset(local.vertex_projects) : toset([])
 
   hint_filters = {
     for p in local.vertex_projects : p => join(" OR ", [

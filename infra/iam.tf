@@ -316,13 +316,23 @@ resource "google_project_iam_member" "build" {
 
 # Each push identity may invoke its own function's Cloud Run service and nothing else.
 resource "google_cloud_run_service_iam_member" "trigger_invoker" {
-  for_each = local.event_functions
+  for_each = local.event_functions_deployed
 
   project  = var.project_id
   location = var.region
   service  = google_cloudfunctions2_function.event[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.trigger[each.key].member
+}
+
+moved {
+  from = google_cloud_run_service_iam_member.poll_trigger_invoker
+  to   = google_cloud_run_service_iam_member.trigger_invoker["poll"]
+}
+
+moved {
+  from = google_cloud_run_service_iam_member.poll_shard_trigger_invoker
+  to   = google_cloud_run_service_iam_member.trigger_invoker["poll_shard"]
 }
 
 # The Pub/Sub service agent mints the OIDC tokens of the push subscriptions as the push identities. Projects whose

@@ -12,7 +12,7 @@
 locals {
   poll_services = [google_cloudfunctions2_function.event["poll"].name, google_cloudfunctions2_function.event["poll_shard"].name]
   http_services = [for k in keys(local.http_functions) : google_cloudfunctions2_function.http[k].name]
-  all_services  = concat(local.http_services, [for k in keys(local.event_functions) : google_cloudfunctions2_function.event[k].name])
+  all_services  = concat(local.http_services, [for k in keys(local.event_functions_deployed) : google_cloudfunctions2_function.event[k].name])
 
   # Logging filter fragments.
   poll_logs = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=(${join(" OR ", [for s in local.poll_services : "\"${s}\""])})"

@@ -188,7 +188,7 @@ resource "google_pubsub_subscription" "trigger_dead_letter" {
 # delivered again, and the handler acknowledges every tick it receives, failed ones included (functions/main.py).
 # Nothing piles up after an outage; the poll tick alert (monitoring.tf) notices ticks that do not run.
 resource "google_pubsub_subscription" "push" {
-  for_each = local.event_functions
+  for_each = local.event_functions_deployed
 
   project = var.project_id
   name    = "${var.name_prefix}-${each.value.name}-push"
@@ -244,7 +244,7 @@ locals {
   # with retries.
   dead_letter_sources = merge(
     { status = google_pubsub_subscription.status.name },
-    { for k, f in local.event_functions : "push/${k}" => google_pubsub_subscription.push[k].name if f.retries },
+    { for k, f in local.event_functions_deployed : "push/${k}" => google_pubsub_subscription.push[k].name if f.retries },
   )
 }
 

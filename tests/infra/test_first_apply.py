@@ -115,6 +115,14 @@ def test_ci_needs_the_lock_file_and_says_how_to_make_it() -> None:
     assert steps and steps[0] == ("1", "the provider lock file"), f"the lock file is the first numbered step: {steps}"
 
 
+def test_both_pipelines_check_the_provider_schema() -> None:
+    for path in (CLOUDBUILD, CLOUDBUILD_PLAN):
+        _, steps, commands = _build(path)
+        assert "npm pack @cdktf/provider-google@16.12.1" in commands["provider-schema"], path.name
+        assert "provider-schema" in steps["infra-tests"]["waitFor"]
+        assert "PSV_REQUIRE_PROVIDER_SCHEMA=1" in commands["infra-tests"], "the schema test may not skip in CI"
+
+
 # --- 5 and 11. the plan account: read-only, no data, in every Vertex AI project --------------------------------------
 
 DATA_READS = ("datastore.entities.", "secretmanager.versions.access", "storage.objects.", "logging.logEntries.")
@@ -170,7 +178,12 @@ def test_event_functions_are_fed_by_push_subscriptions_with_oidc_retry_and_dead_
     for fn in deployed():
         assert "event_trigger" not in fn.body, fn.address
     push = cfg.resource("google_pubsub_subscription", "push")
-    assert push["for_each"] == "${local.event_functions}"
+    assert push["for_each"] == "${local.event_functions_deployed}"
+    for rtype, name in (
+        ("google_cloudfunctions2_function", "event"),
+        ("google_cloud_run_service_iam_member", "trigger_invoker"),
+    ):
+        assert cfg.resource(rtype, name)["for_each"] == "${local.event_functions_deployed}", f"{rtype}.{name}"
     assert set(cfg.locals["event_functions"]) == {"poll", "poll_shard", "hint"}
     assert {k: topic_of(v) for k, v in cfg.locals["event_topics"].items()} == {
         "poll": "tick",
@@ -193,7 +206,10 @@ def test_event_functions_are_fed_by_push_subscriptions_with_oidc_retry_and_dead_
     assert content["max_delivery_attempts"] == "${var.trigger_max_delivery_attempts}"
     # Dead-lettering needs the Pub/Sub agent as subscriber on each retrying source and publisher on the topic.
     sources = str(cfg.locals["dead_letter_sources"])
-    assert "google_pubsub_subscription.push[k].name if f.retries" in sources
+    assert (
+        "local.event_functions_deployed" in sources
+        and "google_pubsub_subscription.push[k].name if f.retries" in sources
+    )
     agent = cfg.resource("google_pubsub_subscription_iam_member", "dead_letter_source_pubsub_agent")
     assert agent["for_each"] == "${local.dead_letter_sources}" and agent["member"] == "${local.pubsub_service_agent}"
     # Each push identity may invoke its own function only, and the agent may mint its tokens.

@@ -7,7 +7,6 @@ import json
 
 from test_terraform import _depends_on, config, deployed_by_entry_point, first, topic_of
 
-
 # --- issue 24: hints -------------------------------------------------------------------------------------------------
 
 
@@ -15,8 +14,9 @@ def test_a_sink_per_vertex_project_keeps_only_vertex_ais_job_state_entries() -> 
     cfg = config()
     sink = cfg.resource("google_logging_project_sink", "hints")
     assert sink["for_each"] == "${local.hint_sink_projects}"
-    assert "local.vertex_projects" in cfg.locals["hint_sink_projects"] and "var.hints_enabled" in (
-        cfg.locals["hint_sink_projects"]
+    assert (
+        "local.vertex_projects" in cfg.locals["hint_sink_projects"]
+        and "local.hints_on" in (cfg.locals["hint_sink_projects"])
     )
     assert sink["project"] == "${each.value}"
     assert sink["unique_writer_identity"] is True
@@ -69,6 +69,18 @@ def test_the_hint_function_reads_the_hints_topic_with_its_own_identities() -> No
     assert "hints_topic" in cfg.outputs and "hint_sinks" in cfg.outputs
 
 
+def test_hint_is_deployed_once_main_py_defines_it_and_hints_are_on() -> None:
+    cfg = config()
+    assert (
+        cfg.locals["hint_code_present"] == '${strcontains(file("${path.module}/../functions/main.py"), "def hint(")}'
+    )
+    assert cfg.locals["hints_on"] == "${var.hints_enabled && local.hint_code_present}"
+    deployed_filter = cfg.locals["event_functions_deployed"]
+    assert 'k != "hint" || local.hints_on' in deployed_filter and "local.event_functions" in deployed_filter
+    # The sinks follow the function: a hints topic without its push subscription would drop their entries.
+    assert "local.hints_on ?" in cfg.locals["hint_sink_projects"]
+
+
 def test_health_may_read_the_sinks() -> None:
     assert "logging.sinks.get" in config().locals["vertex_permissions"]["health"]
 
@@ -115,7 +127,9 @@ def test_job_identities_write_and_the_readers_read_the_outputs_bucket() -> None:
     cfg = config()
     writers = json.dumps(cfg.locals["outputs_writers"])
     assert "var.job_service_accounts" in writers
-    assert "@gcp-sa-aiplatform-cc.iam.gserviceaccount.com" in writers and "data.google_project.outputs_vertex" in writers
+    assert (
+        "@gcp-sa-aiplatform-cc.iam.gserviceaccount.com" in writers and "data.google_project.outputs_vertex" in writers
+    )
     assert "local.vertex_projects" in cfg.data["google_project"]["outputs_vertex"]["for_each"]
     writer = cfg.resource("google_storage_bucket_iam_member", "outputs_writer")
     assert writer["for_each"] == "${local.outputs_writers}" and writer["role"] == "roles/storage.objectUser"

@@ -218,7 +218,7 @@ class Deployed:
 
     @property
     def kind(self) -> str:
-        """Event functions are the ones a Pub/Sub push subscription delivers to (google_cloudfunctions2_function.event)."""
+        """Event functions are those a Pub/Sub push subscription delivers to (google_cloudfunctions2_function.event)."""
         return "cloud_event" if self.address.startswith("google_cloudfunctions2_function.event[") else "http"
 
     @property
@@ -235,6 +235,17 @@ class Deployed:
         return text.replace("[each.key]", f'["{self.key}"]') if self.key is not None else text
 
 
+def local_map(name: str) -> dict[str, Any]:
+    """A local map, or the map a local filters (`{ for k, f in local.x : k => f if ... }`): all its possible keys."""
+    value = config().locals[name]
+    if isinstance(value, str):
+        m = re.search(r"\bfor \w+, \w+ in local\.(\w+)\s*:", value)
+        assert m, f"local.{name} is neither a map nor a filter of one: {value}"
+        return local_map(m.group(1))
+    assert isinstance(value, dict), f"local.{name} is not a map"
+    return value
+
+
 @cache
 def deployed() -> list[Deployed]:
     cfg = config()
@@ -244,7 +255,7 @@ def deployed() -> list[Deployed]:
         if "for_each" in body:
             source = local_name(body["for_each"])
             assert source, f"google_cloudfunctions2_function.{name}: for_each must iterate a local map"
-            for key, item in cfg.locals[source].items():
+            for key, item in local_map(source).items():
                 ep = build["entry_point"]
                 if ep == "${each.value.entry_point}":
                     ep = item["entry_point"]
@@ -367,7 +378,7 @@ def test_every_entry_point_is_deployed_with_its_trigger() -> None:
         if kind == "cloud_event":
             assert topic_of(event_topic(fn.key)), f"{fn.address}: its push subscription must read a google_pubsub_topic"
             push = push_subscription()
-            assert fn.key in config().locals[local_name(push["for_each"]) or ""], f"{fn.address}: no push subscription"
+            assert fn.key in local_map(local_name(push["for_each"]) or ""), f"{fn.address}: no push subscription"
 
 
 def test_functions_are_sized_on_purpose() -> None:
