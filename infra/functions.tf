@@ -101,7 +101,10 @@ resource "google_cloudfunctions2_function" "http" {
 # publishTime}, "subscription"}) to the function's URL; functions-framework turns it into a CloudEvent of type
 # google.cloud.pubsub.topic.v1.messagePublished with `time` = publishTime and data = {"message": ...}, the shape the
 # Eventarc trigger delivered before (functions_framework/event_conversion.py, marshal_background_event_data;
-# tests/integration/test_push_delivery.py sends a push envelope through the real app).
+# tests/integration/test_push_delivery.py sends a push envelope through the real app). Without an event trigger
+# Cloud Functions deploys them as HTTP functions; the @functions_framework.cloud_event decorator still decides how
+# functions-framework calls them (_function_registry.get_func_signature_type: the decorator first, then the
+# FUNCTION_SIGNATURE_TYPE the platform sets).
 locals {
   event_functions = {
     poll = {
