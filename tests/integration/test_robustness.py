@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -168,3 +169,90 @@ def test_health_under_a_stalled_firestore_answers_within_its_budget(
     assert "roles/datastore.user" not in firestore["message"]
     others = [c for c in report["checks"] if c["name"] != "firestore"]
     assert others and all(c["ok"] or c.get("skipped") for c in others)  # the rest answered as usual
+
+
+# -- findings 1 and 2, submit side: what can never be stored is refused before anything is written --------------
+def _refused(app: Any, vertex: Any, body: dict[str, Any], field: str) -> str:
+    from polysync_vertex.core.errors import ApiError
+
+    with pytest.raises(ApiError) as info:
+        app.submit.submit(body)
+    assert (info.value.http, info.value.status, info.value.field) == (400, "INVALID_ARGUMENT", field)
+    assert stored_docs(app) == {"requests": 0, "runs": 0}
+    assert not any(k.startswith("Create") for k, v in vertex.calls().items() if v)
+    return info.value.message
+
+
+@pytest.mark.parametrize("direction", ["Output", "InputOutput"])
+def test_an_output_named_like_a_reserved_field_is_400(app: Any, vertex: Any, direction: str) -> None:
+    """`__a__` is a valid environment variable name, and Firestore reserves it as a field name (outputs are
+    reported by name)."""
+    body = example_body("reserved-1")
+    body["parameters"].append({"name": "__a__", "direction": direction, "type": "String", "value": "x"})
+    message = _refused(app, vertex, body, "parameters[3].name")
+    assert "reserved" in message and "__x__" in message
+
+
+def test_a_reserved_name_for_an_input_is_accepted(app: Any, vertex: Any) -> None:
+    body = example_body("reserved-2")
+    body["parameters"].append({"name": "__a__", "direction": "Input", "type": "String", "value": "x"})
+    assert app.submit.submit(body)[0] == 201  # an environment variable only: never a field name
+
+
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_a_json_value_nested_deeper_than_a_run_can_record_is_400(app: Any, vertex: Any) -> None:
+    from polysync_vertex.core.parameters import MAX_JSON_DEPTH
+    from tests.integration.test_pipeline_jobs import create_pipeline, pipeline_client, template_job
+
+    template = create_pipeline(pipeline_client(app.settings.vertex_endpoint), template_job())
+    vertex.reset_calls()
+    deep = {"name": "config", "direction": "InputOutput", "type": "JSON", "value": _nested(MAX_JSON_DEPTH + 1)}
+    body = {"requestId": "deep-1", "jobName": "p", "externalId": template["name"], "parameters": [deep]}
+    assert "deeper than 18 levels" in _refused(app, vertex, body, "parameters[0].value")
+    body["parameters"][0]["value"] = _nested(MAX_JSON_DEPTH)
+    code, run = app.submit.submit(body)
+    assert code == 201, run
+
+
+def test_a_request_over_the_run_record_budget_is_400(app: Any, vertex: Any) -> None:
+    """An InputOutput array of 110,000 zeros (a 220 KB body) comes back as an output, in the record and again in
+    its terminal event: over what a run may take at submit."""
+    from tests.integration.test_pipeline_jobs import create_pipeline, pipeline_client, template_job
+
+    template = create_pipeline(pipeline_client(app.settings.vertex_endpoint), template_job())
+    vertex.reset_calls()
+    zeros = {"name": "layers", "direction": "InputOutput", "type": "JSON", "value": [0] * 110_000}
+    body = {"requestId": "budget-1", "jobName": "p", "externalId": template["name"], "parameters": [zeros]}
+    message = _refused(app, vertex, body, "parameters")
+    assert "KiB" in message and "InputOutput" in message
+
+
+def test_thousands_of_ignored_outputs_make_a_bounded_record_and_bounded_events(
+    app: Any, vertex: Any, status_subscription: str
+) -> None:
+    """7,000 Output names on a Custom Job (a 252 KB body): one warning each made a 413 KB record, and each event
+    repeated them. Now ten are named and one line counts the rest; every event is small."""
+    from polysync_vertex.core import kinds, storable
+    from polysync_vertex.core.parameters import MAX_WARNED
+    from tests.conftest import pull_events
+
+    body = example_body("many-outputs-1")
+    body["parameters"] += [{"name": f"OUT_{i:05d}", "direction": "Output"} for i in range(7000)]
+    code, run = app.submit.submit(body)
+    assert code == 201
+    assert len(run["warnings"]) == MAX_WARNED + 1
+    assert run["warnings"][-1].startswith(f"{7001 - MAX_WARNED} more Output parameters")
+    _, name = kinds.parse_run_name(run["runId"], "runId")
+    stored = app.store.get_run(kinds.run_doc_id(name))
+    assert stored is not None and storable.document_bytes(stored) < 120_000
+    vertex.set_state(run["runId"], "JOB_STATE_SUCCEEDED")
+    wait_for(lambda: app.poll.poll(None) and app.runs.status(run["runId"])[1]["status"] == "Success", what="done")
+    app.poll.poll(None)
+    events = pull_events(status_subscription, expect=1)
+    assert events and all(len(json.dumps(e["data"])) < 8_000 for e in events)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from . import storable
 from .errors import invalid
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
@@ -20,6 +21,12 @@ DIRECTIONS = ("Input", "InputOutput", "Output")
 TYPES = ("String", "Number", "Boolean", "Date", "DateTime", "JSON")
 # The directions whose values a run reports back when the job type supports outputs.
 OUTPUT_DIRECTIONS = ("Output", "InputOutput")
+# A JSON value nests at most this deep: a value that comes back as an output sits two levels down in the run record
+# (`outputs.<name>`), within Firestore's 20 (core/storable.py).
+MAX_JSON_DEPTH = storable.MAX_DEPTH - 2
+# Ignored Output parameters named one per warning; past this, one more line counts the rest. The warnings are in the
+# record, every response and every event: they must not grow with the request.
+MAX_WARNED = 10
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ def parse_parameters(
     if not isinstance(raw, list):
         raise invalid("parameters must be an array", "parameters")
     params: list[Parameter] = []
-    warnings: list[str] = []
+    ignored: list[str] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
         path = f"parameters[{i}]"
@@ -131,15 +138,35 @@ def parse_parameters(
         ptype = item.get("type", "String")
         if ptype not in TYPES:
             raise invalid(f"parameter {name}: type must be one of {', '.join(TYPES)}", f"{path}.type")
+        if direction in OUTPUT_DIRECTIONS and storable.is_reserved(name):
+            raise invalid(
+                f"parameter name {name} is reserved: a run reports its {direction} parameters by name and the run "
+                "store (Firestore) reserves names of the form __x__; rename it",
+                f"{path}.name",
+            )
         if direction == "Output":
             if not outputs_supported:
-                warnings.append(f"parameter {name} (Output) is not supported and was ignored")
+                ignored.append(name)
             params.append(Parameter(name, direction, ptype, None))
             continue
         value = item.get("value")
         text = format_value(ptype, value, f"{path}.value")
+        if ptype == "JSON" and storable.depth(value) > MAX_JSON_DEPTH:
+            raise invalid(
+                f"parameter {name}: the JSON value nests deeper than {MAX_JSON_DEPTH} levels, more than a run can "
+                "record (Firestore nests at most 20)",
+                f"{path}.value",
+            )
         params.append(Parameter(name, direction, ptype, text, typed_value(ptype, value, f"{path}.value")))
-    return tuple(params), tuple(warnings)
+    return tuple(params), ignored_warnings(ignored)
+
+
+def ignored_warnings(names: list[str]) -> tuple[str, ...]:
+    """One warning per ignored Output parameter, for the first `MAX_WARNED`; one line for the rest."""
+    warnings = [f"parameter {name} (Output) is not supported and was ignored" for name in names[:MAX_WARNED]]
+    if len(names) > MAX_WARNED:
+        warnings.append(f"{len(names) - MAX_WARNED} more Output parameters are not supported and were ignored")
+    return tuple(warnings)
 
 
 def output_names(parameters: tuple[Parameter, ...]) -> tuple[str, ...]:

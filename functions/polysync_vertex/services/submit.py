@@ -92,6 +92,19 @@ class SubmitService:
         job = kind.build(request, template, key, datetime.now(UTC))
         outputs_file = self._outputs_file(request, key, job)
         parent = parent_name(project, location)
+        origin = runs.RunOrigin(
+            request.request_id,
+            key,
+            request.job_name,
+            request.template.resource_name if request.template else None,
+            request.fingerprint,
+            request.warnings,
+            request.output_names,
+            outputs_file,
+        )
+        # InputOutput values may come back as outputs (Pipeline Jobs; Custom Jobs with an outputs bucket).
+        returned = [p.typed for p in request.parameters if p.direction == "InputOutput"]
+        runs.check_submit_budget(origin, kind, returned)
 
         while True:
             claim = self.claims.claim(
@@ -132,16 +145,6 @@ class SubmitService:
             created = self._create_once(kind, parent, job, key, deadline)
         _, name = kinds.parse_run_name(created.get("name"), "runId")
         log.bind(runId=name.resource_name)
-        origin = runs.RunOrigin(
-            request.request_id,
-            key,
-            request.job_name,
-            request.template.resource_name if request.template else None,
-            request.fingerprint,
-            request.warnings,
-            request.output_names,
-            outputs_file,
-        )
         run = runs.new_run(origin, name, created, datetime.now(UTC))
         runs.announce_final_at_submit(run, datetime.now(UTC))
         try:
