@@ -15,7 +15,7 @@ from typing import Any
 
 from polysync_vertex.core import runs, states
 from polysync_vertex.core.errors import UpstreamError
-from polysync_vertex.services.poll import PollService
+from polysync_vertex.services.poll import PollService, record
 
 
 def per_job_poll(app: Any, *, budget_seconds: float = 900.0) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def per_job_poll(app: Any, *, budget_seconds: float = 900.0) -> dict[str, Any]:
                 observed = app.vertex.get(run["runId"], deadline)
             except UpstreamError as err:
                 deleted = err.code == "NOT_FOUND"
-        mutate = service._mutation(run, observed, deleted, now)
+        mutate = record.mutation(run, observed, deleted, now, app.settings.queued_threshold_seconds)
         if mutate is not None:
             writes.append((runs.doc_id(run), mutate))
         elif run.get("outbox"):
@@ -49,7 +49,7 @@ def per_job_poll(app: Any, *, budget_seconds: float = 900.0) -> dict[str, Any]:
             with_outbox.append(latest)
     for project, location in sorted(locations):
         app.store.mark_polled(project, location, runs.iso(now))
-    published, _ = service._publish(with_outbox)
+    published, _ = service.outbox.publish(with_outbox)
     return {
         "runsSeen": seen,
         "changes": changes,

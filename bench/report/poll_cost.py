@@ -10,10 +10,10 @@ from typing import Any
 from ..common import COLLECTION
 from ..measure.poll_cost import Case
 
-PAGE = 100  # services/poll.py LIST_PAGE_SIZE
+PAGE = 100  # services/poll/observe.py LIST_PAGE_SIZE
 
 
-BATCH = 50  # services/poll.py FINISHED_BATCH: request labels per list call reading finished jobs
+BATCH = 50  # services/poll/observe.py FINISHED_BATCH: request labels per list call reading finished jobs
 
 
 METHOD = {"customJobs": "CustomJob", "pipelineJobs": "PipelineJob", "batchPredictionJobs": "BatchPredictionJob"}

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .adapters.firestore import RunStore
     from .ports import EventPublisher, LogReader, Probes, VertexPort
     from .services.health import HealthService
-    from .services.poll import PollService
+    from .services.poll import PollService, UnsupportedFilters
     from .services.runs import RunService
     from .services.submit import SubmitService
     from .services.templates import TemplateService
@@ -75,7 +75,14 @@ class App:
     def poll(self) -> PollService:
         from .services.poll import PollService
 
-        return PollService(self.settings, self.vertex, self.store, self.publisher)
+        return PollService(self.settings, self.vertex, self.store, self.publisher, self.unsupported_filters)
+
+    @functools.cached_property
+    def unsupported_filters(self) -> UnsupportedFilters:
+        """The list filters Vertex AI rejected, remembered for the life of this instance (the poller falls back)."""
+        from .services.poll import UnsupportedFilters
+
+        return UnsupportedFilters()
 
     @functools.cached_property
     def templates(self) -> TemplateService:

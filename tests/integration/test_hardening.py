@@ -144,7 +144,7 @@ def test_late_job_already_final_is_found_by_the_sweep(
     app: Any, vertex: Any, vertex_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A late job that ended before any tick listed it (and no other run is active there) is found by the sweep."""
-    from polysync_vertex.services import poll_index
+    from polysync_vertex.services.poll import index as poll_index
 
     monkeypatch.setattr(poll_index, "SWEEP_SECONDS", 0)
     key = request_key("late-final-1")

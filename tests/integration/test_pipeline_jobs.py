@@ -679,11 +679,9 @@ def test_update_time_polling_cost(
 ) -> None:
     """N active pipelines, few changes: after the first (full-scan) tick a tick lists only what changed since the
     previous one: ListPipelineJobs calls = 1 per location + 1 per 100 changed."""
-    from polysync_vertex.services import poll
-
     # No margin: each tick lists exactly what changed since the previous one started (the production margin of
-    # UPDATE_TIME_MARGIN_SECONDS lists a change again in the ticks inside it; measured in docs/benchmarks.md).
-    monkeypatch.setattr(poll, "UPDATE_TIME_MARGIN_SECONDS", 0)
+    # the update_time margin lists a change again in the ticks inside it; measured in docs/benchmarks.md).
+    monkeypatch.setattr(app.poll.tuning, "update_time_margin", 0)
     n = 500
     run_ids = seed_active_pipelines(app, pipelines, n)
     vertex.reset_calls()
@@ -898,7 +896,7 @@ def test_adopted_pipeline_run_gets_its_outputs(
         gave_up.submit.submit(body_for(tmpl, "adopted-1", parameters=OUTPUT_PARAMS))
     assert err.value.http == 503, err.value.message
     (job,) = list_pipelines(pipelines)
-    from polysync_vertex.services import poll_index
+    from polysync_vertex.services.poll import index as poll_index
 
     monkeypatch.setattr(poll_index, "SWEEP_SECONDS", 0)  # the orphan sweep on every tick (no run is active here)
     poller = bootstrap.build(settings)
@@ -920,7 +918,7 @@ def test_a_deleted_pipeline_is_found_by_the_next_full_scan(
 ) -> None:
     """Between full scans only changed jobs are listed: a deleted job does not show there; the healing full scan
     finds it gone and the run becomes Unknown, once."""
-    from polysync_vertex.services import poll_index
+    from polysync_vertex.services.poll import index as poll_index
 
     run_id = submit(app, body_for(template, "deleted-1"))["runId"]
     assert app.poll.tick()["fullScan"]

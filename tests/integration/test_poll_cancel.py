@@ -146,7 +146,8 @@ def test_failed_publish_is_retried_next_tick_with_the_same_id(
 
 
 def test_vertex_faults_never_record_a_wrong_status(app: Any, vertex: Any, status_subscription: str) -> None:
-    app.poll.page_budget = app.poll.get_budget = 1.0  # give up on a failing call fast; the next tick retries
+    # Give up on a failing call fast; the next tick retries.
+    app.poll.tuning.page_budget = app.poll.tuning.get_budget = 1.0
     run_ids = [submit_run(app, f"faulty-{i}") for i in range(5)]
     for run_id in run_ids:
         vertex.set_state(run_id, "JOB_STATE_SUCCEEDED")

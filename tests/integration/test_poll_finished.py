@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from polysync_vertex.services import poll as poll_module
 from tests.integration.test_poll_cancel import submit_run
 
 
@@ -66,7 +65,6 @@ def test_a_rejected_label_filter_falls_back_to_gets_logged_once(
                 raise UpstreamError("INVALID_ARGUMENT", "unsupported filter", method="ListCustomJobs")
             return super().list_page(parent, deadline, **kw)
 
-    monkeypatch.setattr(poll_module, "_fallback_logged", set())
     app = _app_with(settings, RejectsLabelOr)
     run_ids = _finish(app, vertex, 3, "fin-reject")
     summary = app.poll.poll(None)

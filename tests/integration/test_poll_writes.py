@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from polysync_vertex.adapters.firestore import RunStore
-from polysync_vertex.services import poll_index
+from polysync_vertex.services.poll import index as poll_index
 from tests.integration.test_poll_cancel import status_events, submit_run
 
 

@@ -434,7 +434,8 @@ def test_run_recorded_final_at_submit_announces_its_end_once() -> None:
 
 
 def test_index_entry_and_what_a_tick_must_read() -> None:
-    from polysync_vertex.services.poll_index import entry_of, needs_record
+    from polysync_vertex.services.poll.index import entry_of
+    from polysync_vertex.services.poll.record import needs_record
 
     run = make_run("JOB_STATE_RUNNING")
     entry = entry_of(run)

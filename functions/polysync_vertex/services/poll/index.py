@@ -19,12 +19,12 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from ..core import kinds, runs
-from ..core.labels import SHARDS
-from ..ports import PollStore
+from ...core import kinds, runs
+from ...core.labels import SHARDS
+from ...ports import PollStore
 
 FULL_SCAN_SECONDS = 600
-# How often a tick also sweeps every allowed location for orphan jobs (services/poll.py, `_sweep`).
+# How often a tick also sweeps every allowed location for orphan jobs (`orphans.Orphans.sweep`).
 SWEEP_SECONDS = 600
 NEW_RUN_MARGIN_SECONDS = 120
 
@@ -181,10 +181,3 @@ def _members(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         decoded: dict[str, dict[str, Any]] = json.loads(raw)
         return decoded
     return dict(raw or {})
-
-
-def needs_record(entry: dict[str, Any], observed_state: str | None, deleted: bool, alert_due: bool) -> bool:
-    """Whether a tick must read the run in full: something changed, events wait, or an alert is due."""
-    if entry["pending"] or deleted or alert_due:
-        return True
-    return observed_state is not None and observed_state != entry["vertexState"]

@@ -1,0 +1,74 @@
+"""Whether and what a tick writes for a run: the one place that decides.
+
+A run is read in full only when something is to be recorded: its state changed (or its job was deleted), its
+outbox holds events, or its queued_too_long alert is due (`needs_record`, from the index entry alone). What is
+written is the state change and/or the alert (`mutation`), applied by the store with the run's precondition and
+re-applied to a fresh read when another writer got there first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ...core import runs, states
+from ...core.kinds import JobKind
+from .observe import Observation
+
+Mutation = Callable[[dict[str, Any]], dict[str, Any] | None]
+# (index entry, the job observed for it or None, whether its job was deleted)
+Todo = tuple[dict[str, Any], dict[str, Any] | None, bool]
+
+
+def alert_due(run_or_entry: dict[str, Any], now: datetime, threshold_seconds: int) -> bool:
+    """The run has waited (PENDING / QUEUED) past the threshold and was not alerted yet."""
+    return runs.waited_too_long(run_or_entry, now, threshold_seconds) is not None
+
+
+def needs_record(entry: dict[str, Any], observed_state: str | None, deleted: bool, alert: bool) -> bool:
+    """Whether a tick must read the run in full: something changed, events wait, or an alert is due."""
+    if entry["pending"] or deleted or alert:
+        return True
+    return observed_state is not None and observed_state != entry["vertexState"]
+
+
+def to_record(
+    kind: JobKind, group: list[dict[str, Any]], seen: Observation, now: datetime, threshold_seconds: int
+) -> list[Todo]:
+    """The runs of `group` to read and record after the observation `seen`."""
+    todo: list[Todo] = []
+    for entry in group:
+        observed = seen.job_of(entry)
+        gone = entry["runId"] in seen.deleted
+        observed_state = (observed.get("state") or kind.states.unspecified) if observed is not None else None
+        if needs_record(entry, observed_state, gone, alert_due(entry, now, threshold_seconds)):
+            todo.append((entry, observed, gone))
+    return todo
+
+
+def mutation(
+    run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, now: datetime, threshold_seconds: int
+) -> Mutation | None:
+    """How to record a change (or the queued_too_long alert) on the run, or None when there is nothing to
+    record. Applied by the store with the run's precondition (re-applied to a fresh read if it changed)."""
+    state_changed = deleted or (observed is not None and observed.get("state") != run["vertexState"])
+    if not (state_changed or alert_due(run, now, threshold_seconds)):
+        return None
+
+    def mutate(r: dict[str, Any]) -> dict[str, Any] | None:
+        if r["vertexState"] != run["vertexState"]:
+            # Another poller or a cancel recorded a change since this tick read the run: the observation may be
+            # older than that change (recording it would move the run back); the next tick looks again.
+            return None
+        if deleted:
+            entry = runs.mark_deleted(r, now)
+        elif state_changed and observed is not None:
+            entry = runs.apply_state(r, observed, now)
+        else:
+            entry = None
+        if entry is None or r["vertexState"] in states.ANY_WAITING:
+            entry = runs.queued_too_long(r, now, threshold_seconds) or entry
+        return entry
+
+    return mutate
