@@ -33,7 +33,7 @@ def _session(target: Target) -> str:
 
 
 def _label_or(keys: list[str]) -> str:
-    """The poller's filter for finished runs (services/poll/observe.py, `Observer._read_finished`): an OR of request labels."""
+    """The poller's filter for finished runs (services/poll/observe.py, `Observer`): an OR of request labels."""
     return " OR ".join(f'labels.{LABEL_REQUEST}="{k}"' for k in keys)
 
 
