@@ -194,7 +194,9 @@ def _comparison(path: str, op: str, operand: str) -> Predicate:
         if raw is None:
             return op == "!="
         if op == ":":
-            return str(wanted).lower() in str(raw).lower()
+            # `field:*` tests that the field is present ("Missing fields" in the query language reference; AIP-160
+            # "has"), e.g. the hint sink's labels."ml.googleapis.com/job_state":* (infra/hints.tf).
+            return wanted == "*" or str(wanted).lower() in str(raw).lower()
         value = key(raw)
         if op == "=":
             return bool(value == wanted)

@@ -10,7 +10,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import aiplatform_v1 as v1
 
 from tests.live.target import facts
-from vertex_emulator import EmulatorServer, errors, listing, validation
+from vertex_emulator import EmulatorServer, errors, listing, service_log, validation
 
 from .support import create, make_client, wait_state
 
@@ -22,6 +22,11 @@ def test_label_limits_are_the_facts() -> None:
     labels = FACTS["labels"]
     assert validation.MAX_LABELS == labels["max_labels"]
     assert validation.MAX_LABEL_CHARS == labels["max_key_chars"] == labels["max_value_chars"]
+
+
+def test_the_service_lines_state_label_is_the_facts() -> None:
+    logs = FACTS["service_logs"]
+    assert service_log.STATE_LABEL == logs["state_label"]
 
 
 def test_page_size_cap_is_the_fact() -> None:

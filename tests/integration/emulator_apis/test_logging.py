@@ -188,6 +188,14 @@ def test_filters_paging_and_the_filter_gcloud_sends(server: EmulatorServer, admi
     assert {e["insertId"] for e in all_entries(server, filter=either)} == {
         e["insertId"] for e in first + second if state_of(e)
     }
+    # `:*` tests presence: the hint sink's clause for Custom Jobs (infra/hints.tf) keeps exactly the state lines.
+    sink = f'resource.type="ml_job" AND resource.labels.task_name="service" AND labels."{STATE_LABEL}":*'
+    assert all_entries(server, filter=f'{sink} AND resource.labels.job_id="{ids[0]}"') == [
+        e for e in first if state_of(e)
+    ]
+    assert all_entries(server, filter=f'{job_filter(ids[0])} AND NOT labels."{STATE_LABEL}":*') == [
+        e for e in first if not state_of(e)
+    ]
     assert all_entries(server, filter=f'{job_filter(ids[0])} NOT resource.labels.task_name="service"') == [
         e for e in first if not state_of(e)
     ]
