@@ -13,6 +13,9 @@
   project, location, jobType, filter and includeRuns. `get` by externalId answers any job of a known kind, the
   connector's runs included (the caller named it).
 - `pageSize` 1-100 (larger values are lowered to 100, Vertex AI's maximum); default 100.
+- Lists read what `to_template` needs (each kind's `template_read_mask`), never whole jobs; a kind with
+  `template_by_get` (Pipeline Jobs: specs of megabytes) is listed by name and label, at most `GETS_PER_PAGE` a call,
+  and each template is read by one GET, one at a time.
 - `all=true` walks the pages server-side from `pageToken` (or the start), at most `page_budget` pages and within the
   request's time budget; when it stops early it answers `"truncated": true` and the token to continue with.
 - The project and location must be on the connector's allow-list (PSV_ALLOWED_PROJECTS / PSV_ALLOWED_LOCATIONS),
@@ -43,6 +46,8 @@ MAX_PAGE_SIZE = 100
 PAGE_BUDGET = 20
 MAX_FILTER_CHARS = 4096
 MAX_TOKEN_CHARS = 4096
+# A kind whose templates are read one GET each (JobKind.template_by_get) lists at most this many per page.
+GETS_PER_PAGE = 20
 # Time kept in hand when walking pages with all=true: the next page must fit before the request budget ends.
 PAGE_MARGIN_SECONDS = 5.0
 EXCLUDE_RUNS = f'NOT labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"'
@@ -199,7 +204,9 @@ class TemplateService:
         while True:
             kind = order[position]
             want = page_size if walk_all else page_size - len(templates)
-            jobs, token = self._page(kind, parent, query, want, token, deadline, bool(user_filter), project)
+            jobs, token = self._page(
+                kind, parent, query, want, token, deadline, bool(user_filter), project, include_runs
+            )
             pages += 1
             templates.extend(kind.to_template(job) for job in jobs if include_runs or not _is_run(job))
             if not token and position + 1 < len(order):
@@ -235,10 +242,19 @@ class TemplateService:
         deadline: float,
         has_filter: bool,
         project: str,
+        include_runs: bool,
     ) -> tuple[builtins.list[dict[str, Any]], str]:
+        if kind.template_by_get:
+            page_size = min(page_size, GETS_PER_PAGE)
         try:
             jobs, next_token = self.vertex.list_page(
-                parent, deadline, kind=kind, filter=query, page_size=page_size, page_token=token
+                parent,
+                deadline,
+                kind=kind,
+                filter=query,
+                page_size=page_size,
+                page_token=token,
+                read_mask=kind.template_read_mask,
             )
         except UpstreamError as err:
             if err.code == "INVALID_ARGUMENT":
@@ -258,7 +274,23 @@ class TemplateService:
                         "filter",
                     ) from None
             raise api_error(err, project=project) from None
+        if kind.template_by_get:
+            try:
+                jobs = [full for job in jobs if (full := self._whole(job, deadline, include_runs)) is not None]
+            except UpstreamError as err:
+                raise api_error(err, project=project) from None
         return jobs, next_token
+
+    def _whole(self, job: dict[str, Any], deadline: float, include_runs: bool) -> dict[str, Any] | None:
+        """The whole job of a listed name (None: one of the connector's runs left out, or gone since the list)."""
+        if not include_runs and _is_run(job):
+            return None
+        try:
+            return self.vertex.get(str(job.get("name")), deadline)
+        except UpstreamError as err:
+            if err.code == "NOT_FOUND":
+                return None
+            raise
 
 
 def _scope(project: str, location: str, only: JobKind | None, user_filter: str, include_runs: bool) -> str:

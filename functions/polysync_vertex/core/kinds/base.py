@@ -67,6 +67,11 @@ class JobKind(ABC):
     poll_by_update_time: ClassVar[bool] = False
     # Fields a final job carries into the run record (status, terminal event), as `outputs(job)` returns them.
     output_fields: ClassVar[tuple[str, ...]] = ()
+    # The fields `to_template` reads, as a list's readMask: a template list never holds whole jobs. With
+    # `template_by_get` the list reads only names and labels, and each template of the page is read by one GET, one
+    # at a time (a Pipeline Job's spec can be megabytes: a page of them must not be in memory at once).
+    template_read_mask: ClassVar[tuple[str, ...]] = ()
+    template_by_get: ClassVar[bool] = False
 
     # -- names -------------------------------------------------------------------------------------------
     def console_url(self, name: JobName) -> str:

@@ -156,6 +156,20 @@ class BatchPredictionJobKind(JobKind):
     parameter_name_rule = "a modelParameters key (1-256 characters, no control characters)"
     output_read_mask = ("output_info", "completion_stats", "partial_failures")
     output_fields = ("outputInfo", "completionStats", "partialFailures")
+    template_read_mask = (
+        "name",
+        "display_name",
+        "labels",
+        "state",
+        "create_time",
+        "model",
+        "input_config",
+        "output_config",
+        "dedicated_resources",
+        "service_account",
+        "model_parameters",
+        "encryption_spec",
+    )
 
     def parse_attributes(self, raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
         raw = attrs.as_object(raw)

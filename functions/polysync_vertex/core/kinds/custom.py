@@ -305,6 +305,7 @@ class CustomJobKind(JobKind):
     attributes = ATTRIBUTES
     required_without_template = ("machineType", "containerImageUri")
     output_read_mask = ()
+    template_read_mask = ("name", "display_name", "labels", "state", "create_time", "job_spec", "encryption_spec")
 
     def stored_id(self, job_id: str) -> str:
         return job_id  # Custom Job runs were stored before other job types existed: their keys keep the bare id

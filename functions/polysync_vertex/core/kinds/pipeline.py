@@ -161,6 +161,8 @@ class PipelineJobKind(JobKind):
     output_read_mask = ("runtime_config",)
     poll_by_update_time = True
     output_fields = ("outputs",)
+    template_read_mask = ("name", "labels")
+    template_by_get = True
 
     def parse_attributes(self, raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
         raw = attrs.as_object(raw)
