@@ -1,5 +1,7 @@
-"""What each service needs from the outside world, as small `Protocol`s. Adapters implement them; in-memory fakes
-may too (unit tests). Services are built with exactly the ports they use (see `bootstrap.py`).
+"""What each service needs from the outside world, as small `Protocol`s. Adapters implement them, and so do the
+in-memory fakes in `tests/fakes.py` (`FakeVertex`, `FakeStore`, `FakePublisher`) that the unit tests of the services'
+decisions run on (`tests/unit/test_service_decisions.py`). Services are built with exactly the ports they use (see
+`bootstrap.py`).
 
 | port           | implemented by                  | used by                          |
 |----------------|---------------------------------|----------------------------------|
