@@ -11,7 +11,7 @@ from typing import Any
 
 from . import log
 from .core import auth
-from .core.errors import ApiError, invalid
+from .core.errors import ApiError, code_of_http, invalid
 from .core.request import MAX_BODY_BYTES, parse_json_object
 
 Result = tuple[int, dict[str, Any]]
@@ -122,31 +122,9 @@ def handle(
 
 
 # -- framework answers in the contract's form --------------------------------------------------------------------
-_CANONICAL = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    408: "DEADLINE_EXCEEDED",
-    409: "ALREADY_EXISTS",
-    411: "INVALID_ARGUMENT",
-    413: "PAYLOAD_TOO_LARGE",
-    414: "INVALID_ARGUMENT",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    417: "FAILED_PRECONDITION",
-    429: "RESOURCE_EXHAUSTED",
-    431: "INVALID_ARGUMENT",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-}
-
-
 def canonical_status(http: int) -> str:
     """The canonical code for an HTTP status the framework or the WSGI server answers with."""
-    if http in _CANONICAL:
-        return _CANONICAL[http]
-    return "INVALID_ARGUMENT" if 400 <= http < 500 else "INTERNAL"
+    return code_of_http(http, "INVALID_ARGUMENT" if 400 <= http < 500 else "INTERNAL")
 
 
 def framework_error_body(http: int, message: str) -> dict[str, Any]:
