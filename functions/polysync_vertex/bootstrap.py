@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .ports import EventPublisher, LogReader, Probes, VertexPort
     from .services.health import HealthService
     from .services.poll import PollService, UnsupportedFilters
-    from .services.runs import RunService
+    from .services.status_cancel import RunService
     from .services.submit import SubmitService
     from .services.templates import TemplateService
 
@@ -67,7 +67,7 @@ class App:
 
     @functools.cached_property
     def runs(self) -> RunService:
-        from .services.runs import RunService
+        from .services.status_cancel import RunService
 
         return RunService(self.settings, self.vertex, self.store, self.logs)
 

@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import base64
-import builtins
 import hashlib
 import json
 import time
@@ -55,7 +54,7 @@ EXCLUDE_RUNS = f'NOT labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"'
 
 @dataclass(frozen=True)
 class TemplateQuery:
-    """The templates request, parsed from the query string (main.py): one template, or a list."""
+    """The templates request, parsed from the query string (`web.templates_query`): one template, or a list."""
 
     external_id: str | None = None
     project: str | None = None
@@ -74,26 +73,6 @@ def check_text(name: str, value: str, limit: int) -> str:
     if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
         raise invalid(f"{name} contains control characters", name)
     return value
-
-
-def parse_flag(name: str, value: str | None) -> bool:
-    if value is None:
-        return False
-    lowered = value.lower()
-    if lowered not in ("true", "false"):
-        raise invalid(f"{name} must be true or false", name)
-    return lowered == "true"
-
-
-def parse_page_size(value: str | None) -> int:
-    if value is None:
-        return MAX_PAGE_SIZE
-    # ASCII digits only: str.isdigit() also accepts other scripts' digits and superscripts ("²"), which int() refuses.
-    digits = value.lstrip("0")
-    if not (value.isascii() and value.isdigit()) or not digits:
-        raise invalid(f"pageSize must be a whole number from 1 to {MAX_PAGE_SIZE}", "pageSize")
-    # Larger values are lowered; without converting thousands of digits (int() refuses over 4,300 of them).
-    return MAX_PAGE_SIZE if len(digits) > 3 else min(int(digits), MAX_PAGE_SIZE)
 
 
 def check_parentheses(text: str) -> None:
@@ -145,7 +124,8 @@ class TemplateService:
         self.vertex = vertex
         self.page_budget = PAGE_BUDGET
 
-    def handle(self, query: TemplateQuery) -> tuple[int, dict[str, Any]]:
+    def answer(self, query: TemplateQuery) -> tuple[int, dict[str, Any]]:
+        """One template (externalId), or a page of the list (project, location)."""
         if query.external_id is not None:
             if query.project is not None or query.location is not None:
                 raise invalid("send either externalId or project and location, not both", "externalId")
@@ -161,7 +141,7 @@ class TemplateService:
         check_project(query.project, "project")
         check_location(query.location, "location")
         only = kinds.by_type(query.job_type) if query.job_type is not None else None
-        return 200, self.list(
+        return 200, self.list_templates(
             query.project,
             query.location,
             user_filter=check_text("filter", query.filter, MAX_FILTER_CHARS),
@@ -178,7 +158,7 @@ class TemplateService:
         deadline = time.monotonic() + self.settings.request_budget_seconds
         return kind.to_template(fetch_template(self.vertex, name, deadline))
 
-    def list(
+    def list_templates(
         self,
         project: str,
         location: str,
@@ -195,10 +175,10 @@ class TemplateService:
         parent = parent_name(project, location)
         check_parentheses(user_filter)
         query = vertex_filter(user_filter, include_runs)
-        order = [only] if only is not None else builtins.list(kinds.KINDS)
+        order = [only] if only is not None else list(kinds.KINDS)
         scope = _scope(project, location, only, user_filter, include_runs)
         position, token = _decode_token(page_token, scope, order)
-        templates: builtins.list[dict[str, Any]] = []
+        templates: list[dict[str, Any]] = []
         pages = 0
         seen_tokens: set[tuple[int, str]] = {(position, token)} if page_token else set()
         while True:
@@ -243,7 +223,7 @@ class TemplateService:
         has_filter: bool,
         project: str,
         include_runs: bool,
-    ) -> tuple[builtins.list[dict[str, Any]], str]:
+    ) -> tuple[list[dict[str, Any]], str]:
         if kind.template_by_get:
             page_size = min(page_size, GETS_PER_PAGE)
         try:
@@ -303,7 +283,7 @@ def _encode_token(scope: str, kind: JobKind, token: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(page_token: str, scope: str, order: builtins.list[JobKind]) -> tuple[int, str]:
+def _decode_token(page_token: str, scope: str, order: list[JobKind]) -> tuple[int, str]:
     """(position in `order`, the kind's own token) of a page token; (0, "") for none."""
     if not page_token:
         return 0, ""
