@@ -17,7 +17,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 from . import events, kinds, states, storable
 from .errors import invalid
 from .labels import shard_of
-from .names import JobName
+from .names import JobResourceName
 
 Status = Literal["Success", "Failed", "Running", "Cancelled", "Unknown"]
 
@@ -104,7 +104,7 @@ SUBMIT_BUDGET_BYTES = 384 * 1024
 def submit_bytes(origin: RunOrigin, kind: kinds.JobKind, returned: Iterable[Any] = ()) -> int:
     """The stored size of the record submit would write for `origin` (a job name of the longest kind, a display
     name of Vertex AI's maximum 128 characters), plus twice the JSON text of the `returned` values."""
-    name = JobName("p" * 30, "l" * 30, "9" * 64, kind.collection)
+    name = JobResourceName("p" * 30, "l" * 30, "9" * 64, kind.collection)
     draft = new_run(origin, name, {"displayName": "x" * 128}, datetime.now(UTC))
     later = sum(len(json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode()) + 1 for v in returned)
     return storable.document_bytes(draft) + 2 * later
@@ -161,7 +161,7 @@ def _error(job: dict[str, Any]) -> dict[str, Any] | None:
     return {"code": int(err.get("code", 0)), "message": str(err.get("message", ""))}
 
 
-def new_run(origin: RunOrigin, name: JobName, job: dict[str, Any], now: datetime) -> dict[str, Any]:
+def new_run(origin: RunOrigin, name: JobResourceName, job: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The record of a run of `job` (as Vertex AI returned it), named `name`, first recorded at `now`."""
     kind = kinds.kind_of(name)
     output_names = origin.output_names

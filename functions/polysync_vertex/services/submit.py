@@ -26,7 +26,7 @@ from ..core import kinds, outputs, runs
 from ..core.errors import ApiError, UpstreamError
 from ..core.kinds import JobKind
 from ..core.labels import LABEL_REQUEST, request_key
-from ..core.names import JobName, parent_name, split_parent
+from ..core.names import JobResourceName, parent_name, split_parent
 from ..core.request import SubmitRequest, parse_submit
 from ..core.retry import backoff
 from ..ports import ClaimStore, VertexPort
@@ -59,7 +59,7 @@ class SubmitService:
         self._lock = threading.Lock()
 
     # -- template cache ------------------------------------------------------------------------------------
-    def template(self, name: JobName, deadline: float) -> dict[str, Any]:
+    def template(self, name: JobResourceName, deadline: float) -> dict[str, Any]:
         now = time.monotonic()
         key = name.resource_name
         with self._lock:

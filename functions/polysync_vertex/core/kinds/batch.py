@@ -29,7 +29,7 @@ from ..states import JOB_STATES
 from .base import JobKind, JobRequest
 
 if TYPE_CHECKING:
-    from ..names import JobName
+    from ..names import JobResourceName
 
 # A project id, or the project number Vertex AI itself writes into resource names.
 _PROJECT = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})"
@@ -249,10 +249,10 @@ class BatchPredictionJobKind(JobKind):
     # stdout/stderr unless `disableContainerLogging`): nothing is read, the lines are `error` and `partialFailures`.
     reads_logs = False
 
-    def log_filter(self, name: JobName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
+    def log_filter(self, name: JobResourceName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         return ""
 
-    def logs_query(self, name: JobName, job: dict[str, Any]) -> str:
+    def logs_query(self, name: JobResourceName, job: dict[str, Any]) -> str:
         return f'"{name.job_id}"'  # a text search for the job id in every log
 
     def failure_lines(self, job: dict[str, Any]) -> list[dict[str, str]]:

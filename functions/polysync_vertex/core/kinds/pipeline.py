@@ -26,7 +26,7 @@ from . import pipeline_tasks
 from .base import JobKind, JobRequest
 
 if TYPE_CHECKING:
-    from ..names import JobName
+    from ..names import JobResourceName
 
 PIPELINE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}\Z")
 TEMPLATE_URI_RE = re.compile(
@@ -251,10 +251,10 @@ class PipelineJobKind(JobKind):
         return {"outputs": outputs}
 
     # -- diagnostics: the pipeline's events and its (failed) tasks' CustomJobs (pipeline_tasks.py) ----------
-    def log_filter(self, name: JobName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
+    def log_filter(self, name: JobResourceName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         return pipeline_tasks.log_filter(name.job_id, job, all_tasks=all_tasks)
 
-    def run_log_filter(self, name: JobName, run: dict[str, Any]) -> str:
+    def run_log_filter(self, name: JobResourceName, run: dict[str, Any]) -> str:
         return self.log_filter(name, pipeline_tasks.job_of_run(run))
 
     def log_sources(self, job: dict[str, Any]) -> dict[str, str]:
