@@ -1,4 +1,5 @@
-"""The run record: what is stored in Firestore, what callers see, and how it changes.
+"""The run record: what is stored in Firestore (its fields: `run_record.RunRecord`), what callers see, and how it
+changes.
 
 A run's `sequence` is 1 for the state recorded at submit and rises by one per Vertex AI state change. Every change
 appends its event to the run's `outbox`; the poller publishes the outbox after the change has committed and then
@@ -12,65 +13,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any
 
 from . import events, kinds, states, storable
 from .errors import invalid
 from .labels import shard_of
 from .names import JobResourceName
-
-Status = Literal["Success", "Failed", "Running", "Cancelled", "Unknown"]
-
-
-class RunError(TypedDict):
-    code: int
-    message: str
-
-
-class RunRecord(TypedDict):
-    """A run as stored in Firestore (`runs/{doc_id(run)}`), a plain map. See docs/data-model.md."""
-
-    runId: str
-    requestId: str
-    requestKey: str
-    jobType: str
-    displayName: str
-    status: str
-    vertexState: str
-    consoleUrl: str
-    warnings: list[str]
-    jobName: str
-    sequence: int
-    error: RunError | None
-    lastPolled: str | None
-    project: str
-    location: str
-    jobId: str
-    collection: str
-    template: str | None
-    fingerprint: str
-    acceleratorType: str | None
-    shard: int
-    outbox: list[dict[str, Any]]
-    waitingSince: str | None
-    queuedAlerted: bool
-    recordedAt: str
-    createTime: str | None
-    startTime: str | None
-    endTime: str | None
-    updateTime: str | None
-    active: bool
-    outputNames: list[str]
-    # Per job type, once final: outputs (Pipeline Job, Custom Job with outputsFile), outputInfo / completionStats
-    # (Batch Prediction Job).
-    outputs: NotRequired[dict[str, Any] | None]
-    # A Custom Job's outputs file: {"uri", "parameters": [{"name", "type", "direction", "value"}]}.
-    outputsFile: NotRequired[dict[str, Any]]
-    outputInfo: NotRequired[dict[str, Any] | None]
-    completionStats: NotRequired[dict[str, Any] | None]
-    adopted: NotRequired[bool]
-    # A Failed run's diagnostics (core/diagnostics.py); `logTail` absent while its logs are still to be read.
-    diagnostics: NotRequired[dict[str, Any]]
 
 
 def doc_id(run: dict[str, Any]) -> str:

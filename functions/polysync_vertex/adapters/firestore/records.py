@@ -1,4 +1,4 @@
-"""Run records (`runs/{doc id}`, `core.runs.RunRecord`): read, and changed with an optimistic precondition.
+"""Run records (`runs/{doc id}`, `core.run_record.RunRecord`): read, and changed with an optimistic precondition.
 
 A write carries the precondition "unchanged since read" (`versions.py`); a refused write re-reads and re-applies
 the change. A run that ends gets `expireAt` (now + retention) for the Firestore TTL policy, and so does its request
