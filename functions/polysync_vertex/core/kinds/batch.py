@@ -24,7 +24,7 @@ from .. import attributes as attrs
 from ..errors import invalid
 from ..links import LINK_BUCKET, LINK_KMS_KEY, LINK_MODEL, LINK_SERVICE_ACCOUNT, as_links, buckets
 from ..names import JOB_ID_RE
-from ..shape import as_dict, as_str
+from ..shape import as_dict, as_str, tidy_numbers
 from ..states import JOB_STATES
 from .base import JobKind, JobRequest
 
@@ -102,18 +102,6 @@ def _config(
     else:
         attrs.matching(uris, f"{path}.{source}.{uri_key}", "URI", pattern)
     return copy.deepcopy(value)
-
-
-def _tidy(value: Any) -> Any:
-    """A modelParameters value as Polysync should see it: protobuf's Struct holds every number as a double, so a
-    whole one (40.0) is shown as the integer it was written as (40)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _tidy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_tidy(v) for v in value]
-    return value
 
 
 def _check_resources(resources: dict[str, Any], a: dict[str, Any]) -> None:
@@ -286,7 +274,7 @@ class BatchPredictionJobKind(JobKind):
         params = []
         for name, value in as_dict(job.get("modelParameters")).items():
             ptype = next((t for cls, t in POLYSYNC_TYPE if isinstance(value, cls)), "JSON")
-            params.append({"name": str(name), "type": ptype, "direction": "Input", "default": _tidy(value)})
+            params.append({"name": str(name), "type": ptype, "direction": "Input", "default": tidy_numbers(value)})
         inputs, outputs = as_dict(job.get("inputConfig")), as_dict(job.get("outputConfig"))
         uris = [u for u in as_dict(inputs.get("gcsSource")).get("uris") or [] if isinstance(u, str)]
         uris.append(as_str(as_dict(outputs.get("gcsDestination")).get("outputUriPrefix")))

@@ -20,7 +20,7 @@ from .. import attributes as attrs
 from ..errors import invalid
 from ..links import LINK_BUCKET, LINK_KMS_KEY, LINK_NETWORK, LINK_SERVICE_ACCOUNT, as_links, buckets
 from ..parameters import Parameter
-from ..shape import as_dict, as_str
+from ..shape import as_dict, as_str, tidy_numbers
 from ..states import PIPELINE_STATES
 from . import pipeline_tasks
 from .base import JobKind, JobRequest
@@ -99,21 +99,6 @@ def unwrap_legacy(values: Any) -> dict[str, Any]:
         elif "stringValue" in w:
             out[name] = w["stringValue"]
     return out
-
-
-# Vertex AI keeps pipeline values in protobuf Structs, where every number is a double: 3 comes back as 3.0.
-_MAX_EXACT = 2**53
-
-
-def tidy_numbers(value: Any) -> Any:
-    """Whole-number floats as ints, at any depth (JSON has one number type; Polysync's Number 3 stays 3)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: tidy_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [tidy_numbers(v) for v in value]
-    return value
 
 
 def _typed(param: Parameter, ptype: str, path: str) -> Any:
