@@ -9,14 +9,11 @@ removes what it published, so a failed publish is retried on the next tick with 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from . import events, kinds, states, storable
-from .errors import invalid
+from . import events, kinds, states
 from .labels import shard_of
 from .names import JobResourceName
 
@@ -40,35 +37,6 @@ class RunOrigin:
     output_names: tuple[str, ...] = ()
     # A Custom Job writing its Output parameters to a file: {"uri", "parameters": [Declared records]} (core/outputs.py)
     outputs_file: dict[str, Any] | None = None
-
-
-# What a run record may take when submit writes it, counting what its request adds later: the values of its
-# InputOutput parameters come back as outputs, held in the record and again in its terminal event. The rest of the
-# 1 MiB a Firestore document holds is for what the job itself produces (outputs, events, diagnostics), each bounded
-# when recorded.
-SUBMIT_BUDGET_BYTES = 384 * 1024
-
-
-def submit_bytes(origin: RunOrigin, kind: kinds.JobKind, returned: Iterable[Any] = ()) -> int:
-    """The stored size of the record submit would write for `origin` (a job name of the longest kind, a display
-    name of Vertex AI's maximum 128 characters), plus twice the JSON text of the `returned` values."""
-    name = JobResourceName("p" * 30, "l" * 30, "9" * 64, kind.collection)
-    draft = new_run(origin, name, {"displayName": "x" * 128}, datetime.now(UTC))
-    later = sum(len(json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode()) + 1 for v in returned)
-    return storable.document_bytes(draft) + 2 * later
-
-
-def check_submit_budget(origin: RunOrigin, kind: kinds.JobKind, returned: Iterable[Any] = ()) -> None:
-    """400 when the run record of this request would exceed `SUBMIT_BUDGET_BYTES` (nothing is written then)."""
-    size = submit_bytes(origin, kind, returned)
-    if size > SUBMIT_BUDGET_BYTES:
-        raise invalid(
-            f"this request would make a run record of about {size // 1024} KiB, over the {SUBMIT_BUDGET_BYTES // 1024} "
-            "KiB a run may take at submit (the run store, Firestore, holds 1 MiB per run, which the run's outputs and "
-            "events also need): send fewer or shorter Output and InputOutput parameter names, or smaller "
-            "InputOutput values",
-            "parameters",
-        )
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import log
 from ..config import Settings
-from ..core import kinds, outputs, runs
+from ..core import kinds, outputs, record_budget, runs
 from ..core.errors import ApiError, UpstreamError
 from ..core.kinds import JobKind
 from ..core.labels import LABEL_REQUEST, request_key
@@ -104,7 +104,7 @@ class SubmitService:
         )
         # InputOutput values may come back as outputs (Pipeline Jobs; Custom Jobs with an outputs bucket).
         returned = [p.typed for p in request.parameters if p.direction == "InputOutput"]
-        runs.check_submit_budget(origin, kind, returned)
+        record_budget.check_submit_budget(origin, kind, returned)
 
         while True:
             claim = self.claims.claim(
