@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .client import Connector, EventReader, duration_seconds, format_event, table
-from .stack import LocalStack, Shutdown, StackConfig, critical, signals_raise
+from .stack import LocalStack, Shutdown, StackConfig, critical, defined_functions, signals_raise
 
 TRAIN_SCRIPT = Path(__file__).resolve().parent / "examples" / "train_tiny.py"
 FINAL_STATUSES = ("Success", "Failed", "Cancelled", "Unknown")
@@ -41,6 +41,11 @@ SHORT_TYPE = {CUSTOM: "custom", PIPELINE: "pipeline", BATCH: "batch"}
 PIPELINE_TEMPLATE_ID = "demo-train-eval-template"
 # What the demo pipeline run reports on success (through the emulator's VERTEX_EMULATOR_OUTPUTS).
 PIPELINE_OUTPUTS = {"score": 0.93, "model_uri": "gs://local-project-demo/pipeline-root/model"}
+# Parameters that script the emulator, not the workload; the demo pipeline declares them only so that the connector,
+# which refuses a parameter a pipeline does not declare (as Vertex AI does), passes them on.
+EMULATOR_CONTROLS = "VERTEX_EMULATOR_"
+# An Output parameter the demo declares on purpose, to show what the connector does with it for a Custom Job.
+DECLARED_OUTPUT = "SCORE"
 
 
 @dataclass
@@ -269,7 +274,7 @@ def demo_runs(container: str, distributed: str, pipeline: str = "", batch: str =
     succeed_params: list[dict[str, Any]] = [
         {"name": "EPOCHS", "direction": "Input", "type": "Number", "value": 2000},
         {"name": "LEARNING_RATE", "direction": "Input", "type": "Number", "value": 0.1},
-        {"name": "SCORE", "direction": "Output", "type": "Number"},
+        {"name": DECLARED_OUTPUT, "direction": "Output", "type": "Number"},
         # With --execute the emulator cuts the scenario at RUNNING: the training process decides how it ends.
         _scenario("PENDING:5,QUEUED:5,RUNNING:20,SUCCEEDED"),
     ]
@@ -377,7 +382,8 @@ class Demo:
         print(text, file=self.out, flush=True)
 
     def clock(self) -> str:
-        return f"[{time.monotonic() - self.started:5.1f}s]"
+        """Seconds since the first submit, as `[+ 12.3s]`."""
+        return f"[+{time.monotonic() - self.started:5.1f}s]"
 
     def run(self) -> int:
         e = self.stack.endpoints
@@ -394,6 +400,7 @@ class Demo:
 
         runs = demo_runs(*(name for name, _ in created))
         self.say(f"\n== 3. {len(runs)} runs submitted")
+        self.started = time.monotonic()
         for i, run in enumerate(runs, 1):
             run.body["requestId"] = f"demo-{int(time.time())}-{i}"
             resp = connector.submit(run.body)
@@ -403,10 +410,15 @@ class Demo:
             run.run_id = resp.body["runId"]
             run.job_type = resp.body.get("jobType") or run.job_type
             run.status, run.vertex_state = resp.body.get("status", ""), resp.body.get("vertexState", "")
-            warn = f"  warnings: {'; '.join(resp.body['warnings'])}" if resp.body.get("warnings") else ""
-            self.say(f"  {run.label:<13} expect {run.expected:<9} -> {run.run_id} [{run.vertex_state}]{warn}")
+            self.say(f"  {run.label:<13} expect {run.expected:<9} -> {run.run_id} [{run.vertex_state}]")
+            for warning in resp.body.get("warnings") or []:
+                expected = f"parameter {DECLARED_OUTPUT} " in warning
+                self.say(f"    {'note (declared on purpose)' if expected else 'WARNING'}: {warning}")
 
-        self.say("\n== 4. status events, as the poller publishes them (sequence 1 is the submit itself)")
+        self.say(
+            "\n== 4. status events, as the poller publishes them (sequence 1 is the submit itself; "
+            "[+s] = seconds since the first submit)"
+        )
         self.follow(connector, runs)
 
         self.say("\n== 5. result")
@@ -435,15 +447,19 @@ class Demo:
             if attrs:
                 self.say("    attributes: " + ", ".join(f"{k}={_compact(v)}" for k, v in attrs.items()))
             params = template.get("parameters") or []
-            if params:
+            own = [p for p in params if not str(p.get("name")).startswith(EMULATOR_CONTROLS)]
+            if own:
                 self.say(
                     "    parameters: "
                     + ", ".join(
                         f"{p.get('name')} ({p.get('type')}, {p.get('direction')}"
                         + (f", default {_compact(p['default'])})" if p.get("default") is not None else ")")
-                        for p in params
+                        for p in own
                     )
                 )
+            if len(own) < len(params):
+                controls = ", ".join(str(p.get("name")) for p in params if p not in own)
+                self.say(f"    emulator controls (declared so the connector passes them on): {controls}")
             for link in template.get("links") or []:
                 self.say(f"      {link.get('type', ''):<36} {link.get('name', '')}")
 
@@ -547,7 +563,8 @@ def run_demo(
         try:
             print(
                 "polysync-vertex demo: starting the local stack (Firestore and Pub/Sub emulators, Vertex AI emulator,"
-                f" 6 functions; time factor {time_factor:g}{', --execute' if execute else ''}) ...",
+                f" {len(defined_functions())} functions; time factor {time_factor:g}"
+                f"{', --execute' if execute else ''}) ...",
                 file=out,
                 flush=True,
             )
