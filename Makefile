@@ -7,10 +7,11 @@ PYTEST_ARGS ?=
 
 .PHONY: venv checkov-venv demo dev diagrams test test-unit test-integration test-e2e test-slow test-live lint fmt bench clean
 
-# Two stamps in one venv: the demo needs only the runtime dependencies; tests, lint and benchmarks add the extras.
+# Two stamps in one venv: the demo needs the runtime dependencies and the extra `demo` (the local stack's storage
+# emulator); tests, lint and benchmarks add `dev` and `bench` (mypy, schemathesis, matplotlib, ...).
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[demo]"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
@@ -37,7 +38,7 @@ dev: $(VENV)/.runtime
 
 ## The diagrams of docs/ (Graphviz sources -> committed PNGs); needs `dot` (apt-get install graphviz). Not part of test.
 diagrams:
-	for f in docs/diagrams/*.dot; do dot -Tpng -Gdpi=110 "$$f" -o "$${f%.dot}.png"; done
+	for f in docs/diagrams/*.dot; do dot -Tpng -Gdpi=90 "$$f" -o "$${f%.dot}.png"; done
 
 ## Every test: lint, unit, integration (real emulators), infra checks, e2e (whole local stack).
 test: venv checkov-venv lint
