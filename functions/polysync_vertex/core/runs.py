@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from . import events, kinds, states
+from . import events, kinds, outputs, states
 from .labels import shard_of
 from .names import JobResourceName
 
@@ -112,7 +112,8 @@ def new_run(origin: RunOrigin, name: JobResourceName, job: dict[str, Any], now: 
     }
     if origin.outputs_file:
         run["outputsFile"] = origin.outputs_file
-        run["outputs"] = None
+        final = states.is_final(state) and state not in states.DELETED_STATES
+        run["outputs"] = outputs.recorded_late(outputs.declared_of(run), outputs.uri_of(run)) if final else None
     for f in JOB_TIME_FIELDS:
         run[f] = job.get(f)
     if states.is_final(state):
@@ -177,8 +178,11 @@ def needs_poller(run: dict[str, Any]) -> bool:
     return bool(run.get("outbox")) or not states.is_final(run["vertexState"])
 
 
-def apply_state(run: dict[str, Any], job: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    """Record the job's observed state on `run` (in place). Returns the event appended, or None if unchanged."""
+def apply_state(
+    run: dict[str, Any], job: dict[str, Any], now: datetime, *, read_outputs: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Record the job's observed state on `run` (in place). Returns the event appended, or None if unchanged.
+    `read_outputs`: a Custom Job's outputs as the poller read them (core/outputs.py) for a final state."""
     kind = kinds.of_record(run)
     state = job.get("state") or kind.states.unspecified
     previous_state = run["vertexState"]
@@ -195,6 +199,10 @@ def apply_state(run: dict[str, Any], job: dict[str, Any], now: datetime) -> dict
     run["lastPolled"] = iso(now)
     if states.is_final(state) and state not in states.DELETED_STATES:
         run.update(kind.outputs(job, tuple(run.get("outputNames") or ())))
+        if read_outputs is not None:
+            run["outputs"] = read_outputs
+        elif outputs.pending(run):
+            run["outputs"] = outputs.recorded_late(outputs.declared_of(run), outputs.uri_of(run))
     if state in states.ANY_WAITING:
         run["waitingSince"] = run.get("waitingSince") or iso(now)
     else:
