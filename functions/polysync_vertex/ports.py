@@ -11,7 +11,7 @@ decisions run on (`tests/unit/test_service_decisions.py`). Services are built wi
 | `PollStore`    | `adapters.firestore.RunStore` (claims + records + `FirestorePollState`) | poll (with its index) |
 | `EventPublisher` | `adapters.pubsub.Publisher`   | poll                             |
 | `Probes`       | `adapters.probes.CloudProbes`   | health                           |
-| `ObjectReader` | `adapters.storage.ObjectStore`  | poll (Custom Job outputs)        |
+| `ObjectReader` | `adapters.storage.ObjectStore`  | poll (Custom Jobs' outputs files)  |
 | `LogReader`    | `adapters.cloud_logging.CloudLogging` | poll (diagnostics), status (`logs=N`) |
 """
 

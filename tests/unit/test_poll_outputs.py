@@ -14,7 +14,7 @@ import pytest
 from polysync_vertex.core import outputs, runs
 from polysync_vertex.core.errors import UpstreamError
 from polysync_vertex.core.names import JobName
-from polysync_vertex.services.poll_outputs import OutputsReads
+from polysync_vertex.services.poll.outputs import OutputsReads
 
 URI = "gs://outs/polysync-outputs/k/outputs.json"
 PARAMS = [

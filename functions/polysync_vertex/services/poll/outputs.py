@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .. import log
-from ..core import outputs, states
-from ..core.errors import UpstreamError
-from ..ports import ObjectReader
+from ... import log
+from ...core import outputs, states
+from ...core.errors import UpstreamError
+from ...ports import ObjectReader
 
 MAX_READS_PER_TICK = 100
 READ_BUDGET_SECONDS = 5.0
@@ -38,10 +38,22 @@ WAIT = Decision(None)
 class OutputsReads:
     """One tick's reads (construct one per tick: it counts them)."""
 
-    def __init__(self, storage: ObjectReader, *, limit: int = MAX_READS_PER_TICK, budget: float = READ_BUDGET_SECONDS):
+    def __init__(
+        self, storage: ObjectReader | None, *, limit: int = MAX_READS_PER_TICK, budget: float = READ_BUDGET_SECONDS
+    ) -> None:
         self.storage = storage
         self.left = limit
         self.budget = budget
+        self.reads = 0
+
+    def decide_observed(
+        self, run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, deadline: float
+    ) -> Decision | None:
+        """`decide` for what a tick observed of the run (nothing to decide unless its job was seen final)."""
+        state = (observed or {}).get("state") or ""
+        if deleted or observed is None or not states.is_final(state) or state == run["vertexState"]:
+            return None
+        return self.decide(run, state, deadline)
 
     def decide(self, run: dict[str, Any], final_state: str, deadline: float) -> Decision | None:
         """For a run seen in `final_state`: None when it has no outputs to read (record the state as usual)."""
@@ -51,9 +63,12 @@ class OutputsReads:
         status = states.polysync_status(final_state)
         if status not in outputs.READ_ON:
             return Decision(outputs.not_read(params, status))
+        if self.storage is None:
+            return Decision(outputs.unreadable(params, uri, "this poller has no Cloud Storage reader"))
         if self.left <= 0:
             return WAIT
         self.left -= 1
+        self.reads += 1
         try:
             data = self.storage.read(uri, outputs.MAX_OBJECT_BYTES, min(deadline, time.monotonic() + self.budget))
         except UpstreamError as err:
