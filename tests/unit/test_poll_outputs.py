@@ -13,7 +13,7 @@ import pytest
 
 from polysync_vertex.core import outputs, runs
 from polysync_vertex.core.errors import UpstreamError
-from polysync_vertex.core.names import JobName
+from polysync_vertex.core.names import JobResourceName
 from polysync_vertex.services.poll.outputs import OutputsReads
 
 URI = "gs://outs/polysync-outputs/k/outputs.json"
@@ -46,7 +46,7 @@ def run(**extra: Any) -> dict[str, Any]:
     )
     record = runs.new_run(
         origin,
-        JobName("p", "us-central1", "123", "customJobs"),
+        JobResourceName("p", "us-central1", "123", "customJobs"),
         {"name": "projects/p/locations/us-central1/customJobs/123", "state": "JOB_STATE_RUNNING"},
         NOW,
     )
@@ -136,7 +136,7 @@ def test_a_final_state_recorded_without_reading_says_so() -> None:
     assert record["outputs"]["MODE"] == "fast" and "was not read" in record["outputs"]["_error"]
     late = runs.new_run(
         runs.RunOrigin("r2", "k2", "job", outputs_file={"uri": URI, "parameters": PARAMS}),
-        JobName("p", "us-central1", "124", "customJobs"),
+        JobResourceName("p", "us-central1", "124", "customJobs"),
         {"name": "projects/p/locations/us-central1/customJobs/124", "state": "JOB_STATE_SUCCEEDED"},
         NOW,
     )
