@@ -13,8 +13,8 @@
    VERTEX_EMULATOR_SCENARIO, which the emulator reads wherever the job type puts parameters (pool 0's env,
    `runtimeConfig.parameterValues`, `modelParameters`); the pipeline's output values by VERTEX_EMULATOR_OUTPUTS.
    The connector refuses a pipeline parameter its spec does not declare, so the demo pipeline declares both;
-5. prints the status events as the poller publishes them, then a table of the runs (with the pipeline's outputs
-   and the batch prediction's output location), and stops the stack.
+5. prints the status events as the poller publishes them, then a table of the runs (with the Custom Job's and the
+   pipeline's outputs   and the batch prediction's output location), and stops the stack.
 
 With --execute, the succeeding run executes examples/train_tiny.py in the emulator (EPOCHS and LEARNING_RATE
 arrive as environment variables) and its training log is shown.
@@ -44,8 +44,11 @@ PIPELINE_OUTPUTS = {"score": 0.93, "model_uri": "gs://local-project-demo/pipelin
 # Parameters that script the emulator, not the workload; the demo pipeline declares them only so that the connector,
 # which refuses a parameter a pipeline does not declare (as Vertex AI does), passes them on.
 EMULATOR_CONTROLS = "VERTEX_EMULATOR_"
-# An Output parameter the demo declares on purpose, to show what the connector does with it for a Custom Job.
-DECLARED_OUTPUT = "SCORE"
+# The succeeding Custom Job's Output parameter: the trainer writes it to POLYSYNC_OUTPUTS_PATH (with --execute), or
+# the emulator writes the scripted value (VERTEX_EMULATOR_OUTPUTS); the run's `outputs` once it ends. Without an
+# outputs bucket (PSV_OUTPUTS_BUCKET=) the connector ignores it with a warning.
+DECLARED_OUTPUT = "FINAL_LOSS"
+SCRIPTED_LOSS = 0.0104
 
 
 @dataclass
@@ -66,8 +69,8 @@ class DemoRun:
         return self.expected == "Cancelled"
 
     def result(self) -> str:
-        """The run's result column: a pipeline's outputs, a batch prediction's output location, else '-'."""
-        if self.job_type == PIPELINE:
+        """The run's result column: a pipeline's or Custom Job's outputs, a batch prediction's output location."""
+        if self.job_type == PIPELINE or (self.job_type == CUSTOM and self.record.get("outputs")):
             outputs = self.record.get("outputs") or {}
             return ",".join(f"{k}={_compact(v)}" for k, v in sorted(outputs.items())) or "-"
         if self.job_type == BATCH:
@@ -86,7 +89,8 @@ class DemoRun:
             return (self.record.get("outputs") or {}) == PIPELINE_OUTPUTS
         if self.job_type == BATCH:
             return bool(self.record.get("outputInfo"))
-        return True
+        outputs = self.record.get("outputs")  # a Custom Job's, when the stack has an outputs bucket
+        return outputs is None or (isinstance(outputs.get(DECLARED_OUTPUT), int | float) and "_error" not in outputs)
 
 
 def _compact(value: Any) -> str:
@@ -275,6 +279,7 @@ def demo_runs(container: str, distributed: str, pipeline: str = "", batch: str =
         {"name": "EPOCHS", "direction": "Input", "type": "Number", "value": 2000},
         {"name": "LEARNING_RATE", "direction": "Input", "type": "Number", "value": 0.1},
         {"name": DECLARED_OUTPUT, "direction": "Output", "type": "Number"},
+        {"name": "VERTEX_EMULATOR_OUTPUTS", "type": "String", "value": json.dumps({DECLARED_OUTPUT: SCRIPTED_LOSS})},
         # With --execute the emulator cuts the scenario at RUNNING: the training process decides how it ends.
         _scenario("PENDING:5,QUEUED:5,RUNNING:20,SUCCEEDED"),
     ]
@@ -517,7 +522,7 @@ class Demo:
         headers = ["RUN", "TYPE", "EXPECTED", "STATUS", "VERTEX STATE", "DURATION", "EVENTS", "RESULT", "CONSOLE URL"]
         self.say(table(rows, headers))
         for run in runs:
-            if run.job_type == PIPELINE and run.record.get("outputs"):
+            if run.job_type in (PIPELINE, CUSTOM) and run.record.get("outputs"):
                 self.say(f"  {run.label} outputs: {json.dumps(run.record['outputs'])}")
             if run.job_type == BATCH and run.record.get("outputInfo"):
                 self.say(f"  {run.label} outputInfo: {json.dumps(run.record['outputInfo'])}")

@@ -672,7 +672,10 @@ def test_demo(tmp_path: Path) -> None:
     console = "https://console.cloud.google.com/vertex-ai/locations/us-central1/"
     for label in ("train-tiny", "distributed", "adhoc-cancel"):
         assert rows[label][-1].startswith(console + "training/"), output
-        assert rows[label][-2] == "-", output
+    assert [rows[label][-2] for label in ("distributed", "adhoc-cancel")] == ["-", "-"], output
+    # The Custom Job's Output parameter, from the object the job (the emulator's script) wrote to the outputs bucket.
+    assert rows["train-tiny"][-2] == "FINAL_LOSS=0.0104", output
+    assert json.loads(result.stdout.split("  train-tiny outputs: ", 1)[1].splitlines()[0]) == {"FINAL_LOSS": 0.0104}
     assert rows["pipeline"][-1].startswith(console + "pipelines/runs/psv-"), output
     assert rows["batch"][-1].startswith(console + "batch-predictions/"), output
     for row in rows.values():
