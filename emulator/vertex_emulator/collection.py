@@ -87,6 +87,8 @@ class Resource:
     order_fields: tuple[str, ...] = ()
     newest_first: bool = False  # the default list order
     runs_locally: bool = False  # --execute runs the job's container command (CustomJobs)
+    detail_fields: frozenset[str] = frozenset()  # JSON fields of GET only, in a list only when its readMask asks
+    list_never: tuple[tuple[str, ...], ...] = ()  # JSON paths never in a list, whatever its readMask
 
     @property
     def state_names(self) -> frozenset[str]:

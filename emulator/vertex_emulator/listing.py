@@ -33,6 +33,7 @@ class ListQuery:
     size: int
     scope: str  # what a page token is valid for
     after: list[int] | None  # the page token's position
+    detail: bool = False  # the read mask asks for a GET-only field (the list view still omits resource.list_never)
 
 
 def parse_query(
@@ -54,7 +55,8 @@ def parse_query(
     scope_text = f"{token_key}\n{parent}\n{resource.collection}\n{filter_text.strip()}\n{order_by.strip()}"
     scope = hashlib.sha256(scope_text.encode()).hexdigest()[:16]
     after = decode_token(page_token, scope) if page_token else None
-    return ListQuery(resource, node, paths, order, size, scope, after)
+    detail = any(path[0] in resource.detail_fields for path in paths)
+    return ListQuery(resource, node, paths, order, size, scope, after, detail)
 
 
 def list_page(index: ParentIndex, query: ListQuery, now: int, int_enums: bool) -> dict[str, Any]:
@@ -70,8 +72,10 @@ def list_page(index: ParentIndex, query: ListQuery, now: int, int_enums: bool) -
         if len(jobs) == query.size:
             more = True
             break
-        resource_json = job.to_json(now, int_enums, detail=False)
-        jobs.append(masked(resource_json, query.paths) if query.paths else resource_json)
+        resource_json = job.to_json(now, int_enums, detail=query.detail)
+        if query.paths:
+            resource_json = masked(resource_json, query.paths)
+        jobs.append(_without(resource_json, resource.list_never) if query.detail else resource_json)
         last_key = key
     out: dict[str, Any] = {}
     if jobs:
@@ -79,6 +83,18 @@ def list_page(index: ParentIndex, query: ListQuery, now: int, int_enums: bool) -
     if more:
         out["nextPageToken"] = encode_token(query.scope, last_key)
     return out
+
+
+def _without(resource: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
+    """``resource`` without ``paths`` (and without a parent they leave empty)."""
+    for path in paths:
+        parent = resource
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent.get(part), dict) else {}
+        parent.pop(path[-1], None)
+        if len(path) > 1 and resource.get(path[0]) == {}:
+            del resource[path[0]]
+    return resource
 
 
 def read_mask_paths(mask: str, resource: Resource) -> list[list[str]]:
@@ -89,13 +105,13 @@ def read_mask_paths(mask: str, resource: Resource) -> list[list[str]]:
         if not raw:
             continue
         try:
-            fields = field_paths(resource.message_class.DESCRIPTOR, raw)
+            names = field_paths(resource.message_class.DESCRIPTOR, raw)
         except ValueError:
             raise invalid_argument(
                 f"Invalid read_mask path {raw!r}: not a field of {resource.kind} (a path may not reach into a "
                 "repeated or map field)."
             ) from None
-        paths.append([f.json_name for f in fields])
+        paths.append(names)
     return paths
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,27 +13,19 @@ from google.protobuf.message import Message
 
 from .collection import JobView, Prepared, Resource, time_fields
 from .ids import PIPELINE_JOBS as COLLECTION
+from .pipeline_detail import DAG_FAILED_MESSAGE, failing_task, job_detail, tasks_of
 from .scenario import CANCELLED_ERROR, SCENARIO_ENV
 from .schema import require_all, tidy_numbers
 from .schema_check import required_error, violation
 from .service_log import LOGS_PARAM, scripted_param
-from .states import PIPELINE_FINAL, PIPELINE_STATES, TASK_STATES
-from .timeutil import format_timestamp
+from .states import PIPELINE_FINAL, PIPELINE_STATES
 from .validation import check_display_name, validate_labels
 
-OUTPUTS_PARAM = "VERTEX_EMULATOR_OUTPUTS"
-CONTROL_PARAMS = frozenset({SCENARIO_ENV, OUTPUTS_PARAM, LOGS_PARAM})
+OUTPUTS_PARAM = "VERTEX_EMULATOR_OUTPUTS"  # the root task's output:<name> values on success
+FAIL_TASK_PARAM = "VERTEX_EMULATOR_FAIL_TASK"  # the task that fails when the job fails (default: the first)
+CONTROL_PARAMS = frozenset({SCENARIO_ENV, OUTPUTS_PARAM, FAIL_TASK_PARAM, LOGS_PARAM})
 BILLING_LABEL = "vertex-ai-pipelines-run-billing-id"
-_TASK_STATE = {
-    "PIPELINE_STATE_QUEUED": "PENDING",
-    "PIPELINE_STATE_PENDING": "PENDING",
-    "PIPELINE_STATE_RUNNING": "RUNNING",
-    "PIPELINE_STATE_PAUSED": "RUNNING",
-    "PIPELINE_STATE_SUCCEEDED": "SUCCEEDED",
-    "PIPELINE_STATE_FAILED": "FAILED",
-    "PIPELINE_STATE_CANCELLING": "CANCELLING",
-    "PIPELINE_STATE_CANCELLED": "CANCELLED",
-}
+_FAILED_TASKS = "[emulated-task]"  # in the scripted FAILED error, replaced by the job's failing task
 # KFP IR parameter types (pipeline_spec.proto ParameterType.ParameterTypeEnum) and the JSON values they take;
 # the legacy `type` (PrimitiveType: INT, DOUBLE, STRING) of KFP v1 IR as well.
 _PARAMETER_TYPES: dict[str, Callable[[Any], bool]] = {
@@ -54,12 +44,25 @@ def _pipeline_state_error(state: str, project: str, job_id: str) -> dict[str, An
     if state == "PIPELINE_STATE_FAILED":
         return {
             "code": 9,
-            "message": "The DAG failed because some tasks failed. The failed tasks are: [emulated-task].; "
+            "message": f"{DAG_FAILED_MESSAGE} The failed tasks are: {_FAILED_TASKS}.; "
             f"Job (project_id = {project}, job_id = {job_id}) is failed due to the above error.",
         }
     if state == "PIPELINE_STATE_CANCELLED":
         return dict(CANCELLED_ERROR)
     return None
+
+
+def _legacy_inputs(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``runtimeConfig.parameters`` (typed Values of KFP's older IR; intValue is an int64 string) as plain values."""
+    out: dict[str, Any] = {}
+    for name, value in parameters.items():
+        if "intValue" in value:
+            out[name] = int(value["intValue"])
+        elif "doubleValue" in value:
+            out[name] = value["doubleValue"]
+        elif "stringValue" in value:
+            out[name] = value["stringValue"]
+    return out
 
 
 def _prepare_pipeline_job(message: Message, project: str, location: str) -> Prepared:
@@ -114,12 +117,24 @@ def _prepare_pipeline_job(message: Message, project: str, location: str) -> Prep
                 f"{root}.runtime_config.parameter_values",
                 f"{OUTPUTS_PARAM} must be a JSON object (as a string), e.g. '{{\"accuracy\": 0.9}}'.",
             )
+    tasks = tasks_of(spec)
+    fail_task = values.get(FAIL_TASK_PARAM)
+    if fail_task is not None and (not isinstance(fail_task, str) or fail_task not in {t.name for t in tasks}):
+        names = ", ".join(t.name for t in tasks) or "none"
+        raise violation(
+            f"{root}.runtime_config.parameter_values",
+            f"{FAIL_TASK_PARAM} must name a task of pipeline_spec.root.dag.tasks ({names}), "
+            f"got {json.dumps(fail_task)}.",
+        )
     labels = validate_labels(dict(job.labels), root)  # type: ignore[attr-defined]
     billing = str(random.randrange(10**17, 10**18))
     job.labels[BILLING_LABEL] = billing  # type: ignore[attr-defined]
     labels[BILLING_LABEL] = billing
     require_all(job, root)
     pipeline_name = str((spec.get("pipelineInfo") or {}).get("name") or "")
+    parameters = json_format.MessageToDict(job.runtime_config).get("parameters") or {}  # type: ignore[attr-defined]
+    inputs = _legacy_inputs(tidy_numbers(parameters))
+    inputs.update({k: v for k, v in values.items() if k not in CONTROL_PARAMS})
     return Prepared(
         message=job,
         display_name=job.display_name,  # type: ignore[attr-defined]
@@ -128,46 +143,24 @@ def _prepare_pipeline_job(message: Message, project: str, location: str) -> Prep
         filter_values={"pipeline_name": pipeline_name, "template_uri": template_uri},
         extra={
             "outputs": tidy_numbers(outputs),
-            "tasks": list(((spec.get("root") or {}).get("dag") or {}).get("tasks") or {}),
+            "inputs": inputs,
+            "tasks": tasks,
+            "fail_task": fail_task,
             "scripted_logs": scripted_param(values, f"{root}.runtime_config.parameter_values"),
         },
     )
 
 
 def _decorate_pipeline_job(job: JobView, out: dict[str, Any], index: int, now: int, ints: bool, detail: bool) -> None:
-    state = job.segments[index].state
-    outputs = job.extra.get("outputs") or {}
-    if state == "PIPELINE_STATE_SUCCEEDED" and outputs:
-        runtime = dict(out.get("runtimeConfig") or {})
-        runtime["parameterValues"] = {**(runtime.get("parameterValues") or {}), **outputs}
-        out["runtimeConfig"] = runtime
-    if not detail:
-        return  # jobDetail is in GET only, not in list
-    contexts = f"projects/{job.project}/locations/{job.location}/metadataStores/default/contexts"
-    pipeline_name = re.sub(r"[^a-z0-9-]+", "-", str(job.filter_values.get("pipeline_name") or job.id).lower())
-    task_state = _TASK_STATE.get(state, "PENDING")
-    started = job.started_us(index)
-    tasks = []
-    for position, task_name in enumerate(job.extra.get("tasks") or []):
-        task: dict[str, Any] = {
-            "taskId": str(int(hashlib.sha256(f"{job.id}/{task_name}".encode()).hexdigest()[:15], 16)),
-            "taskName": task_name,
-            "createTime": format_timestamp(job.create_us + position),
-            "state": TASK_STATES[task_state] if ints else task_state,
-        }
-        if started is not None:
-            task["startTime"] = format_timestamp(started)
-        if state in PIPELINE_FINAL:
-            task["endTime"] = format_timestamp(job.segments[index].start_us)
-        tasks.append(task)
-    stamp = format_timestamp(job.create_us)
-    jd: dict[str, Any] = {
-        "pipelineContext": {"name": f"{contexts}/{pipeline_name}", "createTime": stamp, "updateTime": stamp},
-        "pipelineRunContext": {"name": f"{contexts}/{job.id}", "createTime": stamp, "updateTime": stamp},
-    }
-    if tasks:
-        jd["taskDetails"] = tasks
-    out["jobDetail"] = jd
+    """runtimeConfig stays as created (it is input: python-aiplatform's PipelineJob.clone() reads a fetched job's
+    runtimeConfig back as the new run's inputs); outputs are on the root task of jobDetail (pipeline_detail.py),
+    which only GET carries (unless a list's readMask asks for jobDetail's contexts)."""
+    error = out.get("error")
+    failing = failing_task(job)
+    if isinstance(error, dict) and failing and _FAILED_TASKS in str(error.get("message", "")):
+        out["error"] = {**error, "message": str(error["message"]).replace(_FAILED_TASKS, f"[{failing}]")}
+    if detail:
+        out["jobDetail"] = job_detail(job, index, ints)
 
 
 PIPELINES = Resource(
@@ -187,4 +180,6 @@ PIPELINES = Resource(
     state_error=_pipeline_state_error,
     order_fields=("create_time", "update_time", "end_time", "start_time"),
     newest_first=True,  # v1 reference: "if order_by is not specified, it will order by ... create time in descending"
+    detail_fields=frozenset({"jobDetail"}),
+    list_never=(("jobDetail", "taskDetails"),),  # "Not available in the list view" (PipelineJob.job_detail)
 )

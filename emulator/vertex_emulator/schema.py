@@ -177,20 +177,27 @@ def render(message: Message, int_enums: bool = False) -> dict[str, Any]:
     return json_format.MessageToDict(message, use_integers_for_enums=int_enums)
 
 
-def field_paths(desc: Descriptor, path: str) -> tuple[FieldDescriptor, ...]:
-    """Resolve a dotted read-mask path (proto or JSON names) to its fields; ValueError if it is not one."""
-    fields: list[FieldDescriptor] = []
+def field_paths(desc: Descriptor, path: str) -> list[str]:
+    """A dotted read-mask path (proto or JSON names) as JSON names; ValueError if it is not one. Below a
+    ``google.protobuf.Struct`` field (``PipelineJob.pipeline_spec``) the parts are the Struct's keys, as sent: the
+    SDK's simple list view asks for ``pipeline_spec.pipeline_info`` (python-aiplatform constants/pipeline.py)."""
+    names: list[str] = []
     current: Descriptor | None = desc
-    for part in path.split("."):
+    parts = path.split(".")
+    for index, part in enumerate(parts):
         if current is None or not part:
             raise ValueError(path)
         field = field_of(current, part)
         if field is None:
             raise ValueError(path)
-        fields.append(field)
+        names.append(field.json_name)
+        current = None
         if field.type == FieldDescriptor.TYPE_MESSAGE and not is_map(field) and not field.is_repeated:
             full = field.message_type.full_name
+            if full == "google.protobuf.Struct":
+                rest = parts[index + 1 :]
+                if not all(rest):
+                    raise ValueError(path)
+                return names + rest
             current = None if full.startswith("google.protobuf.") else field.message_type
-        else:
-            current = None
-    return tuple(fields)
+    return names

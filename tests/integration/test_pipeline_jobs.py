@@ -511,6 +511,27 @@ def test_outputs_of_a_run_that_ended_between_ticks(
     assert {e["attributes"]["ce-subject"]: e["data"]["outputs"] for e in events} == {a: expected, b: expected}
 
 
+def test_outputs_come_from_the_root_task_with_one_get_only_for_runs_that_declared_outputs(
+    vertex: Any, app: Any, pipelines: Any, status_subscription: str
+) -> None:
+    """The list view carries no jobDetail ("Not available in the list view", v1 PipelineJob.job_detail): a run that
+    declared Output/InputOutput parameters costs one GET when it ends, a run without outputs none (issue 23)."""
+    outputs = {"accuracy": 0.25, "model_uri": "gs://models/root-task"}
+    tmpl = create_pipeline(pipelines, template_job(outputs=outputs))
+    with_outputs = submit(app, body_for(tmpl, "root-task-1", parameters=OUTPUT_PARAMS))["runId"]
+    without = submit(app, body_for(tmpl, "root-task-2"))["runId"]
+    assert app.poll.tick()["fullScan"]
+    for run_id in (with_outputs, without):
+        vertex.set_state(run_id, "PIPELINE_STATE_SUCCEEDED")
+    vertex.reset_calls()
+    assert app.poll.tick()["changes"] == 2
+    assert vertex.calls()["GetPipelineJob"] == 1  # the run with outputs only
+    job = get_pipeline(pipelines, with_outputs)
+    assert "accuracy" not in job["runtimeConfig"]["parameterValues"]  # not where the connector reads them
+    assert app.runs.status(with_outputs)[1]["outputs"] == {"epochs": 10, **outputs}
+    assert app.runs.status(without)[1]["outputs"] == {}
+
+
 def test_failure_gives_error_in_outputs(
     call: Any, vertex: Any, app: Any, template: dict[str, Any], status_subscription: str
 ) -> None:
@@ -781,12 +802,12 @@ def test_pipeline_template_parameters_links_and_round_trip(
 
 
 def test_template_of_a_finished_run_with_outputs_can_be_submitted(call: Any, vertex: Any, pipelines: Any) -> None:
-    """A succeeded run's final parameterValues hold its output values; a run cloned from it must not send those
-    back as inputs (the pipeline does not declare them: Vertex AI would refuse the create)."""
+    """A succeeded run's runtimeConfig is its inputs as created (its outputs are on its root task, issue 23); a run
+    cloned from it sends no output back as an input (the pipeline does not declare them: Vertex AI would refuse)."""
     tmpl = create_pipeline(pipelines, template_job(outputs={"accuracy": 0.7, "model_uri": "gs://m/1"}))
     vertex.set_state(tmpl["name"], "PIPELINE_STATE_SUCCEEDED")
     finished = get_pipeline(pipelines, tmpl["name"])
-    assert finished["runtimeConfig"]["parameterValues"]["accuracy"] == 0.7
+    assert "accuracy" not in finished["runtimeConfig"]["parameterValues"]
     t = call("templates", query=urlencode({"externalId": tmpl["name"]})).get_json()
     assert {p["name"]: p["direction"] for p in t["parameters"]}["accuracy"] == "Output"
     resp = call("submit", body_for(tmpl, "from-finished-1", parameters=OUTPUT_PARAMS))

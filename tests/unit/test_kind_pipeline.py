@@ -14,10 +14,9 @@ from hypothesis import strategies as st
 
 from polysync_vertex.core.errors import ApiError
 from polysync_vertex.core.kinds import BY_COLLECTION, PIPELINE, by_type, parse_run_name
-from polysync_vertex.core.kinds.pipeline import CLONED, PIPELINE_ID_RE, declared
+from polysync_vertex.core.kinds.pipeline import CLONED, PIPELINE_ID_RE, declared, tidy_numbers
 from polysync_vertex.core.labels import request_key
 from polysync_vertex.core.request import REQUEST_ID_RE, parse_submit
-from polysync_vertex.core.shape import tidy_numbers
 from polysync_vertex.core.states import PIPELINE_STATES, polysync_status
 
 NAME = "projects/my-proj/locations/us-central1/pipelineJobs/train-20261122"
@@ -377,6 +376,37 @@ def test_outputs_of_a_final_job() -> None:
     assert PIPELINE.outputs(failed, ("accuracy",)) == {"outputs": {"accuracy": None, "_error": "The DAG failed"}}
     assert PIPELINE.outputs({}, ()) == {"outputs": {}}
     assert PIPELINE.outputs({"runtimeConfig": None, "error": None}, ("a",)) == {"outputs": {"a": None}}
+
+
+def test_outputs_from_the_root_task_before_runtime_config() -> None:
+    """Issue 23: outputs are the root system.Run task's execution.metadata["output:<name>"] (python-aiplatform's
+    vertexai/language_models/_language_models.py reads them so; the root task is found by schema title and by
+    task name == job id, model_evaluation/model_evaluation_job.py); an InputOutput not written keeps input:<name>;
+    runtimeConfig (inputs echoed back) only when the job has no task details (a list entry)."""
+    job_id = NAME.rsplit("/", 1)[-1]
+    root = {
+        "taskName": job_id,
+        "execution": {
+            "schemaTitle": "system.Run",
+            "metadata": {"input:epochs": 12.0, "output:accuracy": 0.91, "output:count": 3.0, "output:cfg": {"n": 2.0}},
+        },
+    }
+    other = {"taskName": "train", "execution": {"schemaTitle": "system.ContainerExecution", "metadata": {}}}
+    job = {
+        "name": NAME,
+        "state": "PIPELINE_STATE_SUCCEEDED",
+        "runtimeConfig": {"parameterValues": {"epochs": 12, "accuracy": "echoed input"}},
+        "jobDetail": {"taskDetails": [other, root]},
+    }
+    names = ("epochs", "accuracy", "count", "cfg", "missing")
+    out = PIPELINE.outputs(job, names)["outputs"]
+    assert out == {"epochs": 12, "accuracy": 0.91, "count": 3, "cfg": {"n": 2}, "missing": None}
+    assert json.dumps(out["count"]) == "3"
+    listed = {k: v for k, v in job.items() if k != "jobDetail"}
+    assert PIPELINE.outputs(listed, ("accuracy",))["outputs"] == {"accuracy": "echoed input"}
+    assert PIPELINE.needs_full_job(listed, ("accuracy",)) and not PIPELINE.needs_full_job(job, ("accuracy",))
+    assert not PIPELINE.needs_full_job(listed, ())  # a run without outputs costs no GET
+    assert not BY_COLLECTION["customJobs"].needs_full_job(listed, ("accuracy",))
 
 
 def test_tidy_numbers() -> None:

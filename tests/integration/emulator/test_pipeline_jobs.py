@@ -97,7 +97,7 @@ def test_create_with_client_chosen_id_get_and_already_exists(pipelines: v1.Pipel
     assert dict(job.runtime_config.parameter_values)["epochs"] == 3
     got = pipelines.get_pipeline_job(name=job.name)
     assert got.pipeline_spec["pipelineInfo"]["name"] == "train-pipeline"
-    assert {t.task_name for t in got.job_detail.task_details} == {"train", "evaluate"}
+    assert {t.task_name for t in got.job_detail.task_details} == {"run-0001", "train", "evaluate"}  # root: job id
     with pytest.raises(gexc.Conflict) as exc:
         pipelines.create_pipeline_job(parent=parent, pipeline_job=pipeline_job(), pipeline_job_id="run-0001")
     assert error_of(exc)["status"] == "ALREADY_EXISTS" and error_of(exc)["code"] == 409
@@ -117,7 +117,9 @@ def test_server_assigned_id_and_bad_ids(pipelines: v1.PipelineServiceClient, par
         pipelines.get_pipeline_job(name=f"{parent}/pipelineJobs/missing")
 
 
-def test_outputs_are_merged_on_success_and_update_time_moves(pipelines: v1.PipelineServiceClient, parent: str) -> None:
+def test_outputs_on_the_root_task_not_in_runtime_config_and_update_time_moves(
+    pipelines: v1.PipelineServiceClient, parent: str
+) -> None:
     job = pipelines.create_pipeline_job(
         parent=parent, pipeline_job=pipeline_job("PENDING:1,RUNNING:1,SUCCEEDED", outputs={"accuracy": 0.93})
     )
@@ -127,8 +129,10 @@ def test_outputs_are_merged_on_success_and_update_time_moves(pipelines: v1.Pipel
     while done.state != SUCCEEDED:
         done = pipelines.get_pipeline_job(name=job.name)
         seen.setdefault(done.state, done.update_time)
-    assert dict(done.runtime_config.parameter_values)["accuracy"] == 0.93
+    assert "accuracy" not in done.runtime_config.parameter_values  # runtimeConfig is input only (issue 23)
     assert dict(done.runtime_config.parameter_values)["epochs"] == 3
+    root = next(t for t in done.job_detail.task_details if t.execution.schema_title == "system.Run")
+    assert root.execution.metadata["output:accuracy"] == 0.93
     assert done.start_time and done.end_time == done.update_time
     times = [seen[s] for s in sorted(seen, key=lambda s: s.value)]
     assert times == sorted(times) and len(set(times)) == len(times)  # update_time changes on every state change

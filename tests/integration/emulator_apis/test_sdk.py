@@ -78,3 +78,37 @@ def test_cancel(sdk: None, admin: Any) -> None:
     )
     assert fresh.display_name == "sdk-cancel"
     assert aiplatform.CustomJob.list(filter='state="JOB_STATE_CANCELLED"')[0].resource_name == job.resource_name
+
+
+def test_pipeline_outputs_and_simple_list_view_as_the_sdk_reads_them(sdk: None, server: EmulatorServer) -> None:
+    """python-aiplatform's PipelineJob.task_details (job_detail.task_details of a GET) holds the root system.Run task
+    with output:<name>; PipelineJob.list(enable_simple_view=True) sends its _READ_MASK_FIELDS (constants/pipeline.py)
+    and gets the run contexts without task details."""
+    from google.cloud.aiplatform_v1 import PipelineServiceClient, PipelineState
+    from google.protobuf import struct_pb2
+
+    client = PipelineServiceClient(
+        transport="rest", client_options={"api_endpoint": server.url}, credentials=AnonymousCredentials()
+    )
+    spec = struct_pb2.Struct()
+    spec.update({"pipelineInfo": {"name": "sdk-pipeline"}, "root": {"dag": {"tasks": {"step": {}}}}})
+    body = aiplatform.gapic.PipelineJob(
+        display_name="sdk-pipeline",
+        runtime_config={"gcs_output_directory": "gs://emulator-staging/root"},
+    )
+    body.pipeline_spec = spec
+    body.runtime_config.parameter_values["VERTEX_EMULATOR_SCENARIO"] = "SUCCEEDED"
+    body.runtime_config.parameter_values["VERTEX_EMULATOR_OUTPUTS"] = '{"model_resource_name": "models/1"}'
+    created = client.create_pipeline_job(
+        parent=f"projects/{PROJECT}/locations/{LOCATION}", pipeline_job=body, pipeline_job_id="sdk-run-1"
+    )
+    job = aiplatform.PipelineJob.get(created.name)
+    assert job.state == PipelineState.PIPELINE_STATE_SUCCEEDED
+    (root,) = [t for t in job.task_details if t.execution.schema_title == "system.Run"]
+    assert root.task_name == job.name == "sdk-run-1"
+    assert root.execution.metadata["output:model_resource_name"] == "models/1"
+    (listed,) = aiplatform.PipelineJob.list(enable_simple_view=True)
+    assert listed.gca_resource.job_detail.pipeline_run_context.name.endswith("/contexts/sdk-run-1")
+    assert not listed.gca_resource.job_detail.task_details
+    assert listed.gca_resource.pipeline_spec["pipelineInfo"]["name"] == "sdk-pipeline"  # a path into the Struct
+    assert "root" not in listed.gca_resource.pipeline_spec

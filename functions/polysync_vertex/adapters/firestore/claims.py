@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from ...ports import Claim
-from . import stored
 from .client import guarded
 from .records import FirestoreRunRecords
 
@@ -148,7 +147,7 @@ class FirestoreClaims(FirestoreRunRecords):
         if not run.get("active"):
             run = {**run, "expireAt": self._expiry()}
             done["expireAt"] = run["expireAt"]
-        batch.create(self.db.runs.document(doc_id), stored.fit(run)[0])
+        batch.create(self.db.runs.document(doc_id), run)
         batch.update(self.db.requests.document(key), done)
         try:
             self.db.count("writes", 2)
@@ -177,7 +176,7 @@ class FirestoreClaims(FirestoreRunRecords):
         if not run.get("active"):
             run = {**run, "expireAt": self._expiry()}
             done["expireAt"] = run["expireAt"]
-        batch.create(self.db.runs.document(doc_id), stored.fit(run)[0])
+        batch.create(self.db.runs.document(doc_id), run)
         if existing is None:
             batch.create(request_ref, {**done, "fingerprint": None, "leaseUntil": 0, "attempt": 0, "adopted": True})
         else:

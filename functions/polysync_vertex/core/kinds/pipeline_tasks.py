@@ -22,6 +22,23 @@ def tasks(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [t for t in as_dict(job.get("jobDetail")).get("taskDetails") or [] if isinstance(t, dict)]
 
 
+def root_task(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's root task: `execution.schemaTitle` `system.Run`, `taskName` the job id (python-aiplatform finds it
+    that way: vertexai/language_models/_language_models.py by schema_title, model_evaluation/model_evaluation_job.py
+    by task_name). None when the job carries no task details (a list entry: jobDetail is "Not available in the list
+    view", google.cloud.aiplatform_v1 PipelineJob.job_detail; or a run that has not started its DAG)."""
+    job_id = str(job.get("name") or "").rsplit("/", 1)[-1]
+    roots = [t for t in tasks(job) if as_dict(t.get("execution")).get("schemaTitle") == "system.Run"]
+    return next((t for t in roots if t.get("taskName") == job_id), roots[0] if roots else None)
+
+
+def root_values(root: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """{name: value} of the root task's `execution.metadata["output:<name>"]` (a Struct: numbers are doubles); an
+    InputOutput parameter the run did not write keeps its `input:<name>` value; None when neither is there."""
+    metadata = as_dict(as_dict(root.get("execution")).get("metadata"))
+    return {name: metadata.get(f"output:{name}", metadata.get(f"input:{name}")) for name in names}
+
+
 def task_jobs(task: dict[str, Any]) -> list[str]:
     """The CustomJob resource names that ran the task (its main job last, earlier failed attempts first)."""
     detail = as_dict(task.get("executorDetail"))

@@ -13,16 +13,16 @@ from typing import Any
 from ... import log
 from ...config import Settings
 from ...core import kinds, runs
+from ...core.errors import UpstreamError
 from ...core.kinds import JobKind
 from ...core.labels import SHARDS
 from ...core.names import parent_name
-from ...ports import EventPublisher, ObjectReader, PollStore, VertexPort
+from ...ports import EventPublisher, PollStore, VertexPort
 from . import record
 from .index import ActiveIndex
 from .observe import Observer, Tuning, UnsupportedFilters
 from .orphans import Orphans
 from .outbox import Outbox
-from .outputs import MAX_READS_PER_TICK, OutputsReads
 
 STALE_TICK_SECONDS = 300
 
@@ -57,11 +57,8 @@ class PollService:
         store: PollStore,
         publisher: EventPublisher,
         unsupported: UnsupportedFilters | None = None,
-        storage: ObjectReader | None = None,
     ) -> None:
         self.settings = settings
-        self.storage = storage  # reads Custom Jobs' outputs files (services/poll/outputs.py)
-        self.outputs_reads_per_tick = MAX_READS_PER_TICK
         self.vertex = vertex
         self.store = store
         self.publisher = publisher
@@ -125,10 +122,9 @@ class PollService:
         seen = len(index.entries)
 
         changes = adopted = 0
-        reads = OutputsReads(self.storage, limit=self.outputs_reads_per_tick)
         for (collection, project, location), group in by_location.items():
             kind = kinds.BY_COLLECTION[collection]
-            c, a = self._poll_location(kind, index, project, location, group, shard_range, now, deadline, reads)
+            c, a = self._poll_location(kind, index, project, location, group, shard_range, now, deadline)
             changes, adopted = changes + c, adopted + a
         adopted += self.orphans.stranded(index, now, deadline)
         if index.sweep_due:
@@ -145,7 +141,6 @@ class PollService:
             "changes": changes,
             "adopted": adopted,
             "eventsPublished": published,
-            "outputsRead": reads.reads,
             "vertexCalls": _diff(self.vertex.calls, vertex_before),
             "firestore": _diff(self.store.counts, store_before),
             "seconds": round(time.monotonic() - started, 3),
@@ -163,7 +158,6 @@ class PollService:
         shard_range: tuple[int, int] | None,
         now: datetime,
         deadline: float,
-        reads: OutputsReads,
     ) -> tuple[int, int]:
         """One kind in one location: observe, record what changed (one commit), adopt or cancel orphans."""
         parent = parent_name(project, location)
@@ -178,8 +172,15 @@ class PollService:
             if run is None:
                 index.forget(entry["runId"])
                 continue
-            outputs = reads.decide_observed(run, observed, gone, deadline)
-            mutate = record.mutation(run, observed, gone, now, threshold, outputs)
+            if record.needs_full_job(kind, run, observed):
+                try:
+                    observed = self.observer.get(entry["runId"], deadline)
+                except UpstreamError as err:  # not recorded now: still active, observed again (at the latest by the
+                    # next full scan) and read then
+                    log.warning("reading a finished job's outputs failed", runId=entry["runId"], code=err.code)
+                    index.track(run)
+                    continue
+            mutate = record.mutation(run, observed, gone, now, threshold)
             if mutate is None:
                 index.track(run)
             else:
