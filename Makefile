@@ -5,15 +5,21 @@ CHECKOV_VENV ?= .venv-checkov
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv checkov-venv demo dev test test-unit test-integration test-e2e test-slow test-live lint fmt bench clean
+.PHONY: venv checkov-venv demo dev diagrams test test-unit test-integration test-e2e test-slow test-live lint fmt bench clean
 
-$(BIN)/activate: pyproject.toml
+# Two stamps in one venv: the demo needs the runtime dependencies and the extra `demo` (the local stack's storage
+# emulator); tests, lint and benchmarks add `dev` and `bench` (mypy, schemathesis, matplotlib, ...).
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e ".[demo]"
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
-	touch $(BIN)/activate
+	touch $@
 
-venv: $(BIN)/activate
+venv: $(VENV)/.dev
 
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -23,12 +29,16 @@ $(CHECKOV_VENV)/bin/checkov:
 checkov-venv: $(CHECKOV_VENV)/bin/checkov
 
 ## The local demo: the whole stack on this machine, three runs, live events, then everything stops.
-demo: venv
+demo: $(VENV)/.runtime
 	$(BIN)/polysync-vertex demo
 
 ## The local stack alone, until Ctrl-C.
-dev: venv
+dev: $(VENV)/.runtime
 	$(BIN)/polysync-vertex dev
+
+## The diagrams of docs/ (Graphviz sources -> committed PNGs); needs `dot` (apt-get install graphviz). Not part of test.
+diagrams:
+	for f in docs/diagrams/*.dot; do dot -Tpng -Gdpi=90 "$$f" -o "$${f%.dot}.png"; done
 
 ## Every test: lint, unit, integration (real emulators), infra checks, e2e (whole local stack).
 test: venv checkov-venv lint

@@ -20,25 +20,6 @@ def _secrets() -> tuple[str, ...]:
     return bootstrap.app().settings.webhook_secrets
 
 
-def _templates_query(args: Any) -> Any:
-    from polysync_vertex.services.templates import TemplateQuery, parse_flag, parse_page_size
-
-    def arg(name: str) -> str | None:
-        return web.single_arg(args, name, required=False)
-
-    return TemplateQuery(
-        external_id=arg("externalId"),
-        project=arg("project"),
-        location=arg("location"),
-        job_type=arg("jobType"),
-        filter=arg("filter") or "",
-        page_size=parse_page_size(arg("pageSize")),
-        page_token=arg("pageToken") or "",
-        walk_all=parse_flag("all", arg("all")),
-        include_runs=parse_flag("includeRuns", arg("includeRuns")),
-    )
-
-
 @functions_framework.http
 def submit(request: Any) -> Any:
     """POST: a Polysync run request -> one Vertex AI job of the template's type (201 created, 200 replayed)."""
@@ -67,20 +48,20 @@ def status(request: Any) -> Any:
 @functions_framework.http
 def templates(request: Any) -> Any:
     """GET ?project=&location= (list) or ?externalId= (one): Vertex AI jobs usable as templates, with their links."""
-    return web.handle(request, "GET", _secrets, lambda args: bootstrap.app().templates.handle(_templates_query(args)))
+    return web.handle(
+        request, "GET", _secrets, lambda args: bootstrap.app().templates.answer(web.templates_query(args))
+    )
 
 
 @functions_framework.http
 def health(request: Any) -> Any:
     """GET [?deep=true]: Polysync's "test connectivity" (200 when every check passed, else 503, same body)."""
-    from polysync_vertex.services.templates import parse_flag
-
     return web.handle(
         request,
         "GET",
         _secrets,
         lambda args: bootstrap.app().health.check(
-            deep=parse_flag("deep", web.single_arg(args, "deep", required=False))
+            deep=web.parse_flag("deep", web.single_arg(args, "deep", required=False))
         ),
     )
 

@@ -28,8 +28,10 @@ status_subscriber_members = ["serviceAccount:polysync-consumer@my-project.iam.gs
 # Ended runs and their request records are deleted by Firestore TTL this many days after they end.
 retention_days = 90
 
-# Alert policies notify these channels (docs/deploy.md, step 2). Required unless allow_silent_alerts = true.
-notification_channels = ["projects/my-project/notificationChannels/1234567890"]
+# Alert policies notify these channels (docs/deploy.md, step 2). Required unless allow_silent_alerts = true: left
+# empty, the plan stops with "Alerts would page no one" until you put the channel of step 2 here, e.g.
+# ["projects/my-project/notificationChannels/1234567890"] (a made-up id would pass the plan and fail the apply).
+notification_channels = []
 
 # Slow clients: Cloud Run's request timeout and concurrency per HTTP function instance.
 http_timeout_seconds = 60

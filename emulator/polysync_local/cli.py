@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import secrets
 import sys
 import time
@@ -25,6 +24,7 @@ from .client import (
     SECRET_ENV,
     Connector,
     EventReader,
+    PubSubUnavailable,
     Response,
     UsageError,
     format_event,
@@ -32,6 +32,18 @@ from .client import (
     table,
     url_env,
 )
+from .params import (
+    SHORT_TYPE,
+    TYPE_NAMES,
+    apply_schema,
+    attribute_hint,
+    parse_attr,
+    parse_job_type,
+    parse_output,
+    parse_param,
+)
+
+__all__ = ["build_parser", "main", "parse_attr", "parse_output", "parse_param"]
 
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}  success
@@ -48,8 +60,6 @@ CONNECTION_HELP = f"""connection: URLs and the webhook secret come from, first f
      (written by `polysync-vertex dev`).
 Against a deployment: the function URLs from `terraform output`, the secret from Secret Manager."""
 
-PARAM_TYPES = {t.lower(): t for t in ("String", "Number", "Boolean", "Date", "DateTime", "JSON")}
-_INT = re.compile(r"^-?\d+$")
 RESOURCE_NAMES = "projects/P/locations/L/{customJobs,pipelineJobs,batchPredictionJobs}/ID"
 
 
@@ -61,56 +71,21 @@ def _epilog(examples: str, *extra: str) -> str:
     return "\n\n".join(["examples:\n" + examples.strip("\n"), *extra, EXIT_CODES])
 
 
-# -- argument helpers ----------------------------------------------------------------------------------------
-def parse_attr(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, int(value) if _INT.match(value) else value
-
-
-def parse_param(text: str) -> dict[str, Any]:
-    """NAME=VALUE[:Type] -> a contract parameter (direction Input). A trailing :Type is only taken as the type
-    when it names one (String, Number, Boolean, Date, DateTime, JSON; any case), so values may contain colons.
-    Number becomes an int or a float, Boolean true/false, JSON the object or array it spells."""
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE[:Type], got {text!r}")
-    ptype = "String"
-    head, colon, tail = value.rpartition(":")
-    if colon and tail.lower() in PARAM_TYPES:
-        value, ptype = head, PARAM_TYPES[tail.lower()]
-    typed: Any = value
-    if ptype == "Number":
-        try:
-            number = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"parameter {name}: {value!r} is not a number") from None
-        typed = int(number) if _INT.match(value) else number
-    elif ptype == "Boolean":
-        if value.lower() not in ("true", "false"):
-            raise argparse.ArgumentTypeError(f"parameter {name}: Boolean must be true or false, got {value!r}")
-        typed = value.lower() == "true"
-    elif ptype == "JSON":
-        try:
-            typed = json.loads(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"parameter {name}: {value!r} is not JSON ({exc})") from None
-        if not isinstance(typed, dict | list):
-            raise argparse.ArgumentTypeError(f"parameter {name}: JSON must be an object or an array, got {value!r}")
-    return {"name": name, "direction": "Input", "type": ptype, "value": typed}
-
-
+# -- connection and output ------------------------------------------------------------------------------
 def _connector(args: argparse.Namespace, function: str) -> Connector:
     url = args.url or os.environ.get(url_env(function), "")
     secret = args.secret or os.environ.get(SECRET_ENV, "")
+    source = "--secret" if args.secret else f"${SECRET_ENV}" if secret else ""
     endpoints: dict[str, Any] = {}
     if not (url and secret):
         endpoints = load_endpoints(args.endpoints_file)
     urls = dict(endpoints.get("functions") or {})
     if url:
         urls[function] = url
-    return Connector(urls, secret or str(endpoints.get("webhookSecret") or ""), timeout=args.timeout)
+    connector = Connector(urls, secret or str(endpoints.get("webhookSecret") or ""), timeout=args.timeout)
+    connector.secret_source = source or "the endpoints file's webhookSecret"
+    args.connector_used = connector  # for _fail's hints
+    return connector
 
 
 def _defaults(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,9 +101,24 @@ def _print_json(value: Any) -> None:
 
 
 def _fail(resp: Response, args: argparse.Namespace) -> int:
-    if args.json and resp.body is not None:
-        _print_json(resp.body)
+    """The connector's error on stderr (and as JSON on stdout with --json, a transport failure included), with a
+    hint where the answer alone leaves the user guessing; the exit code of its class."""
+    if args.json:
+        _print_json(resp.error_body())
     print(f"error: {resp.describe_error()}", file=sys.stderr)
+    err = resp.error_body()["error"]
+    hint = ""
+    if resp.status == 401 and "does not match" in str(err.get("message")):
+        connector = getattr(args, "connector_used", None)
+        used = connector.secret_source if connector is not None else "the secret given"
+        hint = (
+            f"the webhook secret ({used}) is not one the connector holds (PSV_WEBHOOK_SECRETS; a restarted local "
+            "stack generates a new one: use its endpoints file)"
+        )
+    elif resp.status == 400:
+        hint = attribute_hint(str(err.get("message", "")), str(err.get("field") or ""), getattr(args, "job_type", ""))
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
     return resp.exit_code
 
 
@@ -196,16 +186,37 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise UsageError("--job-name is required (or jobName in --body)")
     if args.template:
         body["externalId"] = args.template
+    if args.job_type:
+        body["jobType"] = args.job_type
     if args.attr:
         attributes = dict(body.get("attributes") or {})
         attributes.update(dict(args.attr))
         body["attributes"] = attributes
-    if args.param:
-        names = {p["name"] for p in args.param}
-        body["parameters"] = [p for p in body.get("parameters") or [] if p.get("name") not in names] + args.param
-    resp = _connector(args, "submit").submit(body)
+    connector = _connector(args, "submit")
+    flags = (args.param or []) + (args.output or [])
+    if flags:
+        flags = _typed_by_template(connector, str(body.get("externalId") or ""), flags)
+        names = {p["name"] for p in flags}
+        body["parameters"] = [p for p in body.get("parameters") or [] if p.get("name") not in names] + flags
+    args.job_type = body.get("jobType") or ""
+    resp = connector.submit(body)
+    if not resp.ok:
+        return _fail(resp, args)
     what = "created" if resp.status == 201 else "replayed (same requestId and body: the existing run)"
     return _show_run(resp, args, f"run {what} [HTTP {resp.status}]")
+
+
+def _typed_by_template(connector: Connector, template: str, params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parameters given without `:Type` take the type the template's parameter schema declares (one GET
+    templates); without a template, or when it cannot be read, they stay as given (the connector then says)."""
+    if not template or all(getattr(p, "explicit_type", True) for p in params):
+        return [dict(p) for p in params]
+    resp = connector.templates(external_id=template)
+    schema = resp.body.get("parameters") if resp.ok and isinstance(resp.body, dict) else None
+    try:
+        return apply_schema(params, schema if isinstance(schema, list) else [])
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{exc} (the template declares that type)") from None
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -219,7 +230,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return _show_run(resp, args, headline)
 
 
-def _show_run(resp: Any, args: argparse.Namespace, headline: str) -> int:
+def _show_run(resp: Response, args: argparse.Namespace, headline: str) -> int:
     """A run answer: the error and its exit code, the JSON (--json), or the run as a table under `headline`."""
     if not resp.ok:
         return _fail(resp, args)
@@ -230,16 +241,24 @@ def _show_run(resp: Any, args: argparse.Namespace, headline: str) -> int:
     return EXIT_OK
 
 
+def _param_text(p: dict[str, Any]) -> str:
+    out = "" if p.get("direction", "Input") == "Input" else f" {p.get('direction')}"
+    return f"{p.get('name')}:{p.get('type', 'String')}{out}"
+
+
 def _template_rows(templates: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for t in templates:
         attrs = t.get("attributes") or {}
+        ordered = sorted(t.get("parameters") or [], key=lambda p: str(p.get("name")).lower())
+        params = ", ".join(_param_text(p) for p in ordered)
         rows.append(
             [
+                SHORT_TYPE.get(str(t.get("jobType", "")), str(t.get("jobType", ""))),
                 str(t.get("displayName", "")),
-                str(t.get("workerPools", "")),
-                str(attrs.get("machineType", "")),
-                str(attrs.get("containerImageUri", "")),
+                str(t.get("workerPools", "-")),
+                str(attrs.get("machineType", "-")),
+                params if len(params) <= 60 else params[:57] + "...",
                 str(len(t.get("links") or [])),
                 str(t.get("externalId", "")),
             ]
@@ -248,10 +267,17 @@ def _template_rows(templates: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def _print_template(t: dict[str, Any]) -> None:
-    print(f"{t.get('displayName', '')}  ({t.get('jobType', '')}, {t.get('workerPools', '?')} worker pool(s))")
+    pools = f", {t['workerPools']} worker pool(s)" if t.get("workerPools") else ""
+    print(f"{t.get('displayName', '')}  ({t.get('jobType', '')}{pools})")
     print(f"  externalId  {t.get('externalId', '')}")
     for key, value in (t.get("attributes") or {}).items():
-        print(f"  {key}: {value}")
+        print(f"  {key}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+    params = t.get("parameters") or []
+    if params:
+        print("  parameters (NAME=VALUE[:Type] for --param, NAME[:Type] for --output):")
+        for p in params:
+            default = f"  default {json.dumps(p['default'])}" if p.get("default") is not None else ""
+            print(f"    {p.get('name', ''):<28} {p.get('type', ''):<9} {p.get('direction', ''):<12}{default}".rstrip())
     links = t.get("links") or []
     if links:
         print("  links:")
@@ -278,7 +304,9 @@ def cmd_templates(args: argparse.Namespace) -> int:
     templates: list[dict[str, Any]] = []
     token = args.page_token or ""
     while True:
-        resp = connector.templates(project=project, location=location, filter=args.filter or "", page_token=token)
+        resp = connector.templates(
+            project=project, location=location, job_type=args.job_type, filter=args.filter or "", page_token=token
+        )
         if not resp.ok:
             return _fail(resp, args)
         templates += list(resp.body.get("templates") or [])
@@ -288,7 +316,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"templates": templates, "nextPageToken": token})
     else:
-        headers = ["DISPLAY NAME", "POOLS", "MACHINE", "IMAGE", "LINKS", "EXTERNAL ID"]
+        headers = ["TYPE", "DISPLAY NAME", "POOLS", "MACHINE", "PARAMETERS", "LINKS", "EXTERNAL ID"]
         print(table(_template_rows(templates), headers) if templates else "no templates")
         if token:
             print(f"more: --page-token {token}  (or --all)")
@@ -324,27 +352,51 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_events(args: argparse.Namespace) -> int:
-    subscription = args.subscription
-    host = args.pubsub_host
+def _events_source(args: argparse.Namespace) -> tuple[str, str]:
+    """(subscription, Pub/Sub emulator host or "" for real Pub/Sub). Without --subscription both come from the
+    endpoints file; with one, the file's emulator host is used when the subscription is in the file's project
+    (the local stack), real Pub/Sub otherwise (a deployment)."""
+    endpoints = load_endpoints(args.endpoints_file, required=not args.subscription)
+    subscription = args.subscription or str(endpoints.get("statusSubscription") or "")
     if not subscription:
-        endpoints = load_endpoints(args.endpoints_file)
-        subscription = str(endpoints.get("statusSubscription") or "")
-        host = host or str(endpoints.get("pubsubHost") or "")
-        if not subscription:
-            raise UsageError("the endpoints file names no statusSubscription; pass --subscription")
-    reader = EventReader(subscription, host)
+        raise UsageError("the endpoints file names no statusSubscription; pass --subscription")
+    host = args.pubsub_host or ""
+    local_project = str(endpoints.get("project") or "")
+    if not host and local_project and subscription.startswith(f"projects/{local_project}/"):
+        host = str(endpoints.get("pubsubHost") or "")
+    return subscription, host
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    subscription, host = _events_source(args)
+    try:
+        reader = EventReader(subscription, host)
+    except Exception as exc:  # noqa: BLE001 - google.auth's DefaultCredentialsError, named below
+        if type(exc).__name__ != "DefaultCredentialsError":
+            raise
+        raise UsageError(
+            "no Google credentials to read real Pub/Sub: run `gcloud auth application-default login`, or pass "
+            "--pubsub-host (or the endpoints file) for the local stack's emulator"
+        ) from None
     count = 0
     try:
-        for event in reader.iter(follow=args.follow, idle_seconds=args.wait):
+        for event in reader.iter(follow=args.follow, idle_seconds=args.wait, retry_seconds=args.retry_seconds):
             print(json.dumps(event, ensure_ascii=False) if args.json else format_event(event), flush=True)
             count += 1
             if args.max and count >= args.max:
                 break
     except KeyboardInterrupt:
         pass
-    except Exception as exc:  # noqa: BLE001 - e.g. the subscription or the emulator is gone
-        print(f"error: reading {subscription} failed: {exc}", file=sys.stderr)
+    except PubSubUnavailable as exc:
+        waited = f" for {args.retry_seconds:g} s" if args.follow else ""
+        print(f"error: {exc}{waited}: is the stack running? is the endpoints file stale?", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. the subscription is gone, permission denied
+        print(
+            f"error: reading {subscription} failed: {str(exc).splitlines()[0] if str(exc) else exc!r}", file=sys.stderr
+        )
         return EXIT_UNAVAILABLE
     finally:
         reader.close()
@@ -506,6 +558,12 @@ def build_parser() -> argparse.ArgumentParser:
   polysync-vertex submit --job-name nightly-pipeline \\
       --template projects/my-proj/locations/us-central1/pipelineJobs/train-pipeline-20261101 \\
       --param EPOCHS=10:Number --param CONFIG='{"a":1}':JSON --param temperature=0.5:Number
+  polysync-vertex submit --job-name adhoc-batch --job-type batch \\
+      --attr model=projects/my-proj/locations/us-central1/models/sentiment \\
+      --attr inputConfig='{"instancesFormat":"jsonl","gcsSource":{"uris":["gs://b/in.jsonl"]}}' \\
+      --attr outputConfig='{"predictionsFormat":"jsonl","gcsDestination":{"outputUriPrefix":"gs://b/out"}}'
+  polysync-vertex submit --job-name p --template projects/my-proj/locations/us-central1/pipelineJobs/ID \\
+      --param epochs=10 --output score:Number     # epochs takes the type the pipeline declares
   polysync-vertex submit --body request.json --json | jq -r .runId
   # local emulator only: script the job's path through its states
   polysync-vertex submit --job-name slow --attr machineType=n1-standard-4 --attr containerImageUri=img \\
@@ -521,15 +579,33 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"template job (its collection is the job type): {RESOURCE_NAMES}",
     )
     p.add_argument(
-        "--attr", action="append", type=parse_attr, metavar="KEY=VALUE", help="attribute (repeatable); ints as ints"
+        "--job-type",
+        type=parse_job_type,
+        metavar="TYPE",
+        help="custom (default), pipeline or batch: the type of a run without --template (a template's collection "
+        "decides otherwise)",
+    )
+    p.add_argument(
+        "--attr",
+        action="append",
+        type=parse_attr,
+        metavar="KEY=VALUE",
+        help="attribute (repeatable); integers as numbers, a JSON object or array as JSON (inputConfig={...})",
     )
     p.add_argument(
         "--param",
         action="append",
         type=parse_param,
         metavar="NAME=VALUE[:Type]",
-        help="Input parameter (repeatable); Type: String (default), Number, Boolean, Date, DateTime, JSON "
-        "(an object or array)",
+        help=f"Input parameter (repeatable); Type: {TYPE_NAMES} (an object or array); without one, the type the "
+        "template declares, else String",
+    )
+    p.add_argument(
+        "--output",
+        action="append",
+        type=parse_output,
+        metavar="NAME[:Type]",
+        help="declare an Output parameter (repeatable): reported in the run's outputs where its job type has them",
     )
     p.add_argument("--body", metavar="FILE", help="request JSON file ('-': stdin); flags override its fields")
     p.set_defaults(func=cmd_submit)
@@ -563,18 +639,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "templates",
-        "list or show CustomJobs usable as templates, with attributes and links (GET templates)",
+        "list or show templates: Vertex AI Custom, Pipeline and Batch Prediction Jobs Polysync can import, with "
+        "type, attributes, parameters and links (GET templates)",
         """
   polysync-vertex templates                                   # project and location of the local stack
   polysync-vertex templates --project my-proj --location europe-west4 --all
-  polysync-vertex templates --filter 'display_name="nightly-train"'
+  polysync-vertex templates --job-type pipeline --filter 'display_name="nightly-train"'
   polysync-vertex templates --external-id projects/my-proj/locations/us-central1/customJobs/123
 """,
         [client],
     )
     p.add_argument("--project", help="project (default: the endpoints file's)")
     p.add_argument("--location", help="Vertex AI location (default: the endpoints file's)")
-    p.add_argument("--filter", help="Vertex AI list filter, passed through")
+    p.add_argument("--job-type", type=parse_job_type, metavar="TYPE", help="custom, pipeline or batch only")
+    p.add_argument("--filter", help="Vertex AI list filter, passed through (fields differ by type: add --job-type)")
     p.add_argument("--page-token", help="continue a previous listing")
     p.add_argument("--all", action="store_true", help="follow nextPageToken to the end")
     p.add_argument("--external-id", help="show one template")
@@ -619,11 +697,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pubsub-host", help="Pub/Sub emulator host:port (default: the endpoints file's)")
     p.add_argument("--max", type=int, default=0, help="exit after this many events")
     p.add_argument("--wait", type=float, default=2.0, help="without --follow: exit after this many idle seconds")
+    p.add_argument(
+        "--retry-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="with --follow: how long an unreachable Pub/Sub is retried (with back-off) before exit 4 (default 60)",
+    )
     p.set_defaults(func=cmd_events)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours. Point stdout at /dev/null so that the interpreter's
+        # final flush does not raise again (the recipe of Python's signal module docs, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,12 @@ EXIT_FAILED = 1  # dev / demo: the stack or the demo did not do what it should
 EXIT_USAGE = 2  # bad flags, missing URL, secret or endpoints file
 EXIT_CLIENT = 3  # the connector refused the request (HTTP 4xx)
 EXIT_UNAVAILABLE = 4  # HTTP 5xx, connection refused, timeout
+
+
+UNREACHABLE_HINT = (
+    "is the local stack running (`polysync-vertex dev`)? is the endpoints file stale (left by a stack that is gone)? "
+    "against a deployment: check --url"
+)
 
 
 class UsageError(Exception):
@@ -74,9 +80,17 @@ class Response:
             return EXIT_CLIENT
         return EXIT_UNAVAILABLE
 
+    def error_body(self) -> dict[str, Any]:
+        """The answer in the contract's error form; a transport failure as UNAVAILABLE (for `--json`)."""
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            return self.body
+        if self.status == 0:
+            return {"error": {"status": "UNAVAILABLE", "message": self.describe_error()}}
+        return {"error": {"status": "UNKNOWN", "message": f"HTTP {self.status}: {str(self.body)[:500]}"}}
+
     def describe_error(self) -> str:
         if self.status == 0:
-            return f"connector unreachable: {self.error}"
+            return f"connector unreachable: {self.error} ({UNREACHABLE_HINT})"
         err = self.body.get("error") if isinstance(self.body, dict) else None
         if isinstance(err, dict):
             text = f"HTTP {self.status} {err.get('status', '')}: {err.get('message', '')}"
@@ -93,6 +107,7 @@ class Connector:
         self.urls = urls
         self.secret = secret
         self.timeout = timeout
+        self.secret_source = "the secret given"  # named in the hint for a secret the connector does not hold
 
     @classmethod
     def from_endpoints(cls, endpoints: dict[str, Any], timeout: float = 60.0) -> Connector:
@@ -151,13 +166,19 @@ class Connector:
         return self.get("health", {"deep": "true" if deep else ""})
 
     def templates(
-        self, *, project: str = "", location: str = "", filter: str = "", page_token: str = "", external_id: str = ""
+        self,
+        *,
+        project: str = "",
+        location: str = "",
+        job_type: str = "",
+        filter: str = "",
+        page_token: str = "",
+        external_id: str = "",
     ) -> Response:
         if external_id:
             return self.get("templates", {"externalId": external_id})
-        return self.get(
-            "templates", {"project": project, "location": location, "filter": filter, "pageToken": page_token}
-        )
+        query = {"project": project, "location": location, "jobType": job_type, "filter": filter}
+        return self.get("templates", {**query, "pageToken": page_token})
 
 
 # -- status events -----------------------------------------------------------------------------------------
@@ -178,19 +199,41 @@ def event_record(received: Any) -> dict[str, Any]:
     }
 
 
-class EventReader:
-    """Pulls (and acks) a status subscription. Uses PUBSUB_EMULATOR_HOST when `emulator_host` is given."""
+class PubSubUnavailable(Exception):
+    """Pub/Sub (or its emulator) cannot be reached: connection refused, DNS, TLS."""
 
-    def __init__(self, subscription: str, emulator_host: str = "") -> None:
+
+class EventReader:
+    """Pulls (and acks) a status subscription. Uses PUBSUB_EMULATOR_HOST when `emulator_host` is given.
+
+    `client`, `sleep` and `clock` are for tests (a fake subscriber, no real waiting)."""
+
+    BACKOFF_FIRST = 0.5  # seconds before the first retry of an unreachable Pub/Sub, doubled up to BACKOFF_MAX
+    BACKOFF_MAX = 8.0
+
+    def __init__(
+        self,
+        subscription: str,
+        emulator_host: str = "",
+        *,
+        client: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if emulator_host:
             os.environ["PUBSUB_EMULATOR_HOST"] = emulator_host
-        from google.cloud import pubsub_v1
-
         self.subscription = subscription
-        self.client = pubsub_v1.SubscriberClient()
+        self.where = emulator_host or os.environ.get("PUBSUB_EMULATOR_HOST") or "pubsub.googleapis.com"
+        self.sleep, self.clock = sleep, clock
+        if client is None:
+            from google.cloud import pubsub_v1
+
+            client = pubsub_v1.SubscriberClient()  # google.auth's DefaultCredentialsError without an emulator / ADC
+        self.client = client
 
     def pull(self, timeout: float = 1.0, max_messages: int = 100) -> list[dict[str, Any]]:
-        """What arrived within about `timeout` seconds, acked, in delivery order ([] when nothing came)."""
+        """What arrived within about `timeout` seconds, acked, in delivery order ([] when nothing came).
+        Raises PubSubUnavailable when Pub/Sub cannot be reached (gRPC UNAVAILABLE: e.g. connection refused)."""
         from google.api_core import exceptions as gexc
 
         try:
@@ -199,8 +242,10 @@ class EventReader:
                 timeout=timeout,
                 retry=None,
             )
-        except (gexc.DeadlineExceeded, gexc.ServiceUnavailable):
-            return []
+        except gexc.DeadlineExceeded:
+            return []  # nothing arrived in time
+        except gexc.ServiceUnavailable as exc:
+            raise PubSubUnavailable(f"Pub/Sub at {self.where} is unreachable ({_first_line(exc)})") from None
         received = list(response.received_messages)
         if not received:
             return []
@@ -208,19 +253,39 @@ class EventReader:
         self.client.acknowledge(request={"subscription": self.subscription, "ack_ids": [r.ack_id for r in received]})
         return records
 
-    def iter(self, *, follow: bool, idle_seconds: float = 2.0) -> Iterator[dict[str, Any]]:
-        """Events as they arrive; without `follow`, stop once nothing arrived for `idle_seconds`."""
-        idle_since = time.monotonic()
+    def iter(self, *, follow: bool, idle_seconds: float = 2.0, retry_seconds: float = 60.0) -> Iterator[dict[str, Any]]:
+        """Events as they arrive; without `follow`, stop once nothing arrived for `idle_seconds`.
+
+        Unreachable Pub/Sub: without `follow` PubSubUnavailable at once; with `follow` retries with back-off
+        (0.5 s doubling to 8 s: no busy loop) and raises once it stayed unreachable for `retry_seconds`."""
+        idle_since = self.clock()
+        down_since: float | None = None
+        backoff = self.BACKOFF_FIRST
         while True:
-            batch = self.pull(timeout=1.0)
+            try:
+                batch = self.pull(timeout=1.0)
+            except PubSubUnavailable:
+                now = self.clock()
+                down_since = now if down_since is None else down_since
+                if not follow or now - down_since >= retry_seconds:
+                    raise
+                self.sleep(backoff)
+                backoff = min(backoff * 2, self.BACKOFF_MAX)
+                continue
+            down_since, backoff = None, self.BACKOFF_FIRST
             if batch:
-                idle_since = time.monotonic()
+                idle_since = self.clock()
                 yield from batch
-            elif not follow and time.monotonic() - idle_since >= idle_seconds:
+            elif not follow and self.clock() - idle_since >= idle_seconds:
                 return
 
     def close(self) -> None:
         self.client.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def format_event(event: dict[str, Any], *, clock: bool = True, run: bool = True) -> str:
@@ -242,8 +307,20 @@ def format_event(event: dict[str, Any], *, clock: bool = True, run: bool = True)
     line = f"{prefix}#{seq:<3} {change:<58}{which}".rstrip()
     err = data.get("error")
     if isinstance(err, dict) and err.get("message"):
-        line += f"\n          error {err.get('code')}: {str(err['message'])[:200]}"
+        line += f"\n          error {err.get('code')}: {_shorten(str(err['message']), 300)}"
     return line
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters, but never inside a URL (a cut link is a broken link)."""
+    if len(text) <= limit:
+        return text
+    token_start = text.rfind(" ", 0, limit) + 1
+    token_end = text.find(" ", limit)
+    token_end = len(text) if token_end < 0 else token_end
+    if "://" in text[token_start:token_end]:
+        limit = token_end
+    return text if limit >= len(text) else text[:limit] + " ..."
 
 
 def duration_seconds(run: dict[str, Any]) -> float | None:

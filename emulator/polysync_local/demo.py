@@ -13,8 +13,8 @@
    VERTEX_EMULATOR_SCENARIO, which the emulator reads wherever the job type puts parameters (pool 0's env,
    `runtimeConfig.parameterValues`, `modelParameters`); the pipeline's output values by VERTEX_EMULATOR_OUTPUTS.
    The connector refuses a pipeline parameter its spec does not declare, so the demo pipeline declares both;
-5. prints the status events as the poller publishes them, then a table of the runs (with the pipeline's outputs
-   and the batch prediction's output location), and stops the stack.
+5. prints the status events as the poller publishes them, then a table of the runs (with the Custom Job's and the
+   pipeline's outputs   and the batch prediction's output location), and stops the stack.
 
 With --execute, the succeeding run executes examples/train_tiny.py in the emulator (EPOCHS and LEARNING_RATE
 arrive as environment variables) and its training log is shown.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .client import Connector, EventReader, duration_seconds, format_event, table
-from .stack import LocalStack, Shutdown, StackConfig, critical, signals_raise
+from .stack import LocalStack, Shutdown, StackConfig, critical, defined_functions, signals_raise
 
 TRAIN_SCRIPT = Path(__file__).resolve().parent / "examples" / "train_tiny.py"
 FINAL_STATUSES = ("Success", "Failed", "Cancelled", "Unknown")
@@ -41,6 +41,14 @@ SHORT_TYPE = {CUSTOM: "custom", PIPELINE: "pipeline", BATCH: "batch"}
 PIPELINE_TEMPLATE_ID = "demo-train-eval-template"
 # What the demo pipeline run reports on success (through the emulator's VERTEX_EMULATOR_OUTPUTS).
 PIPELINE_OUTPUTS = {"score": 0.93, "model_uri": "gs://local-project-demo/pipeline-root/model"}
+# Parameters that script the emulator, not the workload; the demo pipeline declares them only so that the connector,
+# which refuses a parameter a pipeline does not declare (as Vertex AI does), passes them on.
+EMULATOR_CONTROLS = "VERTEX_EMULATOR_"
+# The succeeding Custom Job's Output parameter: the trainer writes it to POLYSYNC_OUTPUTS_PATH (with --execute), or
+# the emulator writes the scripted value (VERTEX_EMULATOR_OUTPUTS); the run's `outputs` once it ends. Without an
+# outputs bucket (PSV_OUTPUTS_BUCKET=) the connector ignores it with a warning.
+DECLARED_OUTPUT = "FINAL_LOSS"
+SCRIPTED_LOSS = 0.0104
 
 
 @dataclass
@@ -61,8 +69,8 @@ class DemoRun:
         return self.expected == "Cancelled"
 
     def result(self) -> str:
-        """The run's result column: a pipeline's outputs, a batch prediction's output location, else '-'."""
-        if self.job_type == PIPELINE:
+        """The run's result column: a pipeline's or Custom Job's outputs, a batch prediction's output location."""
+        if self.job_type == PIPELINE or (self.job_type == CUSTOM and self.record.get("outputs")):
             outputs = self.record.get("outputs") or {}
             return ",".join(f"{k}={_compact(v)}" for k, v in sorted(outputs.items())) or "-"
         if self.job_type == BATCH:
@@ -81,7 +89,8 @@ class DemoRun:
             return (self.record.get("outputs") or {}) == PIPELINE_OUTPUTS
         if self.job_type == BATCH:
             return bool(self.record.get("outputInfo"))
-        return True
+        outputs = self.record.get("outputs")  # a Custom Job's, when the stack has an outputs bucket
+        return outputs is None or (isinstance(outputs.get(DECLARED_OUTPUT), int | float) and "_error" not in outputs)
 
 
 def _compact(value: Any) -> str:
@@ -269,7 +278,8 @@ def demo_runs(container: str, distributed: str, pipeline: str = "", batch: str =
     succeed_params: list[dict[str, Any]] = [
         {"name": "EPOCHS", "direction": "Input", "type": "Number", "value": 2000},
         {"name": "LEARNING_RATE", "direction": "Input", "type": "Number", "value": 0.1},
-        {"name": "SCORE", "direction": "Output", "type": "Number"},
+        {"name": DECLARED_OUTPUT, "direction": "Output", "type": "Number"},
+        {"name": "VERTEX_EMULATOR_OUTPUTS", "type": "String", "value": json.dumps({DECLARED_OUTPUT: SCRIPTED_LOSS})},
         # With --execute the emulator cuts the scenario at RUNNING: the training process decides how it ends.
         _scenario("PENDING:5,QUEUED:5,RUNNING:20,SUCCEEDED"),
     ]
@@ -377,7 +387,8 @@ class Demo:
         print(text, file=self.out, flush=True)
 
     def clock(self) -> str:
-        return f"[{time.monotonic() - self.started:5.1f}s]"
+        """Seconds since the first submit, as `[+ 12.3s]`."""
+        return f"[+{time.monotonic() - self.started:5.1f}s]"
 
     def run(self) -> int:
         e = self.stack.endpoints
@@ -394,6 +405,7 @@ class Demo:
 
         runs = demo_runs(*(name for name, _ in created))
         self.say(f"\n== 3. {len(runs)} runs submitted")
+        self.started = time.monotonic()
         for i, run in enumerate(runs, 1):
             run.body["requestId"] = f"demo-{int(time.time())}-{i}"
             resp = connector.submit(run.body)
@@ -403,10 +415,15 @@ class Demo:
             run.run_id = resp.body["runId"]
             run.job_type = resp.body.get("jobType") or run.job_type
             run.status, run.vertex_state = resp.body.get("status", ""), resp.body.get("vertexState", "")
-            warn = f"  warnings: {'; '.join(resp.body['warnings'])}" if resp.body.get("warnings") else ""
-            self.say(f"  {run.label:<13} expect {run.expected:<9} -> {run.run_id} [{run.vertex_state}]{warn}")
+            self.say(f"  {run.label:<13} expect {run.expected:<9} -> {run.run_id} [{run.vertex_state}]")
+            for warning in resp.body.get("warnings") or []:
+                expected = f"parameter {DECLARED_OUTPUT} " in warning
+                self.say(f"    {'note (declared on purpose)' if expected else 'WARNING'}: {warning}")
 
-        self.say("\n== 4. status events, as the poller publishes them (sequence 1 is the submit itself)")
+        self.say(
+            "\n== 4. status events, as the poller publishes them (sequence 1 is the submit itself; "
+            "[+s] = seconds since the first submit)"
+        )
         self.follow(connector, runs)
 
         self.say("\n== 5. result")
@@ -435,15 +452,19 @@ class Demo:
             if attrs:
                 self.say("    attributes: " + ", ".join(f"{k}={_compact(v)}" for k, v in attrs.items()))
             params = template.get("parameters") or []
-            if params:
+            own = [p for p in params if not str(p.get("name")).startswith(EMULATOR_CONTROLS)]
+            if own:
                 self.say(
                     "    parameters: "
                     + ", ".join(
                         f"{p.get('name')} ({p.get('type')}, {p.get('direction')}"
                         + (f", default {_compact(p['default'])})" if p.get("default") is not None else ")")
-                        for p in params
+                        for p in own
                     )
                 )
+            if len(own) < len(params):
+                controls = ", ".join(str(p.get("name")) for p in params if p not in own)
+                self.say(f"    emulator controls (declared so the connector passes them on): {controls}")
             for link in template.get("links") or []:
                 self.say(f"      {link.get('type', ''):<36} {link.get('name', '')}")
 
@@ -501,7 +522,7 @@ class Demo:
         headers = ["RUN", "TYPE", "EXPECTED", "STATUS", "VERTEX STATE", "DURATION", "EVENTS", "RESULT", "CONSOLE URL"]
         self.say(table(rows, headers))
         for run in runs:
-            if run.job_type == PIPELINE and run.record.get("outputs"):
+            if run.job_type in (PIPELINE, CUSTOM) and run.record.get("outputs"):
                 self.say(f"  {run.label} outputs: {json.dumps(run.record['outputs'])}")
             if run.job_type == BATCH and run.record.get("outputInfo"):
                 self.say(f"  {run.label} outputInfo: {json.dumps(run.record['outputInfo'])}")
@@ -547,7 +568,8 @@ def run_demo(
         try:
             print(
                 "polysync-vertex demo: starting the local stack (Firestore and Pub/Sub emulators, Vertex AI emulator,"
-                f" 6 functions; time factor {time_factor:g}{', --execute' if execute else ''}) ...",
+                f" {len(defined_functions())} functions; time factor {time_factor:g}"
+                f"{', --execute' if execute else ''}) ...",
                 file=out,
                 flush=True,
             )

@@ -74,6 +74,24 @@ def function_command(name: str, port: int, *, read_timeout: float | None = None)
     return cmd
 
 
+def live_stack_of(endpoints_file: Path) -> str:
+    """If `endpoints_file` describes a stack of which some part still accepts connections: which part and where
+    ("" when there is no file, it is unreadable, or nothing it names answers: a stale file, safe to replace)."""
+    try:
+        data = json.loads(endpoints_file.read_text())
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    named = {f"{k} function": str(v) for k, v in (data.get("functions") or {}).items()}
+    named |= {k: str(data.get(k) or "") for k in ("vertexEndpoint", "firestoreHost", "pubsubHost")}
+    for part, address in named.items():
+        host, _, port = address.removeprefix("http://").split("/", 1)[0].rpartition(":")
+        if host == "127.0.0.1" and port.isdigit() and port_open(int(port)):
+            return f"its {part} answers on {host}:{port}"
+    return ""
+
+
 @dataclass
 class StackConfig:
     endpoints_file: Path = Path("local-endpoints.json")
@@ -123,11 +141,16 @@ class LocalStack:
 
     def _start(self) -> dict[str, Any]:
         cfg = self.config
+        owner = live_stack_of(cfg.endpoints_file)
+        if owner:
+            # Its file holds the only copy of that stack's secret: this stack neither replaces nor removes it.
+            raise RuntimeError(
+                f"{cfg.endpoints_file} belongs to a running stack ({owner}): stop that one first, or give this one "
+                "another --endpoints-file"
+            )
         processes.check_prerequisites()
         if not FUNCTIONS_SOURCE.exists():
             raise RuntimeError(f"functions source not found at {FUNCTIONS_SOURCE}")
-        with contextlib.suppress(FileNotFoundError):
-            cfg.endpoints_file.unlink()  # nobody may mistake an old file for this stack's
         self.log_dir.mkdir(parents=True, exist_ok=True)
         ports = self.ports = allocate(cfg.port_base, list(FUNCTION_NAMES))
         served = defined_functions()
@@ -348,7 +371,8 @@ class LocalStack:
 
     # -- stop ------------------------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop loops, then every process group in parallel (SIGTERM, SIGKILL after 8 s); remove the endpoints file.
+        """Stop loops, then every process group in parallel (SIGTERM, SIGKILL after 8 s); remove the endpoints file
+        if this stack wrote it and it is still this stack's.
 
         A signal arriving meanwhile does not interrupt it (the stop is what the signal asks for anyway)."""
         if self._stopped:
@@ -368,9 +392,16 @@ class LocalStack:
                 t.start()
             for t in stoppers:
                 t.join()
-            if self._wrote_endpoints:
+            if self._wrote_endpoints and self._owns_endpoints_file():
                 with contextlib.suppress(FileNotFoundError):
                     self.config.endpoints_file.unlink()
+
+    def _owns_endpoints_file(self) -> bool:
+        """Whether the endpoints file still is the one this stack wrote (not replaced by another stack since)."""
+        try:
+            return bool(json.loads(self.config.endpoints_file.read_text()) == self.endpoints)
+        except (OSError, ValueError):
+            return False
 
     def ports_in_use(self) -> list[int]:
         """Ports of this stack that still accept connections."""

@@ -107,12 +107,15 @@ class ObjectWriter:
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[threading.Timer, str, bytes]] = {}
 
-    def schedule(self, key: str, uri: str, data: bytes, at: float) -> None:
-        timer = threading.Timer(max(0.0, at - time.time()), self.flush, (key,))
+    def schedule(self, key: str, uri: str, data: bytes, at: float | None) -> None:
+        """Write at `at` (epoch seconds); None: only when flushed (a job whose scenario never runs, until the admin
+        API sets it to its end)."""
+        timer = threading.Timer(max(0.0, at - time.time()) if at is not None else 0.0, self.flush, (key,))
         timer.daemon = True
         with self._lock:
             self._pending[key] = (timer, uri, data)
-        timer.start()
+        if at is not None:
+            timer.start()
 
     def flush(self, key: str) -> None:
         """Write ``key``'s object now, if it is still pending."""

@@ -108,7 +108,7 @@ class Store:
         prepared: Prepared = resource.prepare(parse(body, resource.message_class, resource.root), project, location)
         parent = f"projects/{project}/locations/{location}"
         launch: Launch | None = None
-        scripted: tuple[str, bytes, float] | None = None
+        scripted: tuple[str, bytes, float | None] | None = None
         with self._lock:
             index = self._index(parent, resource)
             now = now_us()
@@ -145,9 +145,9 @@ class Store:
                 launch = self.runner.plan(job, prepared.timeout_s, self.time_factor)
             outputs = job.extra.get("scripted_outputs")
             running = job.started_us(len(job.segments) - 1)
-            if launch is None and outputs and running is not None:
+            if launch is None and outputs:
                 # Written as its workload would: while it runs, so it is there when the job ends.
-                scripted = (outputs[0], outputs[1], running / 1e6)
+                scripted = (outputs[0], outputs[1], running / 1e6 if running is not None else None)
             index.add(job)
             result = job.to_json(now, int_enums)
         if launch is not None and self.runner is not None:

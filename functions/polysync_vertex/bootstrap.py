@@ -16,10 +16,10 @@ from .config import Settings
 
 if TYPE_CHECKING:
     from .adapters.firestore import RunStore
-    from .ports import EventPublisher, LogReader, Probes, VertexPort
+    from .ports import EventPublisher, LogReader, ObjectReader, Probes, VertexPort
     from .services.health import HealthService
     from .services.poll import PollService, UnsupportedFilters
-    from .services.runs import RunService
+    from .services.status_cancel import RunService
     from .services.submit import SubmitService
     from .services.templates import TemplateService
 
@@ -34,6 +34,7 @@ class App:
     _publisher: EventPublisher | None = field(default=None, repr=False)
     _probes: Probes | None = field(default=None, repr=False)
     _logs: LogReader | None = field(default=None, repr=False)
+    _storage: ObjectReader | None = field(default=None, repr=False)
 
     @property
     def publisher(self) -> EventPublisher:
@@ -59,6 +60,15 @@ class App:
             self._logs = CloudLogging(self.settings.logging_endpoint)
         return self._logs
 
+    @property
+    def storage(self) -> ObjectReader:
+        """Cloud Storage reads (Custom Jobs' outputs files); the client library is imported on the first read."""
+        if self._storage is None:
+            from .adapters.storage import ObjectStore
+
+            self._storage = ObjectStore(self.settings.project)
+        return self._storage
+
     @functools.cached_property
     def submit(self) -> SubmitService:
         from .services.submit import SubmitService
@@ -67,7 +77,7 @@ class App:
 
     @functools.cached_property
     def runs(self) -> RunService:
-        from .services.runs import RunService
+        from .services.status_cancel import RunService
 
         return RunService(self.settings, self.vertex, self.store, self.logs)
 
@@ -75,7 +85,9 @@ class App:
     def poll(self) -> PollService:
         from .services.poll import PollService
 
-        return PollService(self.settings, self.vertex, self.store, self.publisher, self.unsupported_filters)
+        return PollService(
+            self.settings, self.vertex, self.store, self.publisher, self.unsupported_filters, storage=self.storage
+        )
 
     @functools.cached_property
     def unsupported_filters(self) -> UnsupportedFilters:
@@ -105,6 +117,7 @@ def build(
     publisher: EventPublisher | None = None,
     probes: Probes | None = None,
     logs: LogReader | None = None,
+    storage: ObjectReader | None = None,
 ) -> App:
     from .adapters.firestore import RunStore
     from .adapters.vertex import VertexJobs
@@ -125,6 +138,7 @@ def build(
         _publisher=publisher,
         _probes=probes,
         _logs=logs,
+        _storage=storage,
     )
 
 

@@ -1,5 +1,7 @@
-"""What each service needs from the outside world, as small `Protocol`s. Adapters implement them; in-memory fakes
-may too (unit tests). Services are built with exactly the ports they use (see `bootstrap.py`).
+"""What each service needs from the outside world, as small `Protocol`s. Adapters implement them, and so do the
+in-memory fakes in `tests/fakes.py` (`FakeVertex`, `FakeStore`, `FakePublisher`) that the unit tests of the services'
+decisions run on (`tests/unit/test_service_decisions.py`). Services are built with exactly the ports they use (see
+`bootstrap.py`).
 
 | port           | implemented by                  | used by                          |
 |----------------|---------------------------------|----------------------------------|
@@ -9,7 +11,7 @@ may too (unit tests). Services are built with exactly the ports they use (see `b
 | `PollStore`    | `adapters.firestore.RunStore` (claims + records + `FirestorePollState`) | poll (with its index) |
 | `EventPublisher` | `adapters.pubsub.Publisher`   | poll                             |
 | `Probes`       | `adapters.probes.CloudProbes`   | health                           |
-| `ObjectReader` | `adapters.storage.ObjectStore`  | poll (Custom Job outputs)        |
+| `ObjectReader` | `adapters.storage.ObjectStore`  | poll (Custom Jobs' outputs files)  |
 | `LogReader`    | `adapters.cloud_logging.CloudLogging` | poll (diagnostics), status (`logs=N`) |
 """
 

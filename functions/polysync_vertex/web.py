@@ -7,12 +7,15 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import log
 from .core import auth
-from .core.errors import ApiError, invalid
+from .core.errors import ApiError, code_of_http, invalid
 from .core.request import MAX_BODY_BYTES, parse_json_object
+
+if TYPE_CHECKING:
+    from .services.templates import TemplateQuery
 
 Result = tuple[int, dict[str, Any]]
 
@@ -122,31 +125,9 @@ def handle(
 
 
 # -- framework answers in the contract's form --------------------------------------------------------------------
-_CANONICAL = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    408: "DEADLINE_EXCEEDED",
-    409: "ALREADY_EXISTS",
-    411: "INVALID_ARGUMENT",
-    413: "PAYLOAD_TOO_LARGE",
-    414: "INVALID_ARGUMENT",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    417: "FAILED_PRECONDITION",
-    429: "RESOURCE_EXHAUSTED",
-    431: "INVALID_ARGUMENT",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-}
-
-
 def canonical_status(http: int) -> str:
     """The canonical code for an HTTP status the framework or the WSGI server answers with."""
-    if http in _CANONICAL:
-        return _CANONICAL[http]
-    return "INVALID_ARGUMENT" if 400 <= http < 500 else "INTERNAL"
+    return code_of_http(http, "INVALID_ARGUMENT" if 400 <= http < 500 else "INTERNAL")
 
 
 def framework_error_body(http: int, message: str) -> dict[str, Any]:
@@ -188,3 +169,44 @@ def single_arg(args: Any, name: str, *, required: bool = True) -> str | None:
             raise invalid(f"query parameter {name} is required", name)
         return None
     return str(values[0])
+
+
+# -- query arguments ---------------------------------------------------------------------------------------------
+def parse_flag(name: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise invalid(f"{name} must be true or false", name)
+    return lowered == "true"
+
+
+def parse_page_size(value: str | None, maximum: int) -> int:
+    if value is None:
+        return maximum
+    # ASCII digits only: str.isdigit() also accepts other scripts' digits and superscripts ("²"), which int() refuses.
+    digits = value.lstrip("0")
+    if not (value.isascii() and value.isdigit()) or not digits:
+        raise invalid(f"pageSize must be a whole number from 1 to {maximum}", "pageSize")
+    # Larger values are lowered; without converting thousands of digits (int() refuses over 4,300 of them).
+    return maximum if len(digits) > 3 else min(int(digits), maximum)
+
+
+def templates_query(args: Any) -> TemplateQuery:
+    """The `templates` function's query string as the service's query (unknown parameters are ignored)."""
+    from .services.templates import MAX_PAGE_SIZE, TemplateQuery
+
+    def arg(name: str) -> str | None:
+        return single_arg(args, name, required=False)
+
+    return TemplateQuery(
+        external_id=arg("externalId"),
+        project=arg("project"),
+        location=arg("location"),
+        job_type=arg("jobType"),
+        filter=arg("filter") or "",
+        page_size=parse_page_size(arg("pageSize"), MAX_PAGE_SIZE),
+        page_token=arg("pageToken") or "",
+        walk_all=parse_flag("all", arg("all")),
+        include_runs=parse_flag("includeRuns", arg("includeRuns")),
+    )

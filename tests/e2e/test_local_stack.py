@@ -505,6 +505,73 @@ class TestDevStack:
         assert "FAILED" in denied.stdout and "aiplatform.customJobs.create" in denied.stdout
         assert "UNHEALTHY" in denied.stdout
 
+    def test_a_failed_second_dev_leaves_the_running_stacks_endpoints_file(
+        self, stack: DevStack, tmp_path: Path
+    ) -> None:
+        """Issue 29 (1): the endpoints file holds the running stack's only copy of its secret."""
+        before = stack.endpoints_file.read_text()
+        busy_base = str(int(stack.endpoints["firestoreHost"].rsplit(":", 1)[1]))
+        same_file = run_cli("dev", "--port-base", busy_base, endpoints=stack.endpoints_file, timeout=120)
+        assert same_file.returncode == 1, same_file.stdout + same_file.stderr
+        assert "belongs to a running stack" in same_file.stderr
+        other = tmp_path / "other.json"
+        same_ports = run_cli("dev", "--port-base", busy_base, endpoints=other, timeout=120)
+        assert same_ports.returncode == 1 and "in use" in same_ports.stderr, same_ports.stdout + same_ports.stderr
+        assert not other.exists()
+        assert stack.endpoints_file.read_text() == before, "the live stack's endpoints file is untouched"
+        still = run_cli("doctor", endpoints=stack.endpoints_file)
+        assert still.returncode == 0, "the live stack is still usable with its file"
+
+    def test_cli_reaches_what_the_api_can(self, stack: DevStack, templates: list[str]) -> None:
+        """Issue 29 (4): --job-type, JSON --attr, --output, a type from the template, templates by type."""
+        bucket = "gs://local-project-demo"
+        batch = run_cli(
+            "submit",
+            "--json",
+            "--job-name",
+            "e2e-adhoc-batch",
+            "--job-type",
+            "batch",
+            "--attr",
+            f"model=projects/{PROJECT}/locations/{LOCATION}/models/sentiment",
+            "--attr",
+            f'inputConfig={{"instancesFormat":"jsonl","gcsSource":{{"uris":["{bucket}/in.jsonl"]}}}}',
+            "--attr",
+            f'outputConfig={{"predictionsFormat":"jsonl","gcsDestination":{{"outputUriPrefix":"{bucket}/out"}}}}',
+            "--output",
+            "SCORE:Number",
+            endpoints=stack.endpoints_file,
+        )
+        assert batch.returncode == 0, batch.stdout + batch.stderr
+        run = json.loads(batch.stdout)
+        assert run["jobType"] == "Vertex AI Batch Prediction Job" and "/batchPredictionJobs/" in run["runId"]
+        assert any("SCORE" in w for w in run["warnings"]), "the declared Output reached the connector"
+
+        no_type = run_cli(
+            "submit", "--job-name", "x", "--attr", f"model=projects/{PROJECT}/locations/{LOCATION}/models/m",
+            endpoints=stack.endpoints_file,
+        )  # fmt: skip
+        assert no_type.returncode == 3 and "--job-type batch" in no_type.stderr, no_type.stderr
+
+        pipeline = run_cli(
+            "submit", "--json", "--job-name", "e2e-untyped", "--template", templates[2], "--param", "epochs=7",
+            "--output", "score", endpoints=stack.endpoints_file,
+        )  # fmt: skip
+        assert pipeline.returncode == 0, pipeline.stdout + pipeline.stderr
+        assert json.loads(pipeline.stdout)["jobType"] == "Vertex AI Pipeline Job"
+
+        only = run_cli("templates", "--job-type", "pipeline", "--json", endpoints=stack.endpoints_file)
+        assert only.returncode == 0, only.stderr
+        kinds = {t["jobType"] for t in json.loads(only.stdout)["templates"]}
+        assert kinds == {"Vertex AI Pipeline Job"}
+        human = run_cli("templates", "--job-type", "pipeline", endpoints=stack.endpoints_file)
+        header = human.stdout.splitlines()[0].split()
+        assert header[:2] == ["TYPE", "DISPLAY"] and "PARAMETERS" in header, human.stdout
+        assert human.stdout.splitlines()[1].startswith("pipeline "), human.stdout
+        assert "dataset:String, epochs:Number" in human.stdout, human.stdout
+        one = run_cli("templates", "--external-id", templates[3], endpoints=stack.endpoints_file)
+        assert "worker pool" not in one.stdout and "temperature" in one.stdout, one.stdout
+
     def test_exit_codes(self, stack: DevStack, tmp_path: Path) -> None:
         unknown = f"projects/{PROJECT}/locations/{LOCATION}/customJobs/123"
         not_found = run_cli("status", unknown, "--json", endpoints=stack.endpoints_file)
@@ -513,14 +580,18 @@ class TestDevStack:
 
         bad_secret = run_cli("status", unknown, "--secret", "wrong", endpoints=stack.endpoints_file)
         assert bad_secret.returncode == 3 and "UNAUTHENTICATED" in bad_secret.stderr
+        assert "secret (--secret) is not one the connector holds" in bad_secret.stderr
 
         env = {**os.environ, "POLYSYNC_VERTEX_SECRET": stack.endpoints["webhookSecret"]}
         by_env = run_cli("status", unknown, "--url", stack.endpoints["functions"]["status"], env=env)
         assert by_env.returncode == 3 and "NOT_FOUND" in by_env.stderr, "URL and secret from flag and environment"
 
         closed = processes.free_port()
-        unreachable = run_cli("status", unknown, "--url", f"http://127.0.0.1:{closed}/", endpoints=stack.endpoints_file)
+        unreachable = run_cli(
+            "status", unknown, "--json", "--url", f"http://127.0.0.1:{closed}/", endpoints=stack.endpoints_file
+        )
         assert unreachable.returncode == 4 and "unreachable" in unreachable.stderr
+        assert json.loads(unreachable.stdout)["error"]["status"] == "UNAVAILABLE", "--json says it as JSON too"
 
         no_name = run_cli("submit", "--attr", "machineType=n1-standard-4", endpoints=stack.endpoints_file)
         assert no_name.returncode == 2 and "--job-name" in no_name.stderr
@@ -601,7 +672,10 @@ def test_demo(tmp_path: Path) -> None:
     console = "https://console.cloud.google.com/vertex-ai/locations/us-central1/"
     for label in ("train-tiny", "distributed", "adhoc-cancel"):
         assert rows[label][-1].startswith(console + "training/"), output
-        assert rows[label][-2] == "-", output
+    assert [rows[label][-2] for label in ("distributed", "adhoc-cancel")] == ["-", "-"], output
+    # The Custom Job's Output parameter, from the object the job (the emulator's script) wrote to the outputs bucket.
+    assert rows["train-tiny"][-2] == "FINAL_LOSS=0.0104", output
+    assert json.loads(result.stdout.split("  train-tiny outputs: ", 1)[1].splitlines()[0]) == {"FINAL_LOSS": 0.0104}
     assert rows["pipeline"][-1].startswith(console + "pipelines/runs/psv-"), output
     assert rows["batch"][-1].startswith(console + "batch-predictions/"), output
     for row in rows.values():

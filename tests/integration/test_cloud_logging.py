@@ -11,7 +11,7 @@ import pytest
 from polysync_vertex.adapters.cloud_logging import CloudLogging
 from polysync_vertex.core import diagnostics, kinds
 from polysync_vertex.core.errors import UpstreamError
-from polysync_vertex.core.names import JobName
+from polysync_vertex.core.names import JobResourceName
 from tests.integration.test_poll_cancel import submit_run
 
 pytestmark = pytest.mark.timeout(120)
@@ -22,7 +22,7 @@ def test_reads_a_jobs_entries_newest_first_with_paging(app: Any, vertex: Any, se
     vertex.set_state(run_id, "JOB_STATE_FAILED")
     reader = CloudLogging(settings.logging_endpoint)
     assert reader.endpoint == settings.vertex_endpoint  # the emulator serves entries:list on its own endpoint
-    name = JobName(*run_id.split("/")[1::2][:3], "customJobs")  # type: ignore[arg-type]
+    name = JobResourceName(*run_id.split("/")[1::2][:3], "customJobs")  # type: ignore[arg-type]
     filter_ = kinds.CUSTOM.log_filter(name, {})
     deadline = time.monotonic() + 10
     entries, token = reader.list_entries([name.project], filter_, deadline, page_size=1000)

@@ -111,3 +111,203 @@ def test_too_many_env_vars_with_the_locations_is_a_400(call: Any, vertex: Any, o
     resp = call("submit", example_body("outputs-env-limit", parameters=params))
     assert resp.status_code == 400, resp.get_json()
     assert "POLYSYNC_OUTPUTS_PATH" in resp.get_json()["error"]["message"]
+
+
+# -- reading them when the run ends ----------------------------------------------------------------------------
+SCENARIO = {"name": "VERTEX_EMULATOR_SCENARIO", "type": "String", "value": "PENDING"}
+DECLARED = [
+    {"name": "SCORE", "direction": "Output", "type": "Number"},
+    {"name": "READY", "direction": "Output", "type": "Boolean"},
+    {"name": "DAY", "direction": "Output", "type": "Date"},
+    {"name": "META", "direction": "Output", "type": "JSON"},
+    {"name": "MODE", "direction": "InputOutput", "type": "String", "value": "fast"},
+]
+
+
+def body_with(request_id: str, written: str | None) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [SCENARIO, *DECLARED]
+    if written is not None:
+        params.append({"name": "VERTEX_EMULATOR_OUTPUTS", "type": "String", "value": written})
+    return example_body(request_id, parameters=params)
+
+
+def tick_handler() -> None:
+    """One poll tick through the real `poll` entry point (a CloudEvent, as Eventarc delivers the scheduler's)."""
+    from datetime import UTC, datetime
+
+    from functions_framework import create_app
+
+    from tests.conftest import ROOT
+
+    client = create_app(target="poll", source=str(ROOT / "functions" / "main.py"), signature_type="cloudevent")
+    headers = {
+        "ce-id": "tick-1",
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": "//pubsub.googleapis.com/projects/local-project/topics/tick",
+        "ce-time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    resp = client.test_client().post("/", json={"message": {"data": ""}}, headers=headers)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+
+
+def end_run(call: Any, vertex: Any, request_id: str, written: str | None, state: str = "SUCCEEDED") -> str:
+    resp = call("submit", body_with(request_id, written))
+    assert resp.status_code == 201, resp.get_json()
+    run_id = str(resp.get_json()["runId"])
+    vertex.set_state(run_id, f"JOB_STATE_{state}")  # the emulator writes the scripted object first
+    tick_handler()
+    return run_id
+
+
+def final_event(subscription: str, run_id: str) -> dict[str, Any]:
+    from tests.conftest import pull_events
+
+    events = [e for e in pull_events(subscription, expect=1, max_wait=10) if e["attributes"]["ce-subject"] == run_id]
+    finals = [e for e in events if e["data"]["status"] in ("Success", "Failed", "Cancelled")]
+    assert len(finals) == 1, events
+    return finals[0]["data"]
+
+
+def test_outputs_typed_and_delivered_in_the_terminal_event(
+    call: Any, vertex: Any, outputs_on: str, status_subscription: str
+) -> None:
+    written = '{"SCORE": 0.93, "READY": true, "DAY": "2026-12-03", "META": {"layers": [1, 2]}, "MODE": "slow"}'
+    run_id = end_run(call, vertex, "outputs-typed", written)
+    expected = {"SCORE": 0.93, "READY": True, "DAY": "2026-12-03", "META": {"layers": [1, 2]}, "MODE": "slow"}
+    status = call("status", query=f"runId={run_id}").get_json()
+    assert status["status"] == "Success" and status["outputs"] == expected
+    event = final_event(status_subscription, run_id)
+    assert event["status"] == "Success" and event["outputs"] == expected
+
+
+def test_missing_object_each_name_null_and_where_the_connector_looked(
+    call: Any, vertex: Any, outputs_on: str, status_subscription: str
+) -> None:
+    run_id = end_run(call, vertex, "outputs-missing", None)
+    outputs = call("status", query=f"runId={run_id}").get_json()["outputs"]
+    assert {k: v for k, v in outputs.items() if k != "_error"} == {
+        "SCORE": None,
+        "READY": None,
+        "DAY": None,
+        "META": None,
+        "MODE": "fast",
+    }
+    assert expected_uri("outputs-missing") in outputs["_error"]
+    assert final_event(status_subscription, run_id)["outputs"] == outputs
+
+
+@pytest.mark.parametrize(
+    ("written", "names", "kept"),
+    [
+        ("{not json", ["not valid UTF-8 JSON"], {}),
+        ('{"SCORE": "high", "READY": 1, "DAY": "03/12/2026", "META": 5}', ["SCORE", "READY", "DAY", "META"], {}),
+        ('{"SCORE": 1, "ACCURACY": 0.9}', ["undeclared", "ACCURACY"], {"SCORE": 1}),
+    ],
+    ids=["bad-json", "wrong-type", "undeclared"],
+)
+def test_invalid_objects_name_what_is_wrong_and_keep_the_rest(
+    call: Any, vertex: Any, outputs_on: str, written: str, names: list[str], kept: dict[str, Any]
+) -> None:
+    run_id = end_run(call, vertex, f"outputs-invalid-{len(written)}", written)
+    status = call("status", query=f"runId={run_id}").get_json()
+    assert status["status"] == "Success"  # never changed by its outputs
+    outputs = status["outputs"]
+    for name in names:
+        assert name in outputs["_error"], outputs
+    assert outputs["MODE"] == "fast" and "ACCURACY" not in outputs
+    for name, value in kept.items():
+        assert outputs[name] == value
+
+
+def test_an_object_over_one_mib_is_ignored(call: Any, vertex: Any, outputs_on: str) -> None:
+    from google.cloud import storage
+
+    resp = call("submit", body_with("outputs-large", None))
+    run_id = resp.get_json()["runId"]
+    name = expected_uri("outputs-large").removeprefix(f"gs://{OUTPUTS_BUCKET}/")
+    blob = storage.Client(project="local-project").bucket(OUTPUTS_BUCKET).blob(name)
+    blob.upload_from_string(('{"SCORE": 1, "PAD": "' + "x" * (1024 * 1024) + '"}').encode())
+    vertex.set_state(run_id, "JOB_STATE_SUCCEEDED")
+    tick_handler()
+    outputs = call("status", query=f"runId={run_id}").get_json()["outputs"]
+    assert outputs["SCORE"] is None and "larger than 1048576 bytes" in outputs["_error"]
+
+
+def test_a_failed_job_keeps_its_partial_outputs(
+    call: Any, vertex: Any, outputs_on: str, status_subscription: str
+) -> None:
+    run_id = end_run(call, vertex, "outputs-failed", '{"SCORE": 0.4}', state="FAILED")
+    status = call("status", query=f"runId={run_id}").get_json()
+    assert status["status"] == "Failed" and status["error"]
+    assert status["outputs"] == {"SCORE": 0.4, "READY": None, "DAY": None, "META": None, "MODE": "fast"}
+    assert final_event(status_subscription, run_id)["outputs"] == status["outputs"]
+
+
+def test_a_cancelled_run_is_not_read(call: Any, vertex: Any, outputs_on: str) -> None:
+    run_id = end_run(call, vertex, "outputs-cancelled", '{"SCORE": 0.4}', state="CANCELLED")
+    outputs = call("status", query=f"runId={run_id}").get_json()["outputs"]
+    assert outputs["SCORE"] is None and "ended Cancelled" in outputs["_error"]
+
+
+class FailingReads:
+    """The real Cloud Storage adapter, failing its first `fail` reads (a fault injected in front of it)."""
+
+    def __init__(self, fail: int) -> None:
+        from polysync_vertex.adapters.storage import ObjectStore
+
+        self.real = ObjectStore("local-project")
+        self.calls = self.real.calls
+        self.fail = fail
+
+    def read(self, uri: str, max_bytes: int, deadline: float) -> bytes | None:
+        if self.fail:
+            self.fail -= 1
+            self.calls["storage.read"] += 1
+            from polysync_vertex.core.errors import UpstreamError
+
+            raise UpstreamError("UNAVAILABLE", "injected", method="storage.read")
+        return self.real.read(uri, max_bytes, deadline)
+
+
+def app_with(storage: Any) -> Any:
+    from polysync_vertex import bootstrap
+    from polysync_vertex.config import Settings
+
+    return bootstrap.build(Settings.from_env(), storage=storage)
+
+
+@pytest.mark.parametrize("fail", [1, 2])
+def test_a_failed_read_is_retried_next_tick_and_the_terminal_event_waits_at_most_one_tick(
+    call: Any, vertex: Any, outputs_on: str, status_subscription: str, fail: int
+) -> None:
+    app = app_with(FailingReads(fail))
+    resp = call("submit", body_with(f"outputs-retry-{fail}", '{"SCORE": 2}'))
+    run_id = resp.get_json()["runId"]
+    vertex.set_state(run_id, "JOB_STATE_SUCCEEDED")
+    first = app.poll.tick()
+    assert first["changes"] == 1 and first["eventsPublished"] == 0  # only the failed read noted
+    assert call("status", query=f"runId={run_id}").get_json()["status"] == "Running"
+    second = app.poll.tick()
+    assert second["eventsPublished"] == 1 and second["outputsRead"] == 1
+    outputs = final_event(status_subscription, run_id)["outputs"]
+    if fail == 1:
+        assert outputs["SCORE"] == 2 and "_error" not in outputs
+    else:
+        assert outputs["SCORE"] is None and "could not be read: UNAVAILABLE" in outputs["_error"]
+    assert app.storage.calls["storage.read"] == 2
+
+
+def test_reads_per_tick_are_bounded(call: Any, vertex: Any, outputs_on: str) -> None:
+    app = app_with(FailingReads(0))
+    app.poll.outputs_reads_per_tick = 2
+    run_ids = []
+    for i in range(3):
+        run_ids.append(call("submit", body_with(f"outputs-bound-{i}", '{"SCORE": 3}')).get_json()["runId"])
+    for run_id in run_ids:
+        vertex.set_state(run_id, "JOB_STATE_SUCCEEDED")
+    assert app.poll.tick()["outputsRead"] == 2
+    assert app.poll.tick()["outputsRead"] == 1
+    for run_id in run_ids:
+        assert call("status", query=f"runId={run_id}").get_json()["outputs"]["SCORE"] == 3
+    assert app.storage.calls["storage.read"] == 3

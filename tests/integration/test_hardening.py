@@ -226,7 +226,7 @@ def test_templates_filter_cannot_bring_back_the_connectors_runs(app: Any, quote:
     q = quote
     evil = f"display_name=a{q}) OR labels.{LABEL_MANAGED_BY}={q}{MANAGED_BY}{q} OR (display_name=b{q}"
     try:
-        code, body = app.templates.handle(TemplateQuery(project="local-project", location="us-central1", filter=evil))
+        code, body = app.templates.answer(TemplateQuery(project="local-project", location="us-central1", filter=evil))
     except ApiError as err:
         assert err.http == 400 and err.field == "filter"  # refused as malformed: also narrows nothing
         return

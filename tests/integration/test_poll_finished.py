@@ -72,3 +72,41 @@ def test_a_rejected_label_filter_falls_back_to_gets_logged_once(
     assert vertex.calls().get("GetCustomJob") == 3  # one GET per finished run, never a wrong state
     assert all(app.runs.status(r)[1]["status"] == "Success" for r in run_ids)
     assert capsys.readouterr().out.count("rejected the label OR filter") == 1
+
+
+def test_a_transient_filter_rejection_falls_back_for_a_while_then_the_normal_filters_come_back(
+    app: Any, vertex: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 30 finding 4: one 400 on the state filter (injected by the emulator, once) made the poller list by
+    label alone for the life of the instance. Now it falls back for that tick, until a back-off ends, then tries the
+    state filter again; the rejection is counted and logged."""
+    filters: list[str] = []
+    original = app.vertex.list_page
+
+    def spy(parent: str, deadline: float, **kw: Any) -> Any:
+        filters.append(kw.get("filter", ""))
+        return original(parent, deadline, **kw)
+
+    app.vertex.list_page = spy
+    now = [1000.0]
+    unsupported = app.poll.observer.unsupported
+    unsupported.clock = lambda: now[0]
+    run_ids = [submit_run(app, f"transient-{i}") for i in range(2)]
+    vertex.add_fault(method="ListCustomJobs", http_status=400, status="INVALID_ARGUMENT", count=1)
+    app.poll.poll(None)
+    assert len([f for f in filters if "state=" in f]) == 1  # the one rejected, then the label-only walk
+    assert sum(unsupported.counts.values()) == 1
+    assert "rejected the state filter" in capsys.readouterr().out
+    filters.clear()
+    app.poll.poll(None)  # inside the back-off: label only
+    assert filters and not any("state=" in f for f in filters)
+    now[0] += unsupported.FIRST_BACKOFF_SECONDS + 1
+    filters.clear()
+    vertex.set_state(run_ids[0], "JOB_STATE_SUCCEEDED")
+    app.poll.poll(None)  # the back-off ended: the state filter again, accepted
+    assert any("state=" in f for f in filters)
+    filters.clear()
+    now[0] += 1
+    app.poll.poll(None)
+    assert any("state=" in f for f in filters) and sum(unsupported.counts.values()) == 1
+    assert app.runs.status(run_ids[0])[1]["status"] == "Success"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from polysync_vertex.adapters.firestore import RunStore
+from polysync_vertex.adapters.firestore import RunStore, stored
 from polysync_vertex.services.poll import index as poll_index
 from tests.integration.test_poll_cancel import status_events, submit_run
 
@@ -51,7 +51,7 @@ def test_a_tick_records_its_changes_in_one_commit_and_drops_their_events_in_one(
     for run_id in run_ids:
         code, run = app.runs.status(run_id)
         assert code == 200 and run["status"] == "Success"
-    ours = [d.to_dict() for d in app.store.runs.stream() if d.to_dict().get("runId") in run_ids]
+    ours = [stored.decode(d.to_dict()) for d in app.store.runs.stream() if d.to_dict().get("runId") in run_ids]
     assert len(ours) == 12 and all(not r["outbox"] and r["sequence"] == 2 for r in ours)
     events = status_events(status_subscription, expect=12)
     assert sorted(e["data"]["runId"] for e in events) == sorted(run_ids)
@@ -81,7 +81,7 @@ def test_a_run_written_elsewhere_during_the_tick_makes_the_commit_fall_back_per_
     # The recording commit was refused as a whole; each of its 5 runs was then written on its own (re-read,
     # change re-applied). The drop commit went through.
     assert counts == {"_commit_runs": 2, "update_run": 5}
-    ours = [d.to_dict() for d in app.store.runs.stream() if d.to_dict().get("runId") in run_ids]
+    ours = [stored.decode(d.to_dict()) for d in app.store.runs.stream() if d.to_dict().get("runId") in run_ids]
     assert len(ours) == 5
     assert all(r["status"] == "Success" and r["sequence"] == 2 and not r["outbox"] for r in ours)
     events = status_events(status_subscription, expect=5)

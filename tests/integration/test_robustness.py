@@ -256,3 +256,63 @@ def test_thousands_of_ignored_outputs_make_a_bounded_record_and_bounded_events(
     app.poll.poll(None)
     events = pull_events(status_subscription, expect=1)
     assert events and all(len(json.dumps(e["data"])) < 8_000 for e in events)
+
+
+# -- finding 3: templates never hold a page of whole jobs --------------------------------------------------------
+def test_pipeline_templates_are_listed_by_name_and_read_one_by_one(
+    call: Callable[..., Any], app: Any, vertex: Any
+) -> None:
+    """45 pipeline templates with 2.2 MB specs listed whole took 593 MiB. Now the list reads names and labels
+    (readMask), at most 20 per page, and each template is one GET; what the page says equals `get` of each."""
+    from polysync_vertex.services.templates import GETS_PER_PAGE
+    from tests.integration.test_pipeline_jobs import create_pipeline, pipeline_client, template_job
+
+    pipelines = pipeline_client(app.settings.vertex_endpoint)
+    for _ in range(GETS_PER_PAGE + 5):
+        create_pipeline(pipelines, template_job())
+    vertex.reset_calls()
+    query = {"project": "local-project", "location": "us-central1", "jobType": "Vertex AI Pipeline Job"}
+    first = call("templates", query=urlencode({**query, "pageSize": "10"})).get_json()
+    assert len(first["templates"]) == 10 and first["nextPageToken"]
+    assert {k: v for k, v in vertex.calls().items() if v} == {"ListPipelineJobs": 1, "GetPipelineJob": 10}
+    vertex.reset_calls()
+    rest = call("templates", query=urlencode({**query, "pageToken": first["nextPageToken"]})).get_json()
+    assert len(rest["templates"]) == GETS_PER_PAGE + 5 - 10 and rest["nextPageToken"] == ""
+    # pageSize 100: the kind's list asks for at most 20 names a call; one GET per template
+    assert {k: v for k, v in vertex.calls().items() if v} == {"ListPipelineJobs": 1, "GetPipelineJob": 15}
+    for template in first["templates"][:3] + rest["templates"]:
+        one = call("templates", query=urlencode({"externalId": template["externalId"]})).get_json()
+        assert one == template
+        assert template["parameters"] and template["pipelineName"] == "train-pipeline"
+
+
+def test_masked_custom_templates_equal_their_whole_jobs(call: Callable[..., Any], app: Any) -> None:
+    from tests.helpers import create_template, job_client
+
+    create_template(
+        job_client(app.settings.vertex_endpoint),
+        {
+            "displayName": "masked",
+            "labels": {"team": "ml"},
+            "encryptionSpec": {"kmsKeyName": "projects/p/locations/us-central1/keyRings/r/cryptoKeys/k"},
+            "jobSpec": {
+                "workerPoolSpecs": [
+                    {
+                        "machineSpec": {"machineType": "n1-standard-4"},
+                        "replicaCount": "1",
+                        "containerSpec": {
+                            "imageUri": "us-docker.pkg.dev/p/r/i:1",
+                            "env": [{"name": "A", "value": "gs://b/x"}],
+                        },
+                    }
+                ],
+                "baseOutputDirectory": {"outputUriPrefix": "gs://out-bucket/x"},
+                "serviceAccount": "sa@p.iam.gserviceaccount.com",
+            },
+        },
+    )
+    listed = call("templates", query=urlencode({"project": "local-project", "location": "us-central1"})).get_json()
+    assert listed["templates"]
+    for template in listed["templates"]:
+        one = call("templates", query=urlencode({"externalId": template["externalId"]})).get_json()
+        assert {**one, "state": None} == {**template, "state": None}  # the job moves on between the two calls

@@ -138,3 +138,30 @@ def test_cleanup_cancels_what_runs_and_deletes_every_job() -> None:
                 jobs.get(name)
     finally:
         server.stop()
+
+
+def test_the_first_line_of_make_test_live_names_the_target(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make test-live` starts with `python -m tests.live.target` (Makefile)."""
+    from .target import main
+
+    monkeypatch.delenv("PSV_LIVE_PROJECT", raising=False)
+    main()
+    assert capsys.readouterr().out.startswith("live facts: target = the Vertex AI emulator")
+    monkeypatch.setenv("PSV_LIVE_PROJECT", "my-proj")
+    monkeypatch.setenv("PSV_LIVE_LOCATION", "europe-west4")
+    main()
+    assert capsys.readouterr().out.startswith(
+        "live facts: target = Vertex AI (https://europe-west4-aiplatform.googleapis.com, project my-proj)"
+    )
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    recipe = makefile.split("\ntest-live:", 1)[1].split("\n\n", 1)[0].strip().splitlines()
+    assert recipe[1].strip() == "@$(BIN)/python -m tests.live.target", recipe
+
+
+def test_make_test_runs_the_live_suite_against_the_emulator() -> None:
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    pytest_line = next(line for line in recipe.splitlines() if "pytest" in line)
+    assert pytest_line.rstrip().endswith(" tests") and "live" not in pytest_line, pytest_line

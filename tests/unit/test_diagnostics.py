@@ -10,11 +10,11 @@ import pytest
 
 from polysync_vertex.core import diagnostics, hints, kinds, permissions
 from polysync_vertex.core.budget import MinuteBudget
-from polysync_vertex.core.names import JobName
+from polysync_vertex.core.names import JobResourceName
 
-CUSTOM = JobName("my-proj", "us-central1", "123", "customJobs")
-PIPELINE = JobName("my-proj", "us-central1", "psv-abc", "pipelineJobs")
-BATCH = JobName("my-proj", "us-central1", "456", "batchPredictionJobs")
+CUSTOM = JobResourceName("my-proj", "us-central1", "123", "customJobs")
+PIPELINE = JobResourceName("my-proj", "us-central1", "psv-abc", "pipelineJobs")
+BATCH = JobResourceName("my-proj", "us-central1", "456", "batchPredictionJobs")
 
 
 def entry(text: str, *, severity: str = "INFO", task: str = "workerpool0-0", job_id: str = "123", t: int = 0) -> dict:

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Directories whose modules form a graph: a module's dotted name is its path under the directory.
-ROOTS: tuple[Path, ...] = (ROOT / "emulator",)
+ROOTS: tuple[Path, ...] = (ROOT / "emulator", ROOT / "functions")
 
 
 def module_names(root: Path) -> dict[str, tuple[Path, bool]]:

@@ -23,7 +23,7 @@ from polysync_vertex.core.labels import (
     request_key,
     shard_of,
 )
-from polysync_vertex.core.names import JobName
+from polysync_vertex.core.names import JobResourceName
 from polysync_vertex.core.request import Parameter, SubmitRequest, parse_submit
 
 NOW = datetime(2026, 11, 22, 8, 15, 0, tzinfo=UTC)
@@ -480,7 +480,7 @@ def test_property_labels_always_valid(job_name: str, request_id: str, template_l
     req = SubmitRequest(
         request_id,
         job_name,
-        JobName("my-proj", "us-central1", "1", "customJobs"),
+        JobResourceName("my-proj", "us-central1", "1", "customJobs"),
         {},
         (Parameter("A", "Input", "String", "1"),),
         "f",

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from polysync_vertex.core.errors import ApiError
 from polysync_vertex.core.kinds import BY_COLLECTION, PIPELINE, by_type, parse_run_name
-from polysync_vertex.core.kinds.pipeline import CLONED, PIPELINE_ID_RE, declared, tidy_numbers
+from polysync_vertex.core.kinds.pipeline import CLONED, PIPELINE_ID_RE, declared
 from polysync_vertex.core.labels import request_key
 from polysync_vertex.core.request import REQUEST_ID_RE, parse_submit
+from polysync_vertex.core.shape import tidy_numbers
 from polysync_vertex.core.states import PIPELINE_STATES, polysync_status
 
 NAME = "projects/my-proj/locations/us-central1/pipelineJobs/train-20261122"

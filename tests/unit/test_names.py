@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from polysync_vertex.core.errors import ApiError
 from polysync_vertex.core.kinds import CUSTOM, kind_of, run_doc_id
-from polysync_vertex.core.names import JobName, check_location, check_project, parent_name
+from polysync_vertex.core.names import JobResourceName, check_location, check_project, parent_name
 
 parse_job_name = CUSTOM.parse_name
 
@@ -26,7 +26,7 @@ def assert_invalid(value: object, field: str = "externalId") -> ApiError:
 
 def test_parse_valid() -> None:
     job = parse_job_name(VALID, "externalId")
-    assert job == JobName("my-proj", "us-central1", "1234567890", "customJobs")
+    assert job == JobResourceName("my-proj", "us-central1", "1234567890", "customJobs")
     assert job.resource_name == VALID
     assert job.parent == "projects/my-proj/locations/us-central1" == parent_name("my-proj", "us-central1")
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polysync_vertex.core.errors import ApiError
-from polysync_vertex.core.names import JobName
+from polysync_vertex.core.names import JobResourceName
 from polysync_vertex.core.parameters import Parameter, format_number, format_value
 from polysync_vertex.core.request import MAX_BODY_BYTES, fingerprint, parse_json_object, parse_submit
 
@@ -82,7 +82,7 @@ def test_contract_example() -> None:
     req = parse_submit(example)
     assert req.request_id == "run-2026-11-22-0001"
     assert req.job_name == "nightly-train"
-    assert req.template == JobName("my-proj", "us-central1", "1234567890", "customJobs")
+    assert req.template == JobResourceName("my-proj", "us-central1", "1234567890", "customJobs")
     assert req.attributes == example["attributes"]
     assert req.parameters == (
         Parameter("EPOCHS", "Input", "Number", "10"),
@@ -143,7 +143,7 @@ def test_job_name_missing() -> None:
 
 def test_external_id_sets_template_and_makes_attributes_optional() -> None:
     req = parse_submit(body(externalId=TEMPLATE, attributes=_DROP))
-    assert req.template == JobName("my-proj", "us-central1", "1234567890", "customJobs")
+    assert req.template == JobResourceName("my-proj", "us-central1", "1234567890", "customJobs")
     assert req.attributes == {}
 
 

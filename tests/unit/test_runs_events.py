@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polysync_vertex.core import events, runs, states
-from polysync_vertex.core.names import JobName
+from polysync_vertex.core.names import JobResourceName
 
 T0 = datetime(2026, 11, 22, 8, 15, 0, tzinfo=UTC)
-JOB = JobName("my-proj", "us-central1", "987", "customJobs")
+JOB = JobResourceName("my-proj", "us-central1", "987", "customJobs")
 RUN_ID = "projects/my-proj/locations/us-central1/customJobs/987"
 THRESHOLD = 1800
 

@@ -60,3 +60,19 @@ def test_other_errors_pass_unchanged() -> None:
 
     with pytest.raises(gexc.Conflict):
         call()
+
+
+def test_the_version_cache_is_bounded_by_bytes() -> None:
+    """Issue 30 finding 3: big runs no longer pile up (35 MiB after 30 big runs): the least recently used go first,
+    and a run over an eighth of the bound is not kept at all."""
+    from polysync_vertex.core import storable
+
+    cache = VersionCache(max_bytes=800_000)
+    big = {"runId": "r", "outputs": {"x": "y" * 90_000}}
+    for i in range(20):
+        cache.remember(f"run-{i}", big, i)
+    assert cache.bytes <= 800_000 and len(cache) == 800_000 // storable.value_bytes(big)
+    assert cache.take("run-0") is None and cache.take("run-19") == (big, 19)
+    cache.remember("huge", {"outputs": "z" * 200_000}, 1)
+    assert cache.take("huge") is None
+    assert cache.bytes == sum(storable.value_bytes(big) for _ in range(len(cache)))

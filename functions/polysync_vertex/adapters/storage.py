@@ -13,21 +13,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from ..core.errors import UpstreamError
+from ..core.errors import UpstreamError, code_of_http
 from ..core.outputs import parse_uri
 
 CALL_TIMEOUT = 10.0
-_HTTP_CODES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    502: "UNAVAILABLE",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 
 
 class ObjectStore:
@@ -75,7 +64,7 @@ class ObjectStore:
         except gexc.RequestRangeNotSatisfiable:
             return b""  # Cloud Storage answers a range over an empty object with 416
         except gexc.GoogleAPICallError as exc:
-            code = _HTTP_CODES.get(int(exc.code or 0), "UNKNOWN")
+            code = code_of_http(int(exc.code or 0), "UNKNOWN")
             raise UpstreamError(code, str(exc.message)[:500], method="storage.read") from None
         except gexc.RetryError as exc:
             raise UpstreamError("DEADLINE_EXCEEDED", str(exc)[:500], method="storage.read") from None

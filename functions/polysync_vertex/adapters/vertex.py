@@ -19,26 +19,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..core import kinds
-from ..core.errors import UpstreamError
+from ..core.errors import UpstreamError, code_of_http
 from ..core.kinds import JobKind
 from ..core.names import location_of
 from ..core.retry import backoff
 from . import aiplatform
 
 T = TypeVar("T")
-_HTTP_CODES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ALREADY_EXISTS",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 
 
 def _classify(exc: Exception) -> tuple[str, str]:
@@ -46,7 +33,7 @@ def _classify(exc: Exception) -> tuple[str, str]:
     from google.api_core import exceptions as gexc
 
     if isinstance(exc, gexc.GoogleAPICallError):
-        code = _HTTP_CODES.get(int(exc.code or 0), "UNKNOWN") if exc.code else "UNKNOWN"
+        code = code_of_http(int(exc.code or 0), "UNKNOWN") if exc.code else "UNKNOWN"
         response = getattr(exc, "response", None)
         if response is not None:
             try:

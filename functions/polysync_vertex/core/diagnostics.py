@@ -22,7 +22,7 @@ from .shape import as_dict
 
 if TYPE_CHECKING:
     from .kinds.base import JobKind
-    from .names import JobName
+    from .names import JobResourceName
 
 TAIL_LINES = 20
 LINE_CHARS = 1000
@@ -139,7 +139,7 @@ def logs_url(project: str, query: str) -> str:
     return f"{LOGS_EXPLORER}{quote(query, safe='')}?project={quote(project, safe='')}"
 
 
-def summary(kind: JobKind, name: JobName, job: Mapping[str, Any], failed_tasks: list[dict[str, Any]]) -> str:
+def summary(kind: JobKind, name: JobResourceName, job: Mapping[str, Any], failed_tasks: list[dict[str, Any]]) -> str:
     """One line: what failed, where, and Vertex AI's first line about it."""
     error = str(as_dict(job.get("error")).get("message") or "").strip()
     state = str(job.get("state") or "")
@@ -158,7 +158,7 @@ def summary(kind: JobKind, name: JobName, job: Mapping[str, Any], failed_tasks: 
 
 def diagnose(
     kind: JobKind,
-    name: JobName,
+    name: JobResourceName,
     job: Mapping[str, Any],
     entries: list[Mapping[str, Any]] | None,
     *,

@@ -4,21 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-# HTTP status for each canonical code the connector answers with.
-HTTP_STATUS: dict[str, int] = {
-    "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "METHOD_NOT_ALLOWED": 405,
-    "ALREADY_EXISTS": 409,
-    "PAYLOAD_TOO_LARGE": 413,
-    "UNSUPPORTED_MEDIA_TYPE": 415,
-    "RESOURCE_EXHAUSTED": 429,
-    "INTERNAL": 500,
-    "UNAVAILABLE": 503,
-}
+# The one table of canonical codes (google.rpc.Code names, plus the HTTP-only ones the connector answers with) and
+# HTTP statuses: (code, its HTTP status, other HTTP statuses that mean it). Google's mapping:
+# https://cloud.google.com/apis/design/errors#handling_errors (and google/rpc/code.proto). Read in both directions:
+# `HTTP_STATUS` (what an `ApiError` is answered with) and `code_of_http` (what an HTTP status from Vertex AI, Cloud
+# Storage or the web framework means); of two codes on one status, the first row wins.
+STATUS_TABLE: tuple[tuple[str, int, tuple[int, ...]], ...] = (
+    ("INVALID_ARGUMENT", 400, (411, 414, 431)),
+    ("FAILED_PRECONDITION", 400, (417,)),
+    ("UNAUTHENTICATED", 401, ()),
+    ("PERMISSION_DENIED", 403, ()),
+    ("NOT_FOUND", 404, ()),
+    ("METHOD_NOT_ALLOWED", 405, ()),
+    ("ALREADY_EXISTS", 409, ()),
+    ("PAYLOAD_TOO_LARGE", 413, ()),
+    ("UNSUPPORTED_MEDIA_TYPE", 415, ()),
+    ("RESOURCE_EXHAUSTED", 429, ()),
+    ("CANCELLED", 499, ()),
+    ("INTERNAL", 500, ()),
+    ("UNIMPLEMENTED", 501, ()),
+    ("UNAVAILABLE", 503, (502,)),
+    ("DEADLINE_EXCEEDED", 504, (408,)),
+)
+HTTP_STATUS: dict[str, int] = {code: http for code, http, _ in STATUS_TABLE}
+_CODE_OF_HTTP: dict[int, str] = {}
+for code, http, more in STATUS_TABLE:
+    for status in (http, *more):
+        _CODE_OF_HTTP.setdefault(status, code)
+del code, http, more, status
+
+
+def code_of_http(http: int, default: str) -> str:
+    """The canonical code an HTTP status means; `default` for one the table does not name."""
+    return _CODE_OF_HTTP.get(http, default)
 
 
 class ApiError(Exception):

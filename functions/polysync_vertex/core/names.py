@@ -20,9 +20,9 @@ RESOURCE_RE = re.compile(
 
 
 @dataclass(frozen=True)
-class JobName:
-    """A parsed Vertex AI job resource name (`projects/P/locations/L/<collection>/<id>`). Not to be confused
-    with `SubmitRequest.job_name`, Polysync's free-text name of a job. The run's document id is its kind's
+class JobResourceName:
+    """A parsed Vertex AI job resource name (`projects/P/locations/L/<collection>/<id>`); Polysync's free-text
+    `jobName` (`SubmitRequest.job_name`) is another thing. The run's document id is its kind's
     (`core.kinds.run_doc_id`)."""
 
     project: str
@@ -72,7 +72,7 @@ def parse_name(
     value: object,
     field: str,
     collections: dict[str, tuple[str, re.Pattern[str], str]],
-) -> JobName:
+) -> JobResourceName:
     """Parse `projects/{p}/locations/{l}/{collection}/{id}` for one of `collections`
     ({collection: (resource label, id pattern, id description)}); anything else is INVALID_ARGUMENT."""
     shapes = " or ".join(f"projects/{{project}}/locations/{{location}}/{c}/{{id}}" for c in collections)
@@ -87,4 +87,4 @@ def parse_name(
     label, id_re, id_text = collections[m["collection"]]
     if not id_re.match(m["job_id"]):
         raise invalid(f"'{m['job_id'][:50]}' is not a {label} id ({id_text})", field)
-    return JobName(project, location, m["job_id"], m["collection"])
+    return JobResourceName(project, location, m["job_id"], m["collection"])

@@ -237,3 +237,38 @@ def _keep_within(outputs: dict[str, Any], params: tuple[Declared, ...]) -> list[
         outputs[largest] = start[largest]
         dropped.append(largest)
     return dropped
+
+
+# -- the poller's side: a run that ends -------------------------------------------------------------------------
+# Polysync statuses whose outputs are read (a failed job's partial outputs are kept); others are not read.
+READ_ON = ("Success", "Failed")
+
+
+def pending(run: Mapping[str, Any]) -> bool:
+    """The run's job writes an outputs file and the run has not recorded its outputs yet."""
+    return bool(run.get("outputsFile")) and run.get("outputs") is None
+
+
+def declared_of(run: Mapping[str, Any]) -> tuple[Declared, ...]:
+    return tuple(Declared.from_record(p) for p in (run.get("outputsFile") or {}).get("parameters") or ())
+
+
+def uri_of(run: Mapping[str, Any]) -> str:
+    return str((run.get("outputsFile") or {}).get("uri") or "")
+
+
+def recorded_late(params: Iterable[Declared], uri: str) -> dict[str, Any]:
+    """A run whose end was recorded where nothing reads objects (a takeover or an adoption found its job ended, a
+    cancel found it ended): not read."""
+    outputs = _start(params)
+    outputs["_error"] = (
+        f"the outputs object {uri} was not read: the job had already ended when the run was recorded or cancelled"
+    )
+    return outputs
+
+
+def not_read(params: Iterable[Declared], status: str) -> dict[str, Any]:
+    """A run that ended otherwise than Success or Failed: its object is not read."""
+    outputs = _start(params)
+    outputs["_error"] = f"outputs are read when a run ends Success or Failed; it ended {status}"
+    return outputs

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import kinds
 from .errors import ApiError, invalid
-from .names import JobName
+from .names import JobResourceName
 from .parameters import Parameter, output_names, parse_parameters
 
 __all__ = ["Parameter", "SubmitRequest", "parse_json_object", "parse_submit"]
@@ -32,7 +32,7 @@ class SubmitRequest:
 
     request_id: str
     job_name: str
-    template: JobName | None
+    template: JobResourceName | None
     attributes: dict[str, Any]
     parameters: tuple[Parameter, ...]
     fingerprint: str
@@ -108,7 +108,7 @@ def request_fingerprint(
     request_id: str,
     job_name: str,
     kind: kinds.JobKind,
-    template: JobName | None,
+    template: JobResourceName | None,
     attributes: dict[str, Any],
     parameters: tuple[Parameter, ...],
 ) -> str:
@@ -137,7 +137,7 @@ def parse_submit(
     job_name = _string(body, "jobName", "jobName", required=True, max_len=512)
     assert job_name is not None
     external_id = body.get("externalId")
-    template: JobName | None = None
+    template: JobResourceName | None = None
     if external_id not in (None, ""):
         kind, template = kinds.parse_run_name(external_id, "externalId")
         if body.get("jobType") is not None and kinds.by_type(body.get("jobType")) is not kind:

@@ -1,4 +1,5 @@
-"""The run record: what is stored in Firestore, what callers see, and how it changes.
+"""The run record: what is stored in Firestore (its fields: `run_record.RunRecord`), what callers see, and how it
+changes.
 
 A run's `sequence` is 1 for the state recorded at submit and rises by one per Vertex AI state change. Every change
 appends its event to the run's `outbox`; the poller publishes the outbox after the change has committed and then
@@ -8,69 +9,13 @@ removes what it published, so a failed publish is retried on the next tick with 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any
 
-from . import events, kinds, states, storable
-from .errors import invalid
+from . import events, kinds, outputs, states
 from .labels import shard_of
-from .names import JobName
-
-Status = Literal["Success", "Failed", "Running", "Cancelled", "Unknown"]
-
-
-class RunError(TypedDict):
-    code: int
-    message: str
-
-
-class RunRecord(TypedDict):
-    """A run as stored in Firestore (`runs/{doc_id(run)}`), a plain map. See docs/data-model.md."""
-
-    runId: str
-    requestId: str
-    requestKey: str
-    jobType: str
-    displayName: str
-    status: str
-    vertexState: str
-    consoleUrl: str
-    warnings: list[str]
-    jobName: str
-    sequence: int
-    error: RunError | None
-    lastPolled: str | None
-    project: str
-    location: str
-    jobId: str
-    collection: str
-    template: str | None
-    fingerprint: str
-    acceleratorType: str | None
-    shard: int
-    outbox: list[dict[str, Any]]
-    waitingSince: str | None
-    queuedAlerted: bool
-    recordedAt: str
-    createTime: str | None
-    startTime: str | None
-    endTime: str | None
-    updateTime: str | None
-    active: bool
-    outputNames: list[str]
-    # Per job type, once final: outputs (Pipeline Job, Custom Job with outputsFile), outputInfo / completionStats
-    # (Batch Prediction Job).
-    outputs: NotRequired[dict[str, Any] | None]
-    # A Custom Job's outputs file: {"uri", "parameters": [{"name", "type", "direction", "value"}]}.
-    outputsFile: NotRequired[dict[str, Any]]
-    outputInfo: NotRequired[dict[str, Any] | None]
-    completionStats: NotRequired[dict[str, Any] | None]
-    adopted: NotRequired[bool]
-    # A Failed run's diagnostics (core/diagnostics.py); `logTail` absent while its logs are still to be read.
-    diagnostics: NotRequired[dict[str, Any]]
+from .names import JobResourceName
 
 
 def doc_id(run: dict[str, Any]) -> str:
@@ -92,35 +37,6 @@ class RunOrigin:
     output_names: tuple[str, ...] = ()
     # A Custom Job writing its Output parameters to a file: {"uri", "parameters": [Declared records]} (core/outputs.py)
     outputs_file: dict[str, Any] | None = None
-
-
-# What a run record may take when submit writes it, counting what its request adds later: the values of its
-# InputOutput parameters come back as outputs, held in the record and again in its terminal event. The rest of the
-# 1 MiB a Firestore document holds is for what the job itself produces (outputs, events, diagnostics), each bounded
-# when recorded.
-SUBMIT_BUDGET_BYTES = 384 * 1024
-
-
-def submit_bytes(origin: RunOrigin, kind: kinds.JobKind, returned: Iterable[Any] = ()) -> int:
-    """The stored size of the record submit would write for `origin` (a job name of the longest kind, a display
-    name of Vertex AI's maximum 128 characters), plus twice the JSON text of the `returned` values."""
-    name = JobName("p" * 30, "l" * 30, "9" * 64, kind.collection)
-    draft = new_run(origin, name, {"displayName": "x" * 128}, datetime.now(UTC))
-    later = sum(len(json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode()) + 1 for v in returned)
-    return storable.document_bytes(draft) + 2 * later
-
-
-def check_submit_budget(origin: RunOrigin, kind: kinds.JobKind, returned: Iterable[Any] = ()) -> None:
-    """400 when the run record of this request would exceed `SUBMIT_BUDGET_BYTES` (nothing is written then)."""
-    size = submit_bytes(origin, kind, returned)
-    if size > SUBMIT_BUDGET_BYTES:
-        raise invalid(
-            f"this request would make a run record of about {size // 1024} KiB, over the {SUBMIT_BUDGET_BYTES // 1024} "
-            "KiB a run may take at submit (the run store, Firestore, holds 1 MiB per run, which the run's outputs and "
-            "events also need): send fewer or shorter Output and InputOutput parameter names, or smaller "
-            "InputOutput values",
-            "parameters",
-        )
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -161,7 +77,7 @@ def _error(job: dict[str, Any]) -> dict[str, Any] | None:
     return {"code": int(err.get("code", 0)), "message": str(err.get("message", ""))}
 
 
-def new_run(origin: RunOrigin, name: JobName, job: dict[str, Any], now: datetime) -> dict[str, Any]:
+def new_run(origin: RunOrigin, name: JobResourceName, job: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The record of a run of `job` (as Vertex AI returned it), named `name`, first recorded at `now`."""
     kind = kinds.kind_of(name)
     output_names = origin.output_names
@@ -196,7 +112,8 @@ def new_run(origin: RunOrigin, name: JobName, job: dict[str, Any], now: datetime
     }
     if origin.outputs_file:
         run["outputsFile"] = origin.outputs_file
-        run["outputs"] = None
+        final = states.is_final(state) and state not in states.DELETED_STATES
+        run["outputs"] = outputs.recorded_late(outputs.declared_of(run), outputs.uri_of(run)) if final else None
     for f in JOB_TIME_FIELDS:
         run[f] = job.get(f)
     if states.is_final(state):
@@ -261,8 +178,11 @@ def needs_poller(run: dict[str, Any]) -> bool:
     return bool(run.get("outbox")) or not states.is_final(run["vertexState"])
 
 
-def apply_state(run: dict[str, Any], job: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    """Record the job's observed state on `run` (in place). Returns the event appended, or None if unchanged."""
+def apply_state(
+    run: dict[str, Any], job: dict[str, Any], now: datetime, *, read_outputs: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Record the job's observed state on `run` (in place). Returns the event appended, or None if unchanged.
+    `read_outputs`: a Custom Job's outputs as the poller read them (core/outputs.py) for a final state."""
     kind = kinds.of_record(run)
     state = job.get("state") or kind.states.unspecified
     previous_state = run["vertexState"]
@@ -279,6 +199,10 @@ def apply_state(run: dict[str, Any], job: dict[str, Any], now: datetime) -> dict
     run["lastPolled"] = iso(now)
     if states.is_final(state) and state not in states.DELETED_STATES:
         run.update(kind.outputs(job, tuple(run.get("outputNames") or ())))
+        if read_outputs is not None:
+            run["outputs"] = read_outputs
+        elif outputs.pending(run):
+            run["outputs"] = outputs.recorded_late(outputs.declared_of(run), outputs.uri_of(run))
     if state in states.ANY_WAITING:
         run["waitingSince"] = run.get("waitingSince") or iso(now)
     else:

@@ -37,3 +37,19 @@ def strings(value: Any) -> Iterator[str]:
     for item in as_list(value):
         if isinstance(item, str):
             yield item
+
+
+# Vertex AI keeps free-form values (pipeline parameters, model parameters) in protobuf Structs, where every number
+# is a double: 3 comes back as 3.0. Below 2**53 a double holds every integer exactly.
+_MAX_EXACT = 2**53
+
+
+def tidy_numbers(value: Any) -> Any:
+    """Whole-number floats as ints, at any depth (JSON has one number type; Polysync's Number 3 stays 3)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: tidy_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [tidy_numbers(v) for v in value]
+    return value

@@ -94,7 +94,6 @@ WAITING_STATES = JOB_STATES.waiting
 # Waiting states of every set (a run of any kind waits in one of these).
 ANY_WAITING = frozenset().union(*(s.waiting for s in _SETS))
 DELETED_STATES = frozenset(s.deleted for s in _SETS)
-CANCELLING_STATES = frozenset(s.cancelling for s in _SETS)
 
 
 def polysync_status(vertex_state: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..config import Settings
 from ..core.errors import ApiError, UpstreamError
-from ..core.names import JobName
+from ..core.names import JobResourceName
 from ..ports import VertexPort
 from .upstream import api_error
 
@@ -25,7 +25,7 @@ def check_allowed(settings: Settings, project: str, location: str, fields: tuple
         )
 
 
-def fetch_template(vertex: VertexPort, name: JobName, deadline: float) -> dict[str, object]:
+def fetch_template(vertex: VertexPort, name: JobResourceName, deadline: float) -> dict[str, object]:
     """The template job as Vertex AI returns it; 404 naming `externalId` when it does not exist."""
     try:
         return vertex.get(name.resource_name, deadline)

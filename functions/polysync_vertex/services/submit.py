@@ -22,11 +22,11 @@ from typing import Any
 
 from .. import log
 from ..config import Settings
-from ..core import kinds, outputs, runs
+from ..core import kinds, outputs, record_budget, runs
 from ..core.errors import ApiError, UpstreamError
 from ..core.kinds import JobKind
 from ..core.labels import LABEL_REQUEST, request_key
-from ..core.names import JobName, parent_name, split_parent
+from ..core.names import JobResourceName, parent_name, split_parent
 from ..core.request import SubmitRequest, parse_submit
 from ..core.retry import backoff
 from ..ports import ClaimStore, VertexPort
@@ -59,7 +59,7 @@ class SubmitService:
         self._lock = threading.Lock()
 
     # -- template cache ------------------------------------------------------------------------------------
-    def template(self, name: JobName, deadline: float) -> dict[str, Any]:
+    def template(self, name: JobResourceName, deadline: float) -> dict[str, Any]:
         now = time.monotonic()
         key = name.resource_name
         with self._lock:
@@ -104,7 +104,7 @@ class SubmitService:
         )
         # InputOutput values may come back as outputs (Pipeline Jobs; Custom Jobs with an outputs bucket).
         returned = [p.typed for p in request.parameters if p.direction == "InputOutput"]
-        runs.check_submit_budget(origin, kind, returned)
+        record_budget.check_submit_budget(origin, kind, returned)
 
         while True:
             claim = self.claims.claim(

@@ -13,6 +13,9 @@
   project, location, jobType, filter and includeRuns. `get` by externalId answers any job of a known kind, the
   connector's runs included (the caller named it).
 - `pageSize` 1-100 (larger values are lowered to 100, Vertex AI's maximum); default 100.
+- Lists read what `to_template` needs (each kind's `template_read_mask`), never whole jobs; a kind with
+  `template_by_get` (Pipeline Jobs: specs of megabytes) is listed by name and label, at most `GETS_PER_PAGE` a call,
+  and each template is read by one GET, one at a time.
 - `all=true` walks the pages server-side from `pageToken` (or the start), at most `page_budget` pages and within the
   request's time budget; when it stops early it answers `"truncated": true` and the token to continue with.
 - The project and location must be on the connector's allow-list (PSV_ALLOWED_PROJECTS / PSV_ALLOWED_LOCATIONS),
@@ -22,7 +25,6 @@
 from __future__ import annotations
 
 import base64
-import builtins
 import hashlib
 import json
 import time
@@ -43,6 +45,8 @@ MAX_PAGE_SIZE = 100
 PAGE_BUDGET = 20
 MAX_FILTER_CHARS = 4096
 MAX_TOKEN_CHARS = 4096
+# A kind whose templates are read one GET each (JobKind.template_by_get) lists at most this many per page.
+GETS_PER_PAGE = 20
 # Time kept in hand when walking pages with all=true: the next page must fit before the request budget ends.
 PAGE_MARGIN_SECONDS = 5.0
 EXCLUDE_RUNS = f'NOT labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"'
@@ -50,7 +54,7 @@ EXCLUDE_RUNS = f'NOT labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"'
 
 @dataclass(frozen=True)
 class TemplateQuery:
-    """The templates request, parsed from the query string (main.py): one template, or a list."""
+    """The templates request, parsed from the query string (`web.templates_query`): one template, or a list."""
 
     external_id: str | None = None
     project: str | None = None
@@ -69,26 +73,6 @@ def check_text(name: str, value: str, limit: int) -> str:
     if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
         raise invalid(f"{name} contains control characters", name)
     return value
-
-
-def parse_flag(name: str, value: str | None) -> bool:
-    if value is None:
-        return False
-    lowered = value.lower()
-    if lowered not in ("true", "false"):
-        raise invalid(f"{name} must be true or false", name)
-    return lowered == "true"
-
-
-def parse_page_size(value: str | None) -> int:
-    if value is None:
-        return MAX_PAGE_SIZE
-    # ASCII digits only: str.isdigit() also accepts other scripts' digits and superscripts ("²"), which int() refuses.
-    digits = value.lstrip("0")
-    if not (value.isascii() and value.isdigit()) or not digits:
-        raise invalid(f"pageSize must be a whole number from 1 to {MAX_PAGE_SIZE}", "pageSize")
-    # Larger values are lowered; without converting thousands of digits (int() refuses over 4,300 of them).
-    return MAX_PAGE_SIZE if len(digits) > 3 else min(int(digits), MAX_PAGE_SIZE)
 
 
 def check_parentheses(text: str) -> None:
@@ -140,7 +124,8 @@ class TemplateService:
         self.vertex = vertex
         self.page_budget = PAGE_BUDGET
 
-    def handle(self, query: TemplateQuery) -> tuple[int, dict[str, Any]]:
+    def answer(self, query: TemplateQuery) -> tuple[int, dict[str, Any]]:
+        """One template (externalId), or a page of the list (project, location)."""
         if query.external_id is not None:
             if query.project is not None or query.location is not None:
                 raise invalid("send either externalId or project and location, not both", "externalId")
@@ -156,7 +141,7 @@ class TemplateService:
         check_project(query.project, "project")
         check_location(query.location, "location")
         only = kinds.by_type(query.job_type) if query.job_type is not None else None
-        return 200, self.list(
+        return 200, self.list_templates(
             query.project,
             query.location,
             user_filter=check_text("filter", query.filter, MAX_FILTER_CHARS),
@@ -173,7 +158,7 @@ class TemplateService:
         deadline = time.monotonic() + self.settings.request_budget_seconds
         return kind.to_template(fetch_template(self.vertex, name, deadline))
 
-    def list(
+    def list_templates(
         self,
         project: str,
         location: str,
@@ -190,16 +175,18 @@ class TemplateService:
         parent = parent_name(project, location)
         check_parentheses(user_filter)
         query = vertex_filter(user_filter, include_runs)
-        order = [only] if only is not None else builtins.list(kinds.KINDS)
+        order = [only] if only is not None else list(kinds.KINDS)
         scope = _scope(project, location, only, user_filter, include_runs)
         position, token = _decode_token(page_token, scope, order)
-        templates: builtins.list[dict[str, Any]] = []
+        templates: list[dict[str, Any]] = []
         pages = 0
         seen_tokens: set[tuple[int, str]] = {(position, token)} if page_token else set()
         while True:
             kind = order[position]
             want = page_size if walk_all else page_size - len(templates)
-            jobs, token = self._page(kind, parent, query, want, token, deadline, bool(user_filter), project)
+            jobs, token = self._page(
+                kind, parent, query, want, token, deadline, bool(user_filter), project, include_runs
+            )
             pages += 1
             templates.extend(kind.to_template(job) for job in jobs if include_runs or not _is_run(job))
             if not token and position + 1 < len(order):
@@ -235,10 +222,19 @@ class TemplateService:
         deadline: float,
         has_filter: bool,
         project: str,
-    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        include_runs: bool,
+    ) -> tuple[list[dict[str, Any]], str]:
+        if kind.template_by_get:
+            page_size = min(page_size, GETS_PER_PAGE)
         try:
             jobs, next_token = self.vertex.list_page(
-                parent, deadline, kind=kind, filter=query, page_size=page_size, page_token=token
+                parent,
+                deadline,
+                kind=kind,
+                filter=query,
+                page_size=page_size,
+                page_token=token,
+                read_mask=kind.template_read_mask,
             )
         except UpstreamError as err:
             if err.code == "INVALID_ARGUMENT":
@@ -258,7 +254,23 @@ class TemplateService:
                         "filter",
                     ) from None
             raise api_error(err, project=project) from None
+        if kind.template_by_get:
+            try:
+                jobs = [full for job in jobs if (full := self._whole(job, deadline, include_runs)) is not None]
+            except UpstreamError as err:
+                raise api_error(err, project=project) from None
         return jobs, next_token
+
+    def _whole(self, job: dict[str, Any], deadline: float, include_runs: bool) -> dict[str, Any] | None:
+        """The whole job of a listed name (None: one of the connector's runs left out, or gone since the list)."""
+        if not include_runs and _is_run(job):
+            return None
+        try:
+            return self.vertex.get(str(job.get("name")), deadline)
+        except UpstreamError as err:
+            if err.code == "NOT_FOUND":
+                return None
+            raise
 
 
 def _scope(project: str, location: str, only: JobKind | None, user_filter: str, include_runs: bool) -> str:
@@ -271,7 +283,7 @@ def _encode_token(scope: str, kind: JobKind, token: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(page_token: str, scope: str, order: builtins.list[JobKind]) -> tuple[int, str]:
+def _decode_token(page_token: str, scope: str, order: list[JobKind]) -> tuple[int, str]:
     """(position in `order`, the kind's own token) of a page token; (0, "") for none."""
     if not page_token:
         return 0, ""

@@ -5,7 +5,8 @@ Prediction Jobs submitted from templates that `create_templates` puts into the e
 Every run's path is scripted by its VERTEX_EMULATOR_SCENARIO parameter (a Custom Job's env, a Pipeline Job's
 `runtimeConfig.parameterValues`, a Batch Prediction Job's `modelParameters`). A succeeding Pipeline Job reports an
 output value of its own (VERTEX_EMULATOR_OUTPUTS, read back through its Output parameter `score`); a Batch
-Prediction Job its own instance count (completionStats) and output location (outputInfo).
+Prediction Job its own instance count (completionStats) and output location (outputInfo). `poison_runs` Pipeline
+Jobs in the middle report an output Firestore cannot store natively (`POISON`), expected back exactly.
 """
 
 from __future__ import annotations
@@ -87,15 +88,35 @@ def _param(name: str, ptype: str, value: Any, direction: str = "Input") -> dict[
     return {"name": name, "direction": direction, "type": ptype, "value": value}
 
 
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+# Outputs a pipeline may well produce and Firestore refuses in native maps and arrays (issue 30, finding 1).
+POISON: list[Any] = [[[50, 2], [3, 45]], _nested(25), {"__a__": 1, "m": [[1], [2]]}]
+
+
+def poison_indexes(config: ChaosConfig) -> set[int]:
+    """The runs (in the middle of the submit window) whose output is poison."""
+    middle = config.runs // 2
+    return set(range(middle, min(config.runs, middle + config.poison_runs)))
+
+
 def make_plans(config: ChaosConfig, rng: random.Random, templates: dict[str, str] | None = None) -> list[Plan]:
     session = uuid.uuid4().hex[:8]
     plans = []
+    poison = poison_indexes(config) if templates else set()
     for i in range(config.runs):
         roll = rng.random()
         outcome = "SUCCEEDED" if roll < 0.5 else "FAILED" if roll < 0.8 else "CANCEL"
         type_roll = rng.random()
         job_type = CUSTOM
-        if templates and type_roll < config.pipeline_share:
+        if i in poison:
+            job_type, outcome = PIPELINE, "SUCCEEDED"
+        elif templates and type_roll < config.pipeline_share:
             job_type = PIPELINE
         elif templates and type_roll < config.pipeline_share + config.batch_share:
             job_type = BATCH
@@ -117,7 +138,9 @@ def make_plans(config: ChaosConfig, rng: random.Random, templates: dict[str, str
             body["attributes"] = {"machineType": "n1-standard-4", "containerImageUri": IMAGE}
         elif job_type == PIPELINE:
             assert templates is not None
-            score = i + 0.25  # not a whole number: Vertex AI's Struct doubles would hide an int/float mix-up
+            score: Any = i + 0.25  # not a whole number: Vertex AI's Struct doubles would hide an int/float mix-up
+            if i in poison:
+                score = POISON[(i - min(poison)) % len(POISON)]
             parameters = [
                 scenario_param,
                 _param("epochs", "Number", i),

@@ -10,7 +10,7 @@
 | here            | `RunStore`            | all of them on one database (`PollStore` spans them) |
 
 Collections (names prefixed with PSV_COLLECTION_PREFIX): `requests/{requestKey}` (claims.py), `runs/{doc id}`
-(`core.runs.RunRecord`, the id `core.kinds.run_doc_id`), `polls/{project~location}` and `pollindex/`
+(`core.run_record.RunRecord`, the id `core.kinds.run_doc_id`), `polls/{project~location}` and `pollindex/`
 (poll_state.py). Ended runs and done requests get `expireAt` (now + PSV_RETENTION_DAYS) for the Firestore TTL
 policy. Reads and writes are counted, so tests and benchmarks can assert what a path costs. A stalled database
 raises `core.errors.StoreUnavailable` (503 with Retry-After to an HTTP caller).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...ports import Claim
+from . import stored
 from .client import guarded
 from .records import FirestoreRunRecords
 
@@ -147,7 +148,7 @@ class FirestoreClaims(FirestoreRunRecords):
         if not run.get("active"):
             run = {**run, "expireAt": self._expiry()}
             done["expireAt"] = run["expireAt"]
-        batch.create(self.db.runs.document(doc_id), run)
+        batch.create(self.db.runs.document(doc_id), stored.fit(run)[0])
         batch.update(self.db.requests.document(key), done)
         try:
             self.db.count("writes", 2)
@@ -176,7 +177,7 @@ class FirestoreClaims(FirestoreRunRecords):
         if not run.get("active"):
             run = {**run, "expireAt": self._expiry()}
             done["expireAt"] = run["expireAt"]
-        batch.create(self.db.runs.document(doc_id), run)
+        batch.create(self.db.runs.document(doc_id), stored.fit(run)[0])
         if existing is None:
             batch.create(request_ref, {**done, "fingerprint": None, "leaseUntil": 0, "attempt": 0, "adopted": True})
         else:

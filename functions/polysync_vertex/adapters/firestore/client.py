@@ -97,27 +97,9 @@ class FirestoreStore:
         self.retention = timedelta(days=retention_days)
         self.versions = versions if versions is not None else VersionCache()
         self.counts: Counter[str] = db.counts  # reads and writes, by kind (shared by every class on `db`)
-
-    # The client and collections, as tests and tools reach them.
-    @property
-    def client(self) -> Any:
-        return self.db.client
-
-    @property
-    def requests(self) -> Any:
-        return self.db.requests
-
-    @property
-    def runs(self) -> Any:
-        return self.db.runs
-
-    @property
-    def polls(self) -> Any:
-        return self.db.polls
-
-    @property
-    def index(self) -> Any:
-        return self.db.index
+        # The client and collections, as tests and tools reach them.
+        self.client, self.requests, self.runs = db.client, db.requests, db.runs
+        self.polls, self.index = db.polls, db.index
 
     def _expiry(self) -> datetime:
         """When an ended run or done request may be deleted (the Firestore TTL policy's field `expireAt`)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from . import stored
 from .client import guarded
 from .records import FirestoreRunRecords
 
@@ -37,7 +38,7 @@ class FirestorePollState(FirestoreRunRecords):
     def _scan(self, query: Any) -> Iterator[dict[str, Any]]:
         for snap in query.stream(**self.db.scan):
             self.db.count("reads")
-            data = snap.to_dict() or {}
+            data = stored.decode(snap.to_dict() or {})
             self.versions.remember(snap.id, data, snap.update_time)
             yield data
 

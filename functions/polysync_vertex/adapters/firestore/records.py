@@ -1,4 +1,4 @@
-"""Run records (`runs/{doc id}`, `core.runs.RunRecord`): read, and changed with an optimistic precondition.
+"""Run records (`runs/{doc id}`, `core.run_record.RunRecord`): read, and changed with an optimistic precondition.
 
 A write carries the precondition "unchanged since read" (`versions.py`); a refused write re-reads and re-applies
 the change. A run that ends gets `expireAt` (now + retention) for the Firestore TTL policy, and so does its request
@@ -11,6 +11,9 @@ import copy
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ... import log
+from ...core import record_budget
+from . import stored
 from .client import FirestoreStore, guarded
 
 T = TypeVar("T")
@@ -23,12 +26,25 @@ def _refused() -> tuple[type[Exception], ...]:
     return (gexc.FailedPrecondition, gexc.Aborted, gexc.Conflict)
 
 
+def _invalid() -> tuple[type[Exception], ...]:
+    """A write Firestore refuses for what it holds (a value it cannot store, a document or request too large):
+    retrying it unchanged can never succeed."""
+    from google.api_core import exceptions as gexc
+
+    return (gexc.InvalidArgument, gexc.BadRequest, gexc.RequestRangeNotSatisfiable)
+
+
 class FirestoreRunRecords(FirestoreStore):
     """Implements the `RunRecords` port (status, cancel), and the run reads and writes of the poller."""
 
     # Writes per batch commit: Firestore takes up to 500; an ending run writes 2 (its record and its request's
     # expireAt).
     BATCH_WRITES = 400
+    # Bytes per batch commit: Firestore takes at most 10 MiB per request (https://cloud.google.com/firestore/quotas,
+    # "Maximum API request size"), its emulator's gRPC messages at most 4 MiB; a commit is split well below both.
+    BATCH_BYTES = 3 * 1024 * 1024
+    # What one run record may take (stored.RECORD_LIMIT); tests raise it to make Firestore itself refuse a write.
+    record_limit = stored.RECORD_LIMIT
 
     @guarded
     def get_run(self, doc_id: str) -> dict[str, Any] | None:
@@ -36,7 +52,7 @@ class FirestoreRunRecords(FirestoreStore):
         self.db.count("reads")
         if not snap.exists:
             return None
-        data = snap.to_dict() or {}
+        data = stored.decode(snap.to_dict() or {})
         self.versions.remember(doc_id, data, snap.update_time)
         return copy.deepcopy(data)
 
@@ -56,7 +72,7 @@ class FirestoreRunRecords(FirestoreStore):
         for snap in self.db.client.get_all([self.db.runs.document(d) for d in doc_ids], **self.db.rpc):
             self.db.count("reads")
             if snap.exists:
-                found[snap.id] = (snap.to_dict() or {}, snap.update_time)
+                found[snap.id] = (stored.decode(snap.to_dict() or {}), snap.update_time)
         return found
 
     def _stage_run(self, batch: Any, doc_id: str, data: dict[str, Any], version: Any) -> int:
@@ -65,8 +81,9 @@ class FirestoreRunRecords(FirestoreStore):
         ended = not data.get("active") and "expireAt" not in data and data.get("requestKey")
         if ended:
             data["expireAt"] = self._expiry()
-        # The write is encoded here: `data` is complete before this line.
-        batch.update(self.db.runs.document(doc_id), data, option=self.db.precondition(version))
+        # The write is encoded here (stored.py): `data` is complete before this line.
+        document, _ = stored.fit(data, self.record_limit)
+        batch.update(self.db.runs.document(doc_id), document, option=self.db.precondition(version))
         if not ended:
             return 1
         batch.set(self.db.requests.document(data["requestKey"]), {"expireAt": data["expireAt"]}, merge=True)
@@ -86,22 +103,48 @@ class FirestoreRunRecords(FirestoreStore):
                 self.db.count("reads")
                 if not snap.exists:
                     return None, None
-                data, version = snap.to_dict() or {}, snap.update_time
+                data, version = stored.decode(snap.to_dict() or {}), snap.update_time
             else:
                 (data, version), cached = cached, None
             result = mutate(data)
             if result is None:
                 self.versions.remember(doc_id, data, version)
                 return None, copy.deepcopy(data)
-            batch = self.db.client.batch()
-            self.db.count("writes", self._stage_run(batch, doc_id, data, version))
             try:
-                update_time = batch.commit(**self.db.rpc)[0].update_time
+                update_time = self._commit_one(doc_id, data, version)
             except _refused():
                 continue  # changed since we read it: read again and re-apply
+            if update_time is None:
+                return None, None  # Firestore refuses even the storable form: logged, the caller goes on
             self.versions.remember(doc_id, data, update_time)
             return result, copy.deepcopy(data)
         raise RuntimeError(f"run {doc_id} kept changing under {attempts} attempts to update it")
+
+    def _commit_one(self, doc_id: str, data: dict[str, Any], version: Any) -> Any:
+        """Write one run alone. A write Firestore refuses for what it holds is isolated to this run: the record is
+        made storable (what the job produced left out, the run marked: core.runs.make_storable), logged at ERROR,
+        and written again; None when even that is refused (logged; the tick goes on for every other run)."""
+        for attempt in range(2):
+            batch = self.db.client.batch()
+            self.db.count("writes", self._stage_run(batch, doc_id, data, version))
+            try:
+                return batch.commit(**self.db.rpc)[0].update_time
+            except _invalid() as exc:
+                if attempt:
+                    log.error(
+                        "Firestore refused a run's storable record; not written",
+                        runId=data.get("runId"),
+                        error=repr(exc)[:500],
+                    )
+                    return None
+                note = record_budget.make_storable(data, f"the run store refused the record ({type(exc).__name__})")
+                log.error(
+                    "Firestore refused a run's record; what the job produced was left out",
+                    runId=data.get("runId"),
+                    error=repr(exc)[:500],
+                    note=note,
+                )
+        return None
 
     @guarded
     def update_runs(
@@ -122,7 +165,7 @@ class FirestoreRunRecords(FirestoreStore):
         read = self._read_runs([items[i][0] for i in missing])
         current.update({i: read[items[i][0]] for i in missing if items[i][0] in read})
         chunk: list[tuple[int, dict[str, Any], Any]] = []
-        writes = 0
+        writes = size = 0
         for i, (doc_id, mutate) in enumerate(items):
             if i not in current:
                 continue  # the run does not exist: (None, None)
@@ -133,11 +176,12 @@ class FirestoreRunRecords(FirestoreStore):
                 results[i] = (None, copy.deepcopy(data))
                 continue
             results[i] = (result, None)
-            chunk.append((i, data, version))
-            writes += 2
-            if writes >= self.BATCH_WRITES:
+            _, run_bytes = stored.fit(data, self.record_limit)
+            if chunk and (writes + 2 > self.BATCH_WRITES or size + run_bytes > self.BATCH_BYTES):
                 self._commit_runs(items, chunk, results)
-                chunk, writes = [], 0
+                chunk, writes, size = [], 0, 0
+            chunk.append((i, data, version))
+            writes, size = writes + 2, size + run_bytes
         if chunk:
             self._commit_runs(items, chunk, results)
         return results
@@ -157,8 +201,15 @@ class FirestoreRunRecords(FirestoreStore):
         self.db.count("writes", writes)
         try:
             written = batch.commit(**self.db.rpc)
-        except _refused():
-            # One of them changed since it was read: write each on its own (re-read, re-applied).
+        except (*_refused(), *_invalid()) as exc:
+            # One of them changed since it was read, or Firestore refused what one of them holds: write each on its
+            # own (re-read, re-applied; a refused one isolated to its run: `_commit_one`).
+            if isinstance(exc, _invalid()):
+                log.warning(
+                    "Firestore refused a commit of several runs; writing each alone",
+                    runs=len(chunk),
+                    error=repr(exc)[:300],
+                )
             for i, _, _ in chunk:
                 doc_id, mutate = items[i]
                 results[i] = self.update_run(doc_id, mutate)

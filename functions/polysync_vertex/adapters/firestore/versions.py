@@ -3,8 +3,10 @@
 Runs are updated optimistically: a write carries the precondition "unchanged since I read it" (the document's update
 time), and a refused write re-reads and re-applies the change. No locks are held, so overlapping pollers and a racing
 cancel never wait on each other, and the poll path needs no second read of a run it has just listed or written.
-A stale entry costs one refused write and a re-read, never a wrong write; the cache holds at most `limit` runs,
-dropping the least recently used.
+A stale entry costs one refused write and a re-read, never a wrong write; the cache holds at most `limit` runs and
+`max_bytes` of them (counted as Firestore counts a run, core/storable.py), dropping the least recently used: 30
+finished runs with big outputs kept 35 MiB in a status instance before the byte bound. A run bigger than
+`max_bytes / 8` is not kept at all (its next write re-reads it: one read).
 """
 
 from __future__ import annotations
@@ -14,26 +16,45 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from ...core import storable
+
 Version = tuple[dict[str, Any], Any]  # (the run as read or written, its update time)
 
 
+MAX_BYTES = 32 * 1024 * 1024
+
+
 class VersionCache:
-    def __init__(self, limit: int = 50_000) -> None:
+    def __init__(self, limit: int = 50_000, max_bytes: int = MAX_BYTES) -> None:
         self.limit = limit
-        self._entries: OrderedDict[str, Version] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[str, tuple[Version, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def remember(self, doc_id: str, data: dict[str, Any], version: Any) -> None:
+        size = storable.value_bytes(data)
         with self._lock:
-            self._entries[doc_id] = (copy.deepcopy(data), version)
-            self._entries.move_to_end(doc_id)
-            while len(self._entries) > self.limit:
-                self._entries.popitem(last=False)
+            self._drop(doc_id)
+            if size > self.max_bytes // 8:
+                return
+            self._entries[doc_id] = ((copy.deepcopy(data), version), size)
+            self.bytes += size
+            while len(self._entries) > self.limit or self.bytes > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.bytes -= dropped
+
+    def _drop(self, doc_id: str) -> Version | None:
+        entry = self._entries.pop(doc_id, None)
+        if entry is None:
+            return None
+        self.bytes -= entry[1]
+        return entry[0]
 
     def take(self, doc_id: str) -> Version | None:
         """The cached version, removed: whoever takes it writes with it and remembers what it wrote."""
         with self._lock:
-            return self._entries.pop(doc_id, None)
+            return self._drop(doc_id)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import invalid
-from ..names import JobName, parse_name
+from ..names import JobResourceName, parse_name
 from .base import JobKind, JobRequest
 from .batch import BATCH
 from .custom import CUSTOM
@@ -34,13 +34,13 @@ __all__ = [
 ]
 
 
-def parse_run_name(value: object, field: str) -> tuple[JobKind, JobName]:
+def parse_run_name(value: object, field: str) -> tuple[JobKind, JobResourceName]:
     """A job resource name of any kind -> (its kind, the parsed name); anything else is INVALID_ARGUMENT."""
     name = parse_name(value, field, _COLLECTIONS)
     return BY_COLLECTION[name.collection], name
 
 
-def kind_of(name: JobName) -> JobKind:
+def kind_of(name: JobResourceName) -> JobKind:
     return BY_COLLECTION[name.collection]
 
 
@@ -63,6 +63,6 @@ def by_collection(collection: object) -> JobKind:
     return BY_COLLECTION.get(str(collection or ""), DEFAULT)
 
 
-def run_doc_id(name: JobName) -> str:
+def run_doc_id(name: JobResourceName) -> str:
     """The Firestore document id of the run of the job `name`: the one way to build it."""
     return kind_of(name).run_doc_id(name.project, name.location, name.job_id)

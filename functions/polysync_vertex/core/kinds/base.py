@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from ..labels import LABEL_MANAGED_BY, MANAGED_BY, display_name, job_labels
-from ..names import JobName, parse_name
+from ..names import JobResourceName, parse_name
 from ..outputs import Location
 from ..parameters import ENV_NAME_RE, Parameter
 from ..shape import as_dict, as_str
@@ -67,9 +67,14 @@ class JobKind(ABC):
     poll_by_update_time: ClassVar[bool] = False
     # Fields a final job carries into the run record (status, terminal event), as `outputs(job)` returns them.
     output_fields: ClassVar[tuple[str, ...]] = ()
+    # The fields `to_template` reads, as a list's readMask: a template list never holds whole jobs. With
+    # `template_by_get` the list reads only names and labels, and each template of the page is read by one GET, one
+    # at a time (a Pipeline Job's spec can be megabytes: a page of them must not be in memory at once).
+    template_read_mask: ClassVar[tuple[str, ...]] = ()
+    template_by_get: ClassVar[bool] = False
 
     # -- names -------------------------------------------------------------------------------------------
-    def console_url(self, name: JobName) -> str:
+    def console_url(self, name: JobResourceName) -> str:
         return (
             f"https://console.cloud.google.com/vertex-ai/locations/{name.location}/{self.console_path}/"
             f"{name.job_id}?project={name.project}"
@@ -78,7 +83,7 @@ class JobKind(ABC):
     def resource_name(self, parent: str, job_id: str) -> str:
         return f"{parent}/{self.collection}/{job_id}"
 
-    def parse_name(self, value: object, field: str) -> JobName:
+    def parse_name(self, value: object, field: str) -> JobResourceName:
         """A resource name of this kind's collection; anything else is INVALID_ARGUMENT."""
         return parse_name(value, field, {self.collection: (self.resource, self.id_pattern, self.id_text)})
 
@@ -132,18 +137,18 @@ class JobKind(ABC):
     # The job writes log entries of its own that Cloud Logging's entries:list can read.
     reads_logs: ClassVar[bool] = True
 
-    def log_filter(self, name: JobName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
+    def log_filter(self, name: JobResourceName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         """The Cloud Logging filter of the job's entries. Vertex AI training writes them on resource `ml_job`
         labelled with the job id, Vertex AI's own lines as task_name "service", the workload's as
         "workerpool0-0" (gcloud ai custom-jobs stream-logs filters the same way:
         googlecloudsdk/command_lib/ai/log_util.py, `_LogFilters`)."""
         return ml_job_filter([name.job_id])
 
-    def run_log_filter(self, name: JobName, run: dict[str, Any]) -> str:
+    def run_log_filter(self, name: JobResourceName, run: dict[str, Any]) -> str:
         """The filter of a recorded run's logs (`status?logs=N`), from the run record alone (no Vertex AI call)."""
         return self.log_filter(name, {})
 
-    def logs_query(self, name: JobName, job: dict[str, Any]) -> str:
+    def logs_query(self, name: JobResourceName, job: dict[str, Any]) -> str:
         """The Logs Explorer query of `diagnostics.logsUrl`."""
         return self.log_filter(name, job)
 

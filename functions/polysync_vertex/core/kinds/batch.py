@@ -24,12 +24,12 @@ from .. import attributes as attrs
 from ..errors import invalid
 from ..links import LINK_BUCKET, LINK_KMS_KEY, LINK_MODEL, LINK_SERVICE_ACCOUNT, as_links, buckets
 from ..names import JOB_ID_RE
-from ..shape import as_dict, as_str
+from ..shape import as_dict, as_str, tidy_numbers
 from ..states import JOB_STATES
 from .base import JobKind, JobRequest
 
 if TYPE_CHECKING:
-    from ..names import JobName
+    from ..names import JobResourceName
 
 # A project id, or the project number Vertex AI itself writes into resource names.
 _PROJECT = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})"
@@ -104,18 +104,6 @@ def _config(
     return copy.deepcopy(value)
 
 
-def _tidy(value: Any) -> Any:
-    """A modelParameters value as Polysync should see it: protobuf's Struct holds every number as a double, so a
-    whole one (40.0) is shown as the integer it was written as (40)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _tidy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_tidy(v) for v in value]
-    return value
-
-
 def _check_resources(resources: dict[str, Any], a: dict[str, Any]) -> None:
     """dedicatedResources after the attributes went over the template's: what Vertex AI would refuse, as a 400
     naming the attribute that made it so."""
@@ -156,6 +144,20 @@ class BatchPredictionJobKind(JobKind):
     parameter_name_rule = "a modelParameters key (1-256 characters, no control characters)"
     output_read_mask = ("output_info", "completion_stats", "partial_failures")
     output_fields = ("outputInfo", "completionStats", "partialFailures")
+    template_read_mask = (
+        "name",
+        "display_name",
+        "labels",
+        "state",
+        "create_time",
+        "model",
+        "input_config",
+        "output_config",
+        "dedicated_resources",
+        "service_account",
+        "model_parameters",
+        "encryption_spec",
+    )
 
     def parse_attributes(self, raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
         raw = attrs.as_object(raw)
@@ -235,10 +237,10 @@ class BatchPredictionJobKind(JobKind):
     # stdout/stderr unless `disableContainerLogging`): nothing is read, the lines are `error` and `partialFailures`.
     reads_logs = False
 
-    def log_filter(self, name: JobName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
+    def log_filter(self, name: JobResourceName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         return ""
 
-    def logs_query(self, name: JobName, job: dict[str, Any]) -> str:
+    def logs_query(self, name: JobResourceName, job: dict[str, Any]) -> str:
         return f'"{name.job_id}"'  # a text search for the job id in every log
 
     def failure_lines(self, job: dict[str, Any]) -> list[dict[str, str]]:
@@ -272,7 +274,7 @@ class BatchPredictionJobKind(JobKind):
         params = []
         for name, value in as_dict(job.get("modelParameters")).items():
             ptype = next((t for cls, t in POLYSYNC_TYPE if isinstance(value, cls)), "JSON")
-            params.append({"name": str(name), "type": ptype, "direction": "Input", "default": _tidy(value)})
+            params.append({"name": str(name), "type": ptype, "direction": "Input", "default": tidy_numbers(value)})
         inputs, outputs = as_dict(job.get("inputConfig")), as_dict(job.get("outputConfig"))
         uris = [u for u in as_dict(inputs.get("gcsSource")).get("uris") or [] if isinstance(u, str)]
         uris.append(as_str(as_dict(outputs.get("gcsDestination")).get("outputUriPrefix")))

@@ -33,9 +33,9 @@ from ..names import JOB_ID_RE
 from ..outputs import Location, add_outputs_env
 from ..shape import as_dict, as_int, as_list, as_str, strings
 from ..states import JOB_STATES
+from . import custom_spec
 from .base import JobKind, JobRequest
 
-MAX_ENV_PER_CONTAINER = 100
 # The attributes `submit` accepts for a Custom Job; exactly those the `templates` function yields.
 ATTRIBUTES = frozenset(
     {
@@ -86,93 +86,9 @@ def parse_attributes(raw: Any, accelerators: Collection[str] | None = None) -> d
     return out
 
 
-# -- building the CustomJob ------------------------------------------------------------------------------------
-def _apply_env(spec: dict[str, Any], request: JobRequest, pool_index: int) -> None:
-    params = [p for p in request.parameters if p.value is not None]
-    if not params:
-        return
-    env = [e for e in spec.get("env", []) if e.get("name") not in {p.name for p in params}]
-    env.extend({"name": p.name, "value": p.value} for p in params)
-    if len(env) > MAX_ENV_PER_CONTAINER:
-        offender = request.parameters.index(params[-1])
-        raise invalid(
-            f"worker pool {pool_index} would have {len(env)} environment variables with the template's own; "
-            f"Vertex AI allows {MAX_ENV_PER_CONTAINER} per container (parameter {params[-1].name})",
-            f"parameters[{offender}]",
-        )
-    spec["env"] = env
-
-
-def _drop_accelerator(machine: dict[str, Any]) -> None:
-    machine.pop("acceleratorType", None)
-    machine.pop("acceleratorCount", None)
-
-
-def _apply_attributes(pool0: dict[str, Any], attributes: dict[str, Any]) -> None:
-    machine = pool0.setdefault("machineSpec", {})
-    if "machineType" in attributes:
-        machine["machineType"] = attributes["machineType"]
-    if "acceleratorType" in attributes:
-        if attributes["acceleratorType"] in ("", "ACCELERATOR_TYPE_UNSPECIFIED"):
-            _drop_accelerator(machine)
-        else:
-            machine["acceleratorType"] = attributes["acceleratorType"]
-            machine.setdefault("acceleratorCount", 1)
-    if "acceleratorCount" in attributes:
-        if attributes["acceleratorCount"] == 0:
-            _drop_accelerator(machine)
-        else:
-            if "acceleratorType" not in machine:
-                raise invalid("acceleratorCount needs acceleratorType", "attributes.acceleratorCount")
-            machine["acceleratorCount"] = attributes["acceleratorCount"]
-    if "replicaCount" in attributes:
-        pool0["replicaCount"] = str(attributes["replicaCount"])
-    if "containerImageUri" in attributes:
-        if "pythonPackageSpec" in pool0:
-            pool0["pythonPackageSpec"]["executorImageUri"] = attributes["containerImageUri"]
-        else:
-            pool0.setdefault("containerSpec", {})["imageUri"] = attributes["containerImageUri"]
-
-
-def _job_spec(request: JobRequest, template: dict[str, Any] | None) -> dict[str, Any]:
-    """The template's jobSpec (checked against workerPoolCount / poolType), or a single pool from attributes."""
-    a = request.attributes
-    if template is None:
-        machine: dict[str, Any] = {"machineType": a["machineType"]}
-        pool = {"machineSpec": machine, "replicaCount": "1", "containerSpec": {"imageUri": a["containerImageUri"]}}
-        return {"workerPoolSpecs": [pool]}
-    job_spec = copy.deepcopy(template.get("jobSpec") or {})
-    pools = job_spec.get("workerPoolSpecs") or []
-    if not pools:
-        raise invalid("the template has no worker pools", "externalId")
-    if "workerPoolCount" in a and a["workerPoolCount"] != len(pools):
-        raise invalid(
-            f"workerPoolCount is {a['workerPoolCount']} but the template has {len(pools)} worker pools",
-            "attributes.workerPoolCount",
-        )
-    kind = "pythonPackage" if "pythonPackageSpec" in pools[0] else "container"
-    if "poolType" in a and a["poolType"] != kind:
-        raise invalid(f"poolType is {a['poolType']} but the template's pool 0 is {kind}", "attributes.poolType")
-    return job_spec
-
-
 def build_job(request: JobRequest, template: dict[str, Any] | None, key: str, now: datetime) -> dict[str, Any]:
     """The CustomJob to create. `template` is the template CustomJob as Vertex AI returned it (JSON)."""
-    attributes = request.attributes
-    job_spec = _job_spec(request, template)
-    pools = job_spec["workerPoolSpecs"]
-    _apply_attributes(pools[0], attributes)
-    if "timeout" in attributes:
-        job_spec.setdefault("scheduling", {})["timeout"] = attributes["timeout"]
-    for field in ("serviceAccount", "network"):
-        if field in attributes:
-            job_spec[field] = attributes[field]
-    for index, pool in enumerate(pools):
-        if not pool:
-            continue  # an empty placeholder pool of a distributed job
-        spec = pool.get("containerSpec") if "containerSpec" in pool else pool.get("pythonPackageSpec")
-        if spec is not None:
-            _apply_env(spec, request, index)
+    job_spec = custom_spec.job_spec(request, template)
     body = CUSTOM.base_body(request, template, key, now)
     job: dict[str, Any] = {"displayName": body["displayName"], "jobSpec": job_spec, "labels": body["labels"]}
     encryption = (template or {}).get("encryptionSpec")
@@ -305,6 +221,7 @@ class CustomJobKind(JobKind):
     attributes = ATTRIBUTES
     required_without_template = ("machineType", "containerImageUri")
     output_read_mask = ()
+    template_read_mask = ("name", "display_name", "labels", "state", "create_time", "job_spec", "encryption_spec")
 
     def stored_id(self, job_id: str) -> str:
         return job_id  # Custom Job runs were stored before other job types existed: their keys keep the bare id
@@ -318,7 +235,7 @@ class CustomJobKind(JobKind):
     outputs_via_file = True
 
     def add_outputs_file(self, job: dict[str, Any], where: Location) -> None:
-        add_outputs_env(job, where, MAX_ENV_PER_CONTAINER)
+        add_outputs_env(job, where, custom_spec.MAX_ENV_PER_CONTAINER)
 
     def accelerator(self, job: dict[str, Any]) -> str | None:
         pool0 = ((job.get("jobSpec") or {}).get("workerPoolSpecs") or [{}])[0] or {}

@@ -20,13 +20,13 @@ from .. import attributes as attrs
 from ..errors import invalid
 from ..links import LINK_BUCKET, LINK_KMS_KEY, LINK_NETWORK, LINK_SERVICE_ACCOUNT, as_links, buckets
 from ..parameters import Parameter
-from ..shape import as_dict, as_str
+from ..shape import as_dict, as_str, tidy_numbers
 from ..states import PIPELINE_STATES
 from . import pipeline_tasks
 from .base import JobKind, JobRequest
 
 if TYPE_CHECKING:
-    from ..names import JobName
+    from ..names import JobResourceName
 
 PIPELINE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}\Z")
 TEMPLATE_URI_RE = re.compile(
@@ -101,21 +101,6 @@ def unwrap_legacy(values: Any) -> dict[str, Any]:
     return out
 
 
-# Vertex AI keeps pipeline values in protobuf Structs, where every number is a double: 3 comes back as 3.0.
-_MAX_EXACT = 2**53
-
-
-def tidy_numbers(value: Any) -> Any:
-    """Whole-number floats as ints, at any depth (JSON has one number type; Polysync's Number 3 stays 3)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: tidy_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [tidy_numbers(v) for v in value]
-    return value
-
-
 def _typed(param: Parameter, ptype: str, path: str) -> Any:
     """The parameter's value as the JSON value its declared KFP type takes; 400 when it cannot be."""
     value = param.typed
@@ -161,6 +146,8 @@ class PipelineJobKind(JobKind):
     output_read_mask = ("runtime_config",)
     poll_by_update_time = True
     output_fields = ("outputs",)
+    template_read_mask = ("name", "labels")
+    template_by_get = True
 
     def parse_attributes(self, raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
         raw = attrs.as_object(raw)
@@ -259,10 +246,10 @@ class PipelineJobKind(JobKind):
         return bool(output_names) and "jobDetail" not in job
 
     # -- diagnostics: the pipeline's events and its (failed) tasks' CustomJobs (pipeline_tasks.py) ----------
-    def log_filter(self, name: JobName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
+    def log_filter(self, name: JobResourceName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         return pipeline_tasks.log_filter(name.job_id, job, all_tasks=all_tasks)
 
-    def run_log_filter(self, name: JobName, run: dict[str, Any]) -> str:
+    def run_log_filter(self, name: JobResourceName, run: dict[str, Any]) -> str:
         return self.log_filter(name, pipeline_tasks.job_of_run(run))
 
     def log_sources(self, job: dict[str, Any]) -> dict[str, str]:

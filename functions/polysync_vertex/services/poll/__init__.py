@@ -8,6 +8,7 @@
 | `record.py`  | whether and what to write for a run (`to_record`, `mutation`)                                    |
 | `orphans.py` | `Orphans`: adopting or cancelling connector jobs no run holds (listing, stranded requests, sweep) |
 | `outbox.py`  | `Outbox`: publishing the events written with each change, then removing them                    |
+| `outputs.py` | `OutputsReads`: a tick's reads of Custom Jobs' outputs files, recorded with their final state  |
 
 Each change is written to the run with an update-time precondition, so overlapping pollers and a racing cancel
 record it once; its event goes to the run's outbox in the same write and is published after the write, then

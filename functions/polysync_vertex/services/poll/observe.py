@@ -8,14 +8,17 @@ Per (kind, project, location) with active runs, one observation:
   filter, pages of 100, only the fields needed). Runs the walk no longer shows ended (or were deleted): their final
   states are read with list calls filtered by their request labels, FINISHED_BATCH per call, and by a GET for any
   such a call does not return.
-A filter Vertex AI rejects (INVALID_ARGUMENT) is remembered in `UnsupportedFilters` (one per App) and logged once:
-the state filter falls back to the label filter with final jobs dropped here, the label OR to one GET per run.
+A filter Vertex AI rejects (INVALID_ARGUMENT) is remembered in `UnsupportedFilters` (one per App), counted and
+logged: the state filter falls back to the label filter with final jobs dropped here, the label OR to one GET per
+run, until a back-off ends and the normal filter is tried again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,19 +69,41 @@ def list_filter(
 
 
 class UnsupportedFilters:
-    """The list filters Vertex AI rejected, per kind of filter, kind and parent: remembered for the life of the
-    App that owns it, so the fallback is taken at once and the rejection logged once."""
+    """The list filters Vertex AI rejected, per kind of filter, kind and parent (one object per App). A rejection
+    makes the poller take the fallback until a back-off ends (`FIRST_BACKOFF_SECONDS`, doubled per rejection in a
+    row up to `MAX_BACKOFF_SECONDS`), then try the normal filter again: a transient 400 costs a tick or two, not the
+    life of the instance (the fallbacks' calls grow with every connector job in the location). Each rejection is
+    counted (`counts`) and logged by the caller; a success resets the back-off."""
 
-    def __init__(self) -> None:
-        self._rejected: set[str] = set()
+    FIRST_BACKOFF_SECONDS = 60.0
+    MAX_BACKOFF_SECONDS = 3600.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.counts: Counter[str] = Counter()
+        self._until: dict[str, float] = {}
+        self._streak: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def rejected(self, key: str) -> bool:
-        return key in self._rejected
-
-    def reject(self, key: str) -> None:
+        """Whether the fallback is still to be taken for `key` (its back-off has not ended)."""
         with self._lock:
-            self._rejected.add(key)
+            return self.clock() < self._until.get(key, 0.0)
+
+    def reject(self, key: str) -> float:
+        """Record a rejection; returns the seconds until the normal filter is tried again."""
+        with self._lock:
+            backoff = min(self.MAX_BACKOFF_SECONDS, self.FIRST_BACKOFF_SECONDS * float(2 ** self._streak[key]))
+            self._streak[key] += 1
+            self.counts[key] += 1
+            self._until[key] = self.clock() + backoff
+            return backoff
+
+    def accept(self, key: str) -> None:
+        """The normal filter worked: the next rejection starts from the first back-off again."""
+        with self._lock:
+            self._streak.pop(key, None)
+            self._until.pop(key, None)
 
 
 @dataclass
@@ -179,15 +204,20 @@ class Observer:
         with_state = not self.unsupported.rejected(fallback_key)
         try:
             filter_ = list_filter(shard_range, kind, with_state=with_state)
-            return self.walk(kind, parent, filter_, deadline, drop_final=not with_state)
+            listed = self.walk(kind, parent, filter_, deadline, drop_final=not with_state)
+            if with_state:
+                self.unsupported.accept(fallback_key)
+            return listed
         except UpstreamError as err:
             if not (with_state and err.code == "INVALID_ARGUMENT"):
                 raise
-        self.unsupported.reject(fallback_key)
+        retry_in = self.unsupported.reject(fallback_key)
         log.warning(
             "Vertex AI rejected the state filter; listing by label alone and dropping final jobs client-side",
             parent=parent,
             jobType=kind.job_type,
+            rejections=self.unsupported.counts[fallback_key],
+            retryInSeconds=retry_in,
         )
         return self.walk(kind, parent, list_filter(shard_range, kind, with_state=False), deadline, drop_final=True)
 
@@ -206,13 +236,16 @@ class Observer:
                 filter_ = " OR ".join(f'labels.{LABEL_REQUEST}="{e["requestKey"]}"' for e in batch)
                 try:
                     jobs, _ = self.page(kind, parent, filter_, deadline)
+                    self.unsupported.accept(fallback_key)
                 except UpstreamError as err:
                     if err.code == "INVALID_ARGUMENT":
-                        self.unsupported.reject(fallback_key)
+                        retry_in = self.unsupported.reject(fallback_key)
                         log.warning(
                             "Vertex AI rejected the label OR filter; reading finished jobs one by one",
                             parent=parent,
                             jobType=kind.job_type,
+                            rejections=self.unsupported.counts[fallback_key],
+                            retryInSeconds=retry_in,
                         )
                         break
                     log.warning("listing finished jobs failed; read one by one", parent=parent, code=err.code)

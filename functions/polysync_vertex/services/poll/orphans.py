@@ -114,10 +114,10 @@ class Orphans:
         if not key:
             return 0
         try:
-            _, job_name = kinds.parse_run_name(name, "name")
+            _, resource = kinds.parse_run_name(name, "name")
         except Exception:  # noqa: BLE001 - a name Vertex AI gave us that we cannot parse: leave it alone
             return 0
-        existing = index.docs.get(name) or self.store.get_run(kinds.run_doc_id(job_name))
+        existing = index.docs.get(name) or self.store.get_run(kinds.run_doc_id(resource))
         if existing is not None:  # recorded; the index had not caught up
             if runs.needs_poller(existing):
                 index.track(existing)
@@ -138,9 +138,9 @@ class Orphans:
             fingerprint=str(request.get("fingerprint") or ""),
             output_names=tuple(request.get("outputNames") or ()),
         )
-        run = runs.new_run(origin, job_name, job, now)
+        run = runs.new_run(origin, resource, job, now)
         runs.announce_adopted(run, now)
-        stored = self.store.adopt(key, run, kinds.run_doc_id(job_name))
+        stored = self.store.adopt(key, run, kinds.run_doc_id(resource))
         if stored is None:
             request = self.store.get_request(key) or {}
             self.cancel_duplicate(name, key, request.get("runId"), job, deadline)

@@ -15,6 +15,7 @@ from typing import Any
 from ...core import runs, states
 from ...core.kinds import JobKind
 from .observe import Observation
+from .outputs import Decision
 
 Mutation = Callable[[dict[str, Any]], dict[str, Any] | None]
 # (index entry, the job observed for it or None, whether its job was deleted)
@@ -57,10 +58,20 @@ def needs_full_job(kind: JobKind, run: dict[str, Any], observed: dict[str, Any] 
 
 
 def mutation(
-    run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, now: datetime, threshold_seconds: int
+    run: dict[str, Any],
+    observed: dict[str, Any] | None,
+    deleted: bool,
+    now: datetime,
+    threshold_seconds: int,
+    outputs: Decision | None = None,
 ) -> Mutation | None:
     """How to record a change (or the queued_too_long alert) on the run, or None when there is nothing to
-    record. Applied by the store with the run's precondition (re-applied to a fresh read if it changed)."""
+    record. Applied by the store with the run's precondition (re-applied to a fresh read if it changed).
+
+    `outputs`: for a final state whose job wrote an outputs file (services/poll/outputs.py), the outputs read with
+    it, or no outputs yet: then the state waits for the next tick, and a failed read is noted on the run."""
+    if outputs is not None and outputs.outputs is None:
+        return _note_failed_read(run, now) if outputs.note_failure else None
     state_changed = deleted or (observed is not None and observed.get("state") != run["vertexState"])
     if not (state_changed or alert_due(run, now, threshold_seconds)):
         return None
@@ -73,7 +84,7 @@ def mutation(
         if deleted:
             entry = runs.mark_deleted(r, now)
         elif state_changed and observed is not None:
-            entry = runs.apply_state(r, observed, now)
+            entry = runs.apply_state(r, observed, now, read_outputs=outputs.outputs if outputs else None)
         else:
             entry = None
         if entry is None or r["vertexState"] in states.ANY_WAITING:
@@ -81,3 +92,15 @@ def mutation(
         return entry
 
     return mutate
+
+
+def _note_failed_read(run: dict[str, Any], now: datetime) -> Mutation:
+    """Note on the run that reading its outputs failed (no event: its state is recorded next tick)."""
+
+    def mutate(r: dict[str, Any]) -> bool | None:
+        if r["vertexState"] != run["vertexState"] or r.get("outputsReadFailed"):
+            return None
+        r["outputsReadFailed"] = runs.iso(now)
+        return True
+
+    return mutate  # type: ignore[return-value]

@@ -17,12 +17,13 @@ from ...core.errors import UpstreamError
 from ...core.kinds import JobKind
 from ...core.labels import SHARDS
 from ...core.names import parent_name
-from ...ports import EventPublisher, PollStore, VertexPort
+from ...ports import EventPublisher, ObjectReader, PollStore, VertexPort
 from . import record
 from .index import ActiveIndex
 from .observe import Observer, Tuning, UnsupportedFilters
 from .orphans import Orphans
 from .outbox import Outbox
+from .outputs import MAX_READS_PER_TICK, OutputsReads
 
 STALE_TICK_SECONDS = 300
 
@@ -57,8 +58,11 @@ class PollService:
         store: PollStore,
         publisher: EventPublisher,
         unsupported: UnsupportedFilters | None = None,
+        storage: ObjectReader | None = None,
     ) -> None:
         self.settings = settings
+        self.storage = storage  # reads Custom Jobs' outputs files (services/poll/outputs.py)
+        self.outputs_reads_per_tick = MAX_READS_PER_TICK
         self.vertex = vertex
         self.store = store
         self.publisher = publisher
@@ -122,9 +126,10 @@ class PollService:
         seen = len(index.entries)
 
         changes = adopted = 0
+        reads = OutputsReads(self.storage, limit=self.outputs_reads_per_tick)
         for (collection, project, location), group in by_location.items():
             kind = kinds.BY_COLLECTION[collection]
-            c, a = self._poll_location(kind, index, project, location, group, shard_range, now, deadline)
+            c, a = self._poll_location(kind, index, project, location, group, shard_range, now, deadline, reads)
             changes, adopted = changes + c, adopted + a
         adopted += self.orphans.stranded(index, now, deadline)
         if index.sweep_due:
@@ -141,6 +146,7 @@ class PollService:
             "changes": changes,
             "adopted": adopted,
             "eventsPublished": published,
+            "outputsRead": reads.reads,
             "vertexCalls": _diff(self.vertex.calls, vertex_before),
             "firestore": _diff(self.store.counts, store_before),
             "seconds": round(time.monotonic() - started, 3),
@@ -158,6 +164,7 @@ class PollService:
         shard_range: tuple[int, int] | None,
         now: datetime,
         deadline: float,
+        reads: OutputsReads,
     ) -> tuple[int, int]:
         """One kind in one location: observe, record what changed (one commit), adopt or cancel orphans."""
         parent = parent_name(project, location)
@@ -180,7 +187,8 @@ class PollService:
                     log.warning("reading a finished job's outputs failed", runId=entry["runId"], code=err.code)
                     index.track(run)
                     continue
-            mutate = record.mutation(run, observed, gone, now, threshold)
+            outputs = reads.decide_observed(run, observed, gone, deadline)
+            mutate = record.mutation(run, observed, gone, now, threshold, outputs)
             if mutate is None:
                 index.track(run)
             else:

@@ -10,7 +10,7 @@ from .. import log
 from ..config import Settings
 from ..core import diagnostics, kinds, logpage, runs, states
 from ..core.errors import ApiError, UpstreamError
-from ..core.names import JobName
+from ..core.names import JobResourceName
 from ..ports import LogReader, RunRecords, VertexPort
 from .upstream import api_error, logging_error
 
@@ -26,7 +26,7 @@ class RunService:
         self.records = records
         self.logs = logs
 
-    def _load(self, name: JobName) -> dict[str, Any]:
+    def _load(self, name: JobResourceName) -> dict[str, Any]:
         run = self.records.get_run(kinds.run_doc_id(name))
         if run is None:
             raise ApiError("NOT_FOUND", f"run {name.resource_name} was not created by this connector", "runId")
@@ -50,7 +50,7 @@ class RunService:
         return 200, body
 
     def _logs(
-        self, kind: kinds.JobKind, name: JobName, run: dict[str, Any], count: int, page_token: str | None
+        self, kind: kinds.JobKind, name: JobResourceName, run: dict[str, Any], count: int, page_token: str | None
     ) -> dict[str, Any]:
         """{"lines": [...] in time order, "nextPageToken"}: one entries:list call (none for kinds without logs)."""
         filter_ = diagnostics.combined_filter([kind.run_log_filter(name, run)], since=run.get("createTime"))
@@ -103,7 +103,7 @@ class RunService:
             log.info("cancel requested", vertexState=run["vertexState"])
             return (200 if states.is_final(run["vertexState"]) else 202), runs.public(run)
 
-    def _job(self, name: JobName, deadline: float) -> dict[str, Any]:
+    def _job(self, name: JobResourceName, deadline: float) -> dict[str, Any]:
         try:
             return self.vertex.get(name.resource_name, deadline)
         except UpstreamError as err:

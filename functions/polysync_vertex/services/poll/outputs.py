@@ -1,0 +1,86 @@
+"""The poller's reads of Custom Jobs' outputs files (issue 26): what to record with a run's final state.
+
+When a run whose job writes an outputs file (`outputsFile`, core/outputs.py) is seen in a final state, its object
+is read once, before the state is recorded, so the terminal event carries `outputs`. Reads are bounded per tick
+(MAX_READS_PER_TICK, each within READ_BUDGET_SECONDS); a run over the bound waits for the next tick, its state not
+yet recorded. A read that fails is noted on the run (`outputsReadFailed`) and tried once more next tick; when that
+fails too, the final state is recorded with `outputs._error` saying why — so the terminal event waits at most one
+tick for it. Success and Failed are read; a Cancelled or Unknown run's outputs are not. The run's status never
+depends on its outputs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ... import log
+from ...core import outputs, states
+from ...core.errors import UpstreamError
+from ...ports import ObjectReader
+
+MAX_READS_PER_TICK = 100
+READ_BUDGET_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """`outputs` to record with the final state; None: not this tick (`note_failure`: say a read failed)."""
+
+    outputs: dict[str, Any] | None
+    note_failure: bool = False
+
+
+WAIT = Decision(None)
+
+
+class OutputsReads:
+    """One tick's reads (construct one per tick: it counts them)."""
+
+    def __init__(
+        self, storage: ObjectReader | None, *, limit: int = MAX_READS_PER_TICK, budget: float = READ_BUDGET_SECONDS
+    ) -> None:
+        self.storage = storage
+        self.left = limit
+        self.budget = budget
+        self.reads = 0
+
+    def decide_observed(
+        self, run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, deadline: float
+    ) -> Decision | None:
+        """`decide` for what a tick observed of the run (nothing to decide unless its job was seen final)."""
+        state = (observed or {}).get("state") or ""
+        if deleted or observed is None or not states.is_final(state) or state == run["vertexState"]:
+            return None
+        return self.decide(run, state, deadline)
+
+    def decide(self, run: dict[str, Any], final_state: str, deadline: float) -> Decision | None:
+        """For a run seen in `final_state`: None when it has no outputs to read (record the state as usual)."""
+        if not outputs.pending(run) or final_state in states.DELETED_STATES:
+            return None
+        params, uri = outputs.declared_of(run), outputs.uri_of(run)
+        status = states.polysync_status(final_state)
+        if status not in outputs.READ_ON:
+            return Decision(outputs.not_read(params, status))
+        if self.storage is None:
+            return Decision(outputs.unreadable(params, uri, "this poller has no Cloud Storage reader"))
+        if self.left <= 0:
+            return WAIT
+        self.left -= 1
+        self.reads += 1
+        try:
+            data = self.storage.read(uri, outputs.MAX_OBJECT_BYTES, min(deadline, time.monotonic() + self.budget))
+        except UpstreamError as err:
+            reason = f"{err.code}: {err.message}"
+            if run.get("outputsReadFailed"):
+                log.warning(
+                    "reading a run's outputs failed again; recorded without them",
+                    runId=run["runId"],
+                    uri=uri,
+                    code=err.code,
+                )
+                return Decision(outputs.unreadable(params, uri, reason))
+            log.warning("reading a run's outputs failed; retried next tick", runId=run["runId"], uri=uri, code=err.code)
+            return Decision(None, note_failure=True)
+        return Decision(outputs.missing(params, uri) if data is None else outputs.read(params, data, uri))
