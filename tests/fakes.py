@@ -198,6 +198,7 @@ class FakeStore:
         parent: str = "",
         collection: str = "",
         output_names: tuple[str, ...] = (),
+        outputs_file: dict[str, Any] | None = None,
     ) -> Claim:
         if key not in self.requests:
             record = {
@@ -210,6 +211,8 @@ class FakeStore:
                 "parent": parent,
                 "collection": collection,
                 "outputNames": list(output_names),
+                # A Custom Job's outputs file (core/outputs.py), for a run adopted from a late create.
+                "outputsFile": outputs_file,
             }
             self._put(self.requests, key, record)
             return Claim("new", record)

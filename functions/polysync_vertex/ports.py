@@ -92,6 +92,7 @@ class ClaimStore(Protocol):
         parent: str = "",
         collection: str = "",
         output_names: tuple[str, ...] = (),
+        outputs_file: dict[str, Any] | None = None,
     ) -> Claim: ...
 
     def release(self, key: str) -> None: ...

@@ -311,3 +311,43 @@ def test_reads_per_tick_are_bounded(call: Any, vertex: Any, outputs_on: str) -> 
     for run_id in run_ids:
         assert call("status", query=f"runId={run_id}").get_json()["outputs"]["SCORE"] == 3
     assert app.storage.calls["storage.read"] == 3
+
+
+def test_an_adopted_run_reads_the_outputs_its_request_declared(
+    call: Any, vertex: Any, vertex_server: Any, outputs_on: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create that landed after its request gave up is adopted by the poller; its request record holds where the
+    job writes and what it declared, so the adopted run reads its outputs like any other run."""
+    import dataclasses
+
+    from polysync_vertex import bootstrap
+    from polysync_vertex.adapters.vertex import VertexJobs
+    from polysync_vertex.config import Settings
+    from polysync_vertex.core.errors import ApiError, UpstreamError
+    from polysync_vertex.services.poll import index as poll_index
+
+    class LostResponse(VertexJobs):  # the create reaches Vertex AI, its response is lost, lookups see nothing
+        def create(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            super().create(*args, **kwargs)
+            raise UpstreamError("DEADLINE_EXCEEDED", "the response did not arrive", method="CreateCustomJob")
+
+        def find_by_label(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+            return None
+
+    settings = dataclasses.replace(Settings.from_env(), request_budget_seconds=3)
+    gave_up = bootstrap.build(settings, vertex=LostResponse(settings.vertex_endpoint))
+    with pytest.raises(ApiError) as err:
+        gave_up.submit.submit(body_with("outputs-adopted", '{"SCORE": 7}'))
+    assert err.value.http == 503, err.value.message
+    monkeypatch.setattr(poll_index, "SWEEP_SECONDS", 0)  # the orphan sweep on every tick
+    poller = app_with(FailingReads(0))
+    assert sum(poller.poll.tick()["adopted"] for _ in range(3)) == 1
+    (job,) = [
+        j
+        for j in job_client(vertex_server.url).list_custom_jobs(parent="projects/local-project/locations/us-central1")
+        if j.labels.get("polysync-job") == "nightly-train" and "outputs-adopted" in j.labels.get("polysync-request", "")
+    ]
+    vertex.set_state(job.name, "JOB_STATE_SUCCEEDED")
+    poller.poll.tick()
+    run = poller.runs.status(job.name)[1]
+    assert run["status"] == "Success" and run["outputs"]["SCORE"] == 7 and run["outputs"]["MODE"] == "fast"

@@ -116,6 +116,7 @@ class SubmitService:
                 parent=parent,
                 collection=kind.collection,
                 output_names=request.output_names,
+                outputs_file=outputs_file,
             )
             if claim.kind == "conflict":
                 raise ApiError(

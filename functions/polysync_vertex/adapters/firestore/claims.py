@@ -36,6 +36,7 @@ class FirestoreClaims(FirestoreRunRecords):
         parent: str = "",
         collection: str = "",
         output_names: tuple[str, ...] = (),
+        outputs_file: dict[str, Any] | None = None,
     ) -> Claim:
         """Create the request record if absent (create-if-absent, no transaction needed); else report its state.
 
@@ -56,6 +57,8 @@ class FirestoreClaims(FirestoreRunRecords):
             "parent": parent,
             "collection": collection,
             "outputNames": list(output_names),
+            # A Custom Job's outputs file (core/outputs.py), for a run adopted from a late create.
+            "outputsFile": outputs_file,
         }
         try:
             self.db.count("writes")
@@ -75,6 +78,7 @@ class FirestoreClaims(FirestoreRunRecords):
                 parent=parent,
                 collection=collection,
                 output_names=output_names,
+                outputs_file=outputs_file,
             )
         existing = snap.to_dict() or {}
         if existing.get("adopted") and existing.get("fingerprint") is None and existing.get("phase") == "done":

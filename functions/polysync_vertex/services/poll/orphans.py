@@ -137,6 +137,7 @@ class Orphans:
             job_name=str(labels.get(LABEL_JOB) or job.get("displayName") or key),
             fingerprint=str(request.get("fingerprint") or ""),
             output_names=tuple(request.get("outputNames") or ()),
+            outputs_file=request.get("outputsFile") or None,
         )
         run = runs.new_run(origin, resource, job, now)
         runs.announce_adopted(run, now)
