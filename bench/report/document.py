@@ -69,6 +69,31 @@ def other_goals(cold: ColdStartResult, submit: SubmitResult) -> str:
     return "\n".join(rows)
 
 
+# Measured by bench.memory (not part of bench.run: it seeds 100 MB of templates); rerun it and update by hand.
+MEMORY = """## Memory per function (issue 30)
+
+Worst cases measured with `.venv/bin/python -m bench.memory --before` (2026-12-03 11:35 UTC, this machine, emulators
+in their own processes): each case is a fresh Python process doing one function's work, its peak RSS
+(`ru_maxrss`) against the functions' memory setting, 512 MiB (`http_memory`, `poll_memory` in `infra/`). "idle" is
+the same process with its clients running (one Firestore read, one small list): what every instance takes anyway.
+
+| function | worst case | peak RSS (MiB) | of 512 MiB |
+|---|---|---:|---:|
+| any (idle) | clients started: one Firestore read, one list call | 142.6 | 28 % |
+| `templates` | 45 Pipeline Job templates with 2.2 MB specs, `all=true` | 165.4 | 32 % |
+| `templates` before issue 30 | the same, whole jobs listed 100 a page (no readMask) | 463.5 | 91 % |
+| `poll` | 6 runs with 350 KB outputs (700 KB records) finishing in one tick | 146.8 | 29 % |
+| `status` | those 6 runs read 5 times each (the version cache keeps what it reads: 2.1 MB counted) | 146.8 | 29 % |
+| `submit` | a 256 KiB body (7,000 ignored Output parameters) | 150.1 | 29 % |
+
+What bounds each: a template list holds one Pipeline Job spec at a time (20 names a call, one GET each) and only the
+masked fields of other kinds; a run record is at most 1 MiB (bigger ones give up what the job produced), a commit
+3 MiB; the version cache at most 32 MiB of records as Firestore counts them (a record over 4 MiB is not kept),
+which Python objects of many small values can take several times over (not measured at the bound); the Pub/Sub
+client's buffer 16 MiB; a request body 256 KiB. The issue's own figure for the templates case before was 593 MiB
+(its machine); the finding's status case (+35 MiB after 30 big runs) is now bounded by the cache's 32 MiB.
+"""
+
 BEFORE_AFTER = """## Before/after: changes made from these figures
 
 1. Commit 1cb8f63 replaced the read-then-write Firestore transactions of poll with optimistic updates (update-time
@@ -314,6 +339,7 @@ def report(
         "",
         other_goals(cold, submit),
         "",
+        MEMORY,
         BEFORE_AFTER.format(
             reads=biggest.reads("ours"),
             writes=biggest.writes("ours"),
