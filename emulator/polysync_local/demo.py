@@ -69,7 +69,13 @@ class DemoRun:
         return self.expected == "Cancelled"
 
     def result(self) -> str:
-        """The run's result column: a pipeline's or Custom Job's outputs, a batch prediction's output location."""
+        """The run's result column: why a failed run failed (its diagnostics' first error line), a pipeline's or
+        Custom Job's outputs, a batch prediction's output location."""
+        diagnostics = self.record.get("diagnostics") or {}
+        if diagnostics:
+            errors = [x["text"] for x in diagnostics.get("logTail") or [] if x.get("severity") == "ERROR"]
+            reason = errors[0] if errors else str(diagnostics.get("summary") or "")
+            return reason if len(reason) <= 72 else reason[:71] + "…"
         if self.job_type == PIPELINE or (self.job_type == CUSTOM and self.record.get("outputs")):
             outputs = self.record.get("outputs") or {}
             return ",".join(f"{k}={_compact(v)}" for k, v in sorted(outputs.items())) or "-"
@@ -299,6 +305,14 @@ def demo_runs(container: str, distributed: str, pipeline: str = "", batch: str =
                 "parameters": [
                     {"name": "MODE", "direction": "Input", "type": "String", "value": "full"},
                     _scenario("PENDING:5,QUEUED:5,RUNNING:15,FAILED"),
+                    # The workload's log lines (the emulator writes them to Cloud Logging when the job runs).
+                    {
+                        "name": "VERTEX_EMULATOR_LOGS",
+                        "direction": "Input",
+                        "type": "String",
+                        "value": '["loading 16 shards", "ERROR: MemoryError: unable to allocate 12.0 GiB for the '
+                        'embedding table"]',
+                    },
                 ],
             },
         ),
@@ -522,6 +536,11 @@ class Demo:
         headers = ["RUN", "TYPE", "EXPECTED", "STATUS", "VERTEX STATE", "DURATION", "EVENTS", "RESULT", "CONSOLE URL"]
         self.say(table(rows, headers))
         for run in runs:
+            diagnostics = run.record.get("diagnostics") or {}
+            if diagnostics:  # issue 25: why it failed, without opening anything else
+                self.say(f"  {run.label} failed: {diagnostics.get('summary')}")
+                if diagnostics.get("hint"):
+                    self.say(f"  {run.label} hint: {diagnostics['hint']}")
             if run.job_type in (PIPELINE, CUSTOM) and run.record.get("outputs"):
                 self.say(f"  {run.label} outputs: {json.dumps(run.record['outputs'])}")
             if run.job_type == BATCH and run.record.get("outputInfo"):

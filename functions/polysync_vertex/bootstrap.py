@@ -86,7 +86,13 @@ class App:
         from .services.poll import PollService
 
         return PollService(
-            self.settings, self.vertex, self.store, self.publisher, self.unsupported_filters, storage=self.storage
+            self.settings,
+            self.vertex,
+            self.store,
+            self.publisher,
+            self.unsupported_filters,
+            storage=self.storage,
+            logs=self.logs,
         )
 
     @functools.cached_property

@@ -672,7 +672,12 @@ def test_demo(tmp_path: Path) -> None:
     console = "https://console.cloud.google.com/vertex-ai/locations/us-central1/"
     for label in ("train-tiny", "distributed", "adhoc-cancel"):
         assert rows[label][-1].startswith(console + "training/"), output
-    assert [rows[label][-2] for label in ("distributed", "adhoc-cancel")] == ["-", "-"], output
+    assert rows["adhoc-cancel"][-2] == "-", output
+    # Why the failed run failed, in its RESULT (its log's error line) and under the table (summary and hint).
+    distributed = next(line for line in lines[1:6] if line.startswith("distributed "))
+    assert "ERROR: MemoryError: unable to allocate" in distributed, output
+    assert "  distributed failed: Vertex AI Custom Job " in result.stdout, output
+    assert "  distributed hint: The workload ran out of memory" in result.stdout, output
     # The Custom Job's Output parameter, from the object the job (the emulator's script) wrote to the outputs bucket.
     assert rows["train-tiny"][-2] == "FINAL_LOSS=0.0104", output
     assert json.loads(result.stdout.split("  train-tiny outputs: ", 1)[1].splitlines()[0]) == {"FINAL_LOSS": 0.0104}

@@ -41,6 +41,19 @@ def test_a_denied_permission_names_identity_permission_and_fix(app: Any, denied:
     assert "vertex_projects" in message and "gcloud projects add-iam-policy-binding" in message
 
 
+def test_reading_job_logs_needs_logging_permission_for_poll_and_status(app: Any, denied: Any) -> None:
+    """Issue 25: poll (failed runs' log tails) and status (`logs=N`) read Cloud Logging in the job's project."""
+    denied.deny_permissions("local-project", ["logging.logEntries.list"])
+    code, report = app.health.check()
+    assert code == 503
+    failed = [c for c in report["checks"] if not c["ok"] and not c.get("skipped")]
+    assert [c["name"] for c in failed] == [
+        "vertex-permissions:local-project:poll",
+        "vertex-permissions:local-project:status",
+    ]
+    assert all("logging.logEntries.list" in c["message"] for c in failed)
+
+
 def test_deep_list_failure_is_reported(app: Any, vertex: Any) -> None:
     vertex.add_fault(method="ListBatchPredictionJobs", http_status=403, status="PERMISSION_DENIED", count=100)
     code, report = app.health.check(deep=True)

@@ -198,8 +198,8 @@ def test_batch_reads_no_logs_and_tells_its_error_and_partial_failures() -> None:
     assert not kinds.BATCH.reads_logs and kinds.BATCH.log_filter(BATCH, job) == ""
     diag = diagnostics.diagnose(kinds.BATCH, BATCH, job, None)
     assert [line["text"] for line in diag["logTail"]] == [
-        "Failed to read input gs://in/x.jsonl",
         "instance 7: not JSON",
+        "Failed to read input gs://in/x.jsonl",  # the job's error last: the tail keeps the last lines
     ]
     assert diag["summary"].startswith(
         "Vertex AI Batch Prediction Job 456 in my-proj/us-central1 failed: Failed to read"

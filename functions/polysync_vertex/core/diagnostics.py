@@ -13,16 +13,16 @@ budget, or Cloud Logging failed): the poller reads them on a later tick. Pure: n
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote
 
-from . import hints
+from . import hints, kinds
+from .names import JobResourceName
 from .shape import as_dict
 
 if TYPE_CHECKING:
     from .kinds.base import JobKind
-    from .names import JobResourceName
 
 TAIL_LINES = 20
 LINE_CHARS = 1000
@@ -160,7 +160,7 @@ def diagnose(
     kind: JobKind,
     name: JobResourceName,
     job: Mapping[str, Any],
-    entries: list[Mapping[str, Any]] | None,
+    entries: Sequence[Mapping[str, Any]] | None,
     *,
     queued_too_long: bool = False,
 ) -> dict[str, Any]:
@@ -180,7 +180,7 @@ def diagnose(
     return out
 
 
-def tail_of(kind: JobKind, job: Mapping[str, Any], entries: list[Mapping[str, Any]] | None) -> list[LogLine] | None:
+def tail_of(kind: JobKind, job: Mapping[str, Any], entries: Sequence[Mapping[str, Any]] | None) -> list[LogLine] | None:
     """The job's lines from its entries and from the job itself (`failure_lines`: e.g. a Batch Prediction Job's
     error and partialFailures); None when the kind reads logs and they are missing."""
     own = [
@@ -198,7 +198,7 @@ def with_tail(
     diagnostics: Mapping[str, Any],
     kind: JobKind,
     job: Mapping[str, Any],
-    entries: list[Mapping[str, Any]],
+    entries: Sequence[Mapping[str, Any]],
     *,
     queued_too_long: bool = False,
 ) -> dict[str, Any]:
@@ -208,6 +208,24 @@ def with_tail(
     out["logTail"] = tail
     out["hint"] = hint_text(job, list(out.get("failedTasks") or []), tail, queued_too_long=queued_too_long)
     return out
+
+
+def tail_pending(run: Mapping[str, Any]) -> bool:
+    """A Failed run whose diagnostics were recorded before its logs could be read (the poller reads them later)."""
+    found = run.get("diagnostics")
+    return isinstance(found, dict) and "logTail" not in found
+
+
+def attach(run: dict[str, Any], job: Mapping[str, Any], diagnosis: dict[str, Any] | None = None) -> None:
+    """A Failed run gets its diagnostics: `diagnosis` when the caller read the job's logs, else the job's own
+    account of the failure without a log tail (the poller adds the tail later)."""
+    if run.get("status") != "Failed":
+        return
+    kind = kinds.of_record(run)
+    if diagnosis is None:
+        name = JobResourceName(run["project"], run["location"], run["jobId"], run.get("collection") or kind.collection)
+        diagnosis = diagnose(kind, name, job, None, queued_too_long=bool(run.get("queuedAlerted")))
+    run["diagnostics"] = diagnosis
 
 
 def hint_text(

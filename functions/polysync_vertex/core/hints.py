@@ -42,8 +42,8 @@ HINTS: tuple[Hint, ...] = (
         "out-of-memory",
         (
             _p(
-                r"ran out of memory|out-of-memory|\bOOMKilled\b|\bOOM\b|MemoryError|"
-                r"non-zero status of (137|9)\b|exit(ed)?( with)? (code|status) 137\b"
+                r"out of memory|out-of-memory|\bOOMKilled\b|\bOOM\b|MemoryError|"
+                r"non-zero status of (137|9)\b|exit(ed)?( with)?( code| status)?( of)? 137\b"
             ),
         ),
         "The workload ran out of memory (exit 137 is a SIGKILL by the kernel's OOM killer): choose a machine type "

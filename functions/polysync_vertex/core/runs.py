@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from . import events, kinds, outputs, states
+from . import diagnostics, events, kinds, outputs, states
 from .labels import shard_of
 from .names import JobResourceName
 
@@ -118,6 +118,7 @@ def new_run(origin: RunOrigin, name: JobResourceName, job: dict[str, Any], now: 
         run[f] = job.get(f)
     if states.is_final(state):
         run.update(kind.outputs(job, output_names))
+        diagnostics.attach(run, job)
     run["active"] = needs_poller(run)
     return run
 
@@ -175,14 +176,21 @@ def public(run: dict[str, Any], fields: tuple[str, ...] = PUBLIC_FIELDS) -> dict
 
 
 def needs_poller(run: dict[str, Any]) -> bool:
-    return bool(run.get("outbox")) or not states.is_final(run["vertexState"])
+    """Its job is not final, events wait in its outbox, or its diagnostics still lack their log tail."""
+    return bool(run.get("outbox")) or not states.is_final(run["vertexState"]) or diagnostics.tail_pending(run)
 
 
 def apply_state(
-    run: dict[str, Any], job: dict[str, Any], now: datetime, *, read_outputs: dict[str, Any] | None = None
+    run: dict[str, Any],
+    job: dict[str, Any],
+    now: datetime,
+    *,
+    read_outputs: dict[str, Any] | None = None,
+    diagnosis: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Record the job's observed state on `run` (in place). Returns the event appended, or None if unchanged.
-    `read_outputs`: a Custom Job's outputs as the poller read them (core/outputs.py) for a final state."""
+    `read_outputs`: a Custom Job's outputs as the poller read them (core/outputs.py) for a final state. A Failed
+    run gets `diagnosis` (or, without one, diagnostics without a log tail) before its event is written."""
     kind = kinds.of_record(run)
     state = job.get("state") or kind.states.unspecified
     previous_state = run["vertexState"]
@@ -203,6 +211,7 @@ def apply_state(
             run["outputs"] = read_outputs
         elif outputs.pending(run):
             run["outputs"] = outputs.recorded_late(outputs.declared_of(run), outputs.uri_of(run))
+        diagnostics.attach(run, job, diagnosis)
     if state in states.ANY_WAITING:
         run["waitingSince"] = run.get("waitingSince") or iso(now)
     else:

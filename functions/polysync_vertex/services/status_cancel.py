@@ -53,9 +53,10 @@ class RunService:
         self, kind: kinds.JobKind, name: JobResourceName, run: dict[str, Any], count: int, page_token: str | None
     ) -> dict[str, Any]:
         """{"lines": [...] in time order, "nextPageToken"}: one entries:list call (none for kinds without logs)."""
-        filter_ = diagnostics.combined_filter([kind.run_log_filter(name, run)], since=run.get("createTime"))
+        job = kind.run_job_view(run)
+        filter_ = diagnostics.combined_filter([kind.log_filter(name, job, all_tasks=True)], since=run.get("createTime"))
         upstream = logpage.decode_token(page_token, filter_)
-        own = kind.failure_lines(run)
+        own = kind.failure_lines(job)
         if not kind.reads_logs or self.logs is None:
             return {"lines": own[-count:], "nextPageToken": ""}
         deadline = time.monotonic() + min(LOGS_BUDGET_SECONDS, self.settings.request_budget_seconds)
@@ -65,7 +66,7 @@ class RunService:
             )
         except UpstreamError as err:
             raise logging_error(err, project=name.project, field="pageToken" if upstream else "logs") from None
-        sources = kind.log_sources(run)
+        sources = kind.log_sources(job)
         lines = sorted((diagnostics.line_of(e, sources) for e in entries), key=lambda line: line["time"])
         return {"lines": lines, "nextPageToken": logpage.encode_token(token, filter_) if token else ""}
 

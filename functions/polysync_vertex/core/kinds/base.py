@@ -136,6 +136,8 @@ class JobKind(ABC):
     # -- diagnostics (core/diagnostics.py) ---------------------------------------------------------------
     # The job writes log entries of its own that Cloud Logging's entries:list can read.
     reads_logs: ClassVar[bool] = True
+    # The list view lacks what `failed_tasks` reads: a failed job is read with a GET before it is diagnosed.
+    failure_needs_detail: ClassVar[bool] = False
 
     def log_filter(self, name: JobResourceName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         """The Cloud Logging filter of the job's entries. Vertex AI training writes them on resource `ml_job`
@@ -144,9 +146,10 @@ class JobKind(ABC):
         googlecloudsdk/command_lib/ai/log_util.py, `_LogFilters`)."""
         return ml_job_filter([name.job_id])
 
-    def run_log_filter(self, name: JobResourceName, run: dict[str, Any]) -> str:
-        """The filter of a recorded run's logs (`status?logs=N`), from the run record alone (no Vertex AI call)."""
-        return self.log_filter(name, {})
+    def run_job_view(self, run: dict[str, Any]) -> dict[str, Any]:
+        """A recorded run as the job its diagnostics read (state, error, times, the kind's output fields): what a
+        later log read or `status?logs=N` knows without a Vertex AI call."""
+        return {**run, "state": run.get("vertexState")}
 
     def logs_query(self, name: JobResourceName, job: dict[str, Any]) -> str:
         """The Logs Explorer query of `diagnostics.logsUrl`."""

@@ -245,7 +245,8 @@ class BatchPredictionJobKind(JobKind):
 
     def failure_lines(self, job: dict[str, Any]) -> list[dict[str, str]]:
         when = as_str(job.get("endTime")) or as_str(job.get("updateTime"))
-        statuses = [as_dict(job.get("error")), *(as_dict(f) for f in job.get("partialFailures") or [])]
+        # The partial failures, then the job's error: the tail keeps the last lines, the error among them.
+        statuses = [*(as_dict(f) for f in (job.get("partialFailures") or [])[:19]), as_dict(job.get("error"))]
         return [
             {"time": when, "severity": "ERROR", "source": "vertex-ai", "text": str(s["message"])}
             for s in statuses

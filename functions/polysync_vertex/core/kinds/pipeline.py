@@ -249,8 +249,10 @@ class PipelineJobKind(JobKind):
     def log_filter(self, name: JobResourceName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         return pipeline_tasks.log_filter(name.job_id, job, all_tasks=all_tasks)
 
-    def run_log_filter(self, name: JobResourceName, run: dict[str, Any]) -> str:
-        return self.log_filter(name, pipeline_tasks.job_of_run(run))
+    failure_needs_detail = True  # jobDetail.taskDetails: "Not available in the list view"
+
+    def run_job_view(self, run: dict[str, Any]) -> dict[str, Any]:
+        return {**super().run_job_view(run), **pipeline_tasks.job_of_run(run)}
 
     def log_sources(self, job: dict[str, Any]) -> dict[str, str]:
         return pipeline_tasks.sources(job)

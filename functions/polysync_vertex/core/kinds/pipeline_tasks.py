@@ -15,6 +15,8 @@ from typing import Any
 from ..shape import as_dict
 from .base import ml_job_filter
 
+MAX_FAILED_TASKS = 20  # bounded, like the log tail: the record holds them, and its terminal event again
+ERROR_CHARS = 1000
 EVENTS_FILTER = 'resource.type="aiplatform.googleapis.com/PipelineJob" AND resource.labels.pipeline_job_id="{id}"'
 
 
@@ -57,13 +59,13 @@ def failed(job: dict[str, Any]) -> list[dict[str, Any]]:
     elif len(chosen) > 1:
         chosen = [t for t in chosen if t.get("parentTaskId") not in (None, "", "0", 0)] or chosen
     out = []
-    for task in chosen:
+    for task in chosen[:MAX_FAILED_TASKS]:
         jobs = task_jobs(task)
         out.append(
             {
                 "name": str(task.get("taskName") or task.get("taskId") or ""),
                 "state": str(task.get("state") or ""),
-                "error": str(as_dict(task.get("error")).get("message") or "") or None,
+                "error": str(as_dict(task.get("error")).get("message") or "")[:ERROR_CHARS] or None,
                 "customJob": jobs[-1] if jobs else None,
             }
         )

@@ -27,6 +27,14 @@ def alert_due(run_or_entry: dict[str, Any], now: datetime, threshold_seconds: in
     return runs.waited_too_long(run_or_entry, now, threshold_seconds) is not None
 
 
+def ends_failed(run: dict[str, Any], observed: dict[str, Any] | None) -> bool:
+    """The observed job ends the run Failed (its diagnostics are read before it is recorded)."""
+    if observed is None or states.is_final(run["vertexState"]):
+        return False
+    state = observed.get("state") or ""
+    return state != run["vertexState"] and states.polysync_status(state) == "Failed"
+
+
 def needs_record(entry: dict[str, Any], observed_state: str | None, deleted: bool, alert: bool) -> bool:
     """Whether a tick must read the run in full: something changed, events wait, or an alert is due."""
     if entry["pending"] or deleted or alert:
@@ -64,12 +72,14 @@ def mutation(
     now: datetime,
     threshold_seconds: int,
     outputs: Decision | None = None,
+    diagnosis: dict[str, Any] | None = None,
 ) -> Mutation | None:
     """How to record a change (or the queued_too_long alert) on the run, or None when there is nothing to
     record. Applied by the store with the run's precondition (re-applied to a fresh read if it changed).
 
     `outputs`: for a final state whose job wrote an outputs file (services/poll/outputs.py), the outputs read with
-    it, or no outputs yet: then the state waits for the next tick, and a failed read is noted on the run."""
+    it, or no outputs yet: then the state waits for the next tick, and a failed read is noted on the run.
+    `diagnosis`: a run that ends Failed gets it (its logs read this tick), or diagnostics without a log tail."""
     if outputs is not None and outputs.outputs is None:
         return _note_failed_read(run, now) if outputs.note_failure else None
     state_changed = deleted or (observed is not None and observed.get("state") != run["vertexState"])
@@ -84,7 +94,9 @@ def mutation(
         if deleted:
             entry = runs.mark_deleted(r, now)
         elif state_changed and observed is not None:
-            entry = runs.apply_state(r, observed, now, read_outputs=outputs.outputs if outputs else None)
+            entry = runs.apply_state(
+                r, observed, now, read_outputs=outputs.outputs if outputs else None, diagnosis=diagnosis
+            )
         else:
             entry = None
         if entry is None or r["vertexState"] in states.ANY_WAITING:

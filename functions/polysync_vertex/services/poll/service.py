@@ -12,12 +12,13 @@ from typing import Any
 
 from ... import log
 from ...config import Settings
-from ...core import kinds, runs
+from ...core import diagnostics, kinds, runs
 from ...core.errors import UpstreamError
 from ...core.kinds import JobKind
 from ...core.labels import SHARDS
 from ...core.names import parent_name
-from ...ports import EventPublisher, ObjectReader, PollStore, VertexPort
+from ...ports import EventPublisher, LogReader, ObjectReader, PollStore, VertexPort
+from ..diagnose import Diagnoser
 from . import record
 from .index import ActiveIndex
 from .observe import Observer, Tuning, UnsupportedFilters
@@ -59,6 +60,7 @@ class PollService:
         publisher: EventPublisher,
         unsupported: UnsupportedFilters | None = None,
         storage: ObjectReader | None = None,
+        logs: LogReader | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage  # reads Custom Jobs' outputs files (services/poll/outputs.py)
@@ -70,6 +72,7 @@ class PollService:
         self.observer = Observer(vertex, self.tuning, unsupported if unsupported is not None else UnsupportedFilters())
         self.orphans = Orphans(settings, self.observer, store)
         self.outbox = Outbox(settings, publisher, store)
+        self.diagnoser = Diagnoser(vertex, logs, settings.log_reads_per_minute) if logs is not None else None
 
     # -- entry points --------------------------------------------------------------------------------------
     def tick(self, published: str | None = None) -> dict[str, Any]:
@@ -173,7 +176,7 @@ class PollService:
         todo = record.to_record(kind, group, seen, now, threshold)
         unread = [runs.doc_id(e) for e, _, _ in todo if e["runId"] not in index.docs]
         fetched = self.store.get_runs(unread) if unread else {}
-        writes: list[tuple[str, Any]] = []
+        found: list[tuple[dict[str, Any], dict[str, Any] | None, bool]] = []
         for entry, observed, gone in todo:
             run = index.docs.get(entry["runId"]) or fetched.get(runs.doc_id(entry))
             if run is None:
@@ -187,8 +190,14 @@ class PollService:
                     log.warning("reading a finished job's outputs failed", runId=entry["runId"], code=err.code)
                     index.track(run)
                     continue
+            found.append((run, observed, gone))
+        # Runs ending Failed: diagnosed with the job as read above (a Pipeline Job's GET serves both).
+        diagnoses, tails = self._diagnose(kind, [(r, o) for r, o, _ in found], shard_range, now, deadline)
+        writes: list[tuple[str, Any]] = list(tails)
+        for run, observed, gone in found:
             outputs = reads.decide_observed(run, observed, gone, deadline)
-            mutate = record.mutation(run, observed, gone, now, threshold, outputs)
+            diagnosis = diagnoses.get(run["runId"])
+            mutate = record.mutation(run, observed, gone, now, threshold, outputs, diagnosis=diagnosis)
             if mutate is None:
                 index.track(run)
             else:
@@ -204,6 +213,23 @@ class PollService:
             adopted = self.orphans.in_listing(kind, index, seen.listed, group, now, deadline)
             self.store.mark_polled(project, location, runs.iso(now))
         return changes, adopted
+
+    def _diagnose(
+        self,
+        kind: JobKind,
+        read: list[tuple[dict[str, Any], dict[str, Any] | None]],
+        shard_range: tuple[int, int] | None,
+        now: datetime,
+        deadline: float,
+    ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, Any]]]:
+        """Diagnostics of the runs ending Failed now ({runId: diagnostics}) and the writes completing the log tails
+        of runs recorded earlier without one (services/diagnose.py)."""
+        if self.diagnoser is None:
+            return {}, []
+        failing = [(run, observed) for run, observed in read if observed and record.ends_failed(run, observed)]
+        pending = [run for run, observed in read if diagnostics.tail_pending(run) and not observed]
+        diagnoses = self.diagnoser.failures(kind, failing, shard_range, deadline)
+        return diagnoses, self.diagnoser.tails(kind, pending, now, shard_range, deadline)
 
 
 def _diff(after: Any, before: dict[str, int]) -> dict[str, int]:
