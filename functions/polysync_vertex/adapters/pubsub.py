@@ -138,6 +138,11 @@ class Publisher:
         with self._lock:
             self.counts["published"] += len(published)
             self.counts["failed"] += len(messages) - len(published)
+            if len(self._inflight) > BUFFER_MESSAGES:
+                # Finished publishes no tick came back for (their runs' outboxes were emptied elsewhere): forgotten,
+                # so the map stays as bounded as the library's buffer.
+                for ce_id in [c for c, f in self._inflight.items() if f.done()]:
+                    del self._inflight[ce_id]
         return published
 
     def publish_plain(self, topic: str, data: bytes, **attributes: str) -> None:
