@@ -59,6 +59,7 @@ class JobRecord:
     transitions: tuple[Transition, ...]
     log_path: str | None = None
     scripted: tuple[tuple[str, str], ...] = ()  # VERTEX_EMULATOR_LOGS: (severity, text)
+    source: Any = field(default=None, compare=False, repr=False)  # the stored job (a pipeline's tasks)
 
     @property
     def parts(self) -> list[str]:
@@ -94,7 +95,7 @@ def _record(job: Any, now: int) -> JobRecord:
     )
     create_us = int(getattr(job, "create_us", transitions[0].start_us if transitions else now))
     scripted = tuple((getattr(job, "extra", None) or {}).get("scripted_logs") or ())
-    return JobRecord(str(job.name), create_us, transitions, getattr(job, "log_path", None), scripted)
+    return JobRecord(str(job.name), create_us, transitions, getattr(job, "log_path", None), scripted, job)
 
 
 # -- entries --------------------------------------------------------------------------------------------------
@@ -120,6 +121,7 @@ class JobLogs:
         for record in records:
             if record.collection == PIPELINE_JOBS:
                 out.extend(self._pipeline_events(record))
+                out.extend(_task_job_lines(record))
             else:
                 out.extend(self._service_lines(record))
             out.extend(self._scripted_lines(record))
@@ -213,6 +215,51 @@ class JobLogs:
             stamp = min(stamp, max(record.transitions[-1].start_us, floor))
         for line in data.decode("utf-8", errors="replace").splitlines():
             cache.lines.append((stamp, line))
+
+
+def _task_job_lines(record: JobRecord) -> list[dict[str, Any]]:
+    """A pipeline's container tasks run as CustomJobs (``executorDetail.containerDetail.mainJob``,
+    :mod:`.pipeline_detail`), which write their logs as any CustomJob: Vertex AI's lines when the task runs and ends
+    (a failed task's last line is its error), and the pipeline's ``VERTEX_EMULATOR_LOGS`` as the workload lines of
+    its failing task (of its first task when it does not fail)."""
+    from . import pipeline_detail
+
+    job = record.source
+    running = next((t.start_us for t in record.transitions if t.state.endswith("_RUNNING")), None)
+    if job is None or not record.transitions:
+        return []
+    last = record.transitions[-1]
+    tasks = [t for t in job.extra.get("tasks") or [] if not t.dag]
+    states = pipeline_detail.task_states(last.state, tasks, job.extra.get("fail_task"))
+    scripted_task = pipeline_detail.failing_task(job) if last.state.endswith("FAILED") else (tasks or [None])[0]
+    out: list[dict[str, Any]] = []
+    for task in tasks:
+        state = states.get(task.name, "PENDING")
+        if state in ("PENDING", "NOT_TRIGGERED"):
+            continue
+        start = running if running is not None else last.start_us - len(record.scripted) - 2
+        task_record = JobRecord(pipeline_detail.custom_job_of(job, task.name), start, ())
+        out.append(_service_entry(task_record, 0, start, "INFO", "Job is running.", "RUNNING"))
+        if scripted_task is not None and task.name == getattr(scripted_task, "name", scripted_task):
+            out += [
+                _workload_entry(task_record, f"w{i:06d}", start + i + 1, severity, text)
+                for i, (severity, text) in enumerate(record.scripted)
+            ]
+        end = {
+            "SUCCEEDED": ("INFO", "Job completed successfully.", "SUCCEEDED"),
+            "CANCELLED": ("INFO", "Job was cancelled.", "CANCELLED"),
+            "FAILED": ("ERROR", _task_error(job, task.name), "FAILED"),
+        }.get(state)
+        if end is not None and last.state in _END_STATES:
+            out.append(_service_entry(task_record, 1, last.start_us, *end))
+    return out
+
+
+def _task_error(job: Any, task: str) -> str:
+    from .custom_jobs import failed_error
+    from .pipeline_detail import custom_job_of
+
+    return str(failed_error(job.project, custom_job_of(job, task).rsplit("/", 1)[-1])["message"])
 
 
 def _resource(record: JobRecord, task_name: str) -> dict[str, Any]:

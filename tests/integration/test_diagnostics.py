@@ -14,6 +14,7 @@ from polysync_vertex.core import hints
 from tests.conftest import pull_events
 from tests.helpers import example_body
 from tests.integration import test_connector_batch_prediction as batch_tests
+from tests.integration import test_pipeline_jobs as pipeline_tests
 from tests.integration.test_poll_cancel import STAY_PENDING
 
 pytestmark = pytest.mark.timeout(180)
@@ -136,6 +137,35 @@ def test_several_failing_in_one_tick_cost_one_read(app: Any, vertex: Any) -> Non
     for run_id in run_ids:
         tail = record(app, run_id)["diagnostics"]["logTail"]
         assert tail[0]["text"] == OOM_LINE and all(x["source"] in ("service", "workerpool0-0") for x in tail)
+
+
+def test_pipeline_names_its_failed_task_and_that_tasks_log_lines(
+    app: Any, vertex: Any, vertex_server: Any, status_subscription: str
+) -> None:
+    pipelines = pipeline_tests.pipeline_client(vertex_server.url)
+    values = {"VERTEX_EMULATOR_FAIL_TASK": "evaluate", "VERTEX_EMULATOR_LOGS": json.dumps(SCRIPTED)}
+    template_with = pipeline_tests.template_job()
+    template_with["runtimeConfig"]["parameterValues"].update(values)
+    template = pipeline_tests.create_pipeline(pipelines, template_with)
+    run_id = pipeline_tests.submit(app, pipeline_tests.body_for(template, "diag-pipeline"))["runId"]
+    app.poll.tick()
+    vertex.set_state(run_id, "PIPELINE_STATE_FAILED")
+    vertex.reset_calls()
+    assert app.poll.tick()["changes"] == 1
+    calls = vertex.calls()
+    assert calls["GetPipelineJob"] == 1 and calls["ListLogEntries"] == 1  # the detail once, the logs once
+    (event,) = terminal_events(status_subscription, run_id)
+    diag = event["data"]["diagnostics"]
+    (task,) = diag["failedTasks"]
+    assert task["name"] == "evaluate" and task["state"] == "FAILED" and "/customJobs/" in task["customJob"]
+    assert task["error"].startswith("The replica workerpool0-0 exited with a non-zero status of 1.")
+    assert diag["summary"].startswith("task evaluate of Vertex AI Pipeline Job psv-")
+    tail = diag["logTail"]
+    assert tail[0]["text"] == OOM_LINE and tail[0]["source"] == "evaluate/workerpool0-0"
+    assert {x["source"] for x in tail} >= {"evaluate/service", "evaluate/workerpool0-0", "pipeline"}
+    assert not any(x["source"].startswith("train/") and x["severity"] == "ERROR" for x in tail)
+    assert diag["hint"] == OOM_HINT
+    assert record(app, run_id)["diagnostics"] == diag
 
 
 def test_batch_prediction_job_diagnostics_come_from_its_error(
