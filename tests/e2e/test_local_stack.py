@@ -399,6 +399,30 @@ class TestDevStack:
         assert "EPOCHS=150 LEARNING_RATE=0.2" in log, "parameters arrive as environment variables"
         assert "epoch   150/150" in log and "final loss" in log
 
+    def test_cli_logs_tail_and_follow_a_failing_run(self, stack: DevStack) -> None:
+        """Issue 25: `polysync-vertex logs RUN_ID [--tail N] [--follow]` through status?logs=N."""
+        lines = json.dumps(["step one", "step two", "ERROR: MemoryError while batching"])
+        run = submit(
+            stack.endpoints_file,
+            "e2e-logs",
+            "PENDING:2,RUNNING:3,FAILED",
+            "--param",
+            f"VERTEX_EMULATOR_LOGS={lines}:String",
+        )
+        followed = run_cli("logs", run["runId"], "--follow", "--interval", "0.5", endpoints=stack.endpoints_file)
+        assert followed.returncode == 0, followed.stderr + followed.stdout
+        out = followed.stdout.splitlines()
+        assert any(line.endswith("workerpool0-0    ERROR: MemoryError while batching") for line in out), out
+        assert "Job is running." in followed.stdout and "exited with a non-zero status" in out[-1]
+        assert len(out) == len(set(out)), "each line once, however often it was polled"
+        assert "run ended: Failed" in followed.stderr
+        tail = run_cli("logs", run["runId"], "--tail", "2", "--json", endpoints=stack.endpoints_file)
+        assert tail.returncode == 0, tail.stderr
+        parsed = [json.loads(line) for line in tail.stdout.splitlines()]
+        assert len(parsed) == 2 and parsed[-1]["source"] == "service" and parsed[-1]["severity"] == "ERROR"
+        bad = run_cli("logs", run["runId"], "--tail", "500", endpoints=stack.endpoints_file)
+        assert bad.returncode == 2
+
     def test_cli_pipeline_run_with_typed_parameters_and_outputs(
         self, stack: DevStack, events: EventFollower, templates: list[str]
     ) -> None:
