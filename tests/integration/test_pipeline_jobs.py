@@ -953,3 +953,66 @@ def test_a_deleted_pipeline_is_found_by_the_next_full_scan(
     assert run["status"] == "Unknown" and "deleted" in run["error"]["message"]
     (event,) = events_of(status_subscription, expect=1)
     assert event["attributes"]["status"] == "Unknown"
+
+
+# -- issue 23: outputs typed by the pipeline's declared parameterType ---------------------------------------------
+TYPED_SPEC: dict[str, Any] = {
+    **copy.deepcopy(SPEC),
+    "root": {
+        **copy.deepcopy(SPEC["root"]),
+        "outputDefinitions": {
+            "parameters": {
+                "count": {"parameterType": "NUMBER_INTEGER"},
+                "loss": {"parameterType": "NUMBER_DOUBLE"},
+                "label": {"parameterType": "STRING"},
+                "ok": {"parameterType": "BOOLEAN"},
+                "metrics": {"parameterType": "STRUCT"},
+                "sizes": {"parameterType": "LIST"},
+            }
+        },
+    },
+}
+TYPED_PARAMS = [
+    {"name": "epochs", "direction": "InputOutput", "type": "Number", "value": 7},
+    {"name": "count", "direction": "Output", "type": "Number"},
+    {"name": "loss", "direction": "Output", "type": "Number"},
+    {"name": "label", "direction": "Output", "type": "String"},
+    {"name": "ok", "direction": "Output", "type": "Boolean"},
+    {"name": "metrics", "direction": "Output", "type": "JSON"},
+    {"name": "sizes", "direction": "Output", "type": "JSON"},
+]
+
+
+def test_outputs_are_typed_by_the_declared_parameter_type(
+    vertex: Any, app: Any, pipelines: Any, status_subscription: str
+) -> None:
+    """The root task's metadata is a Struct (every number a double, pipeline_outputs.py): NUMBER_INTEGER comes back
+    an integer, NUMBER_DOUBLE a float (2.0 stays 2.0), STRING, BOOLEAN as they are, STRUCT / LIST as JSON; the
+    InputOutput `epochs` the pipeline did not write keeps its submitted value."""
+    scripted = {
+        "count": 42,
+        "loss": 2.0,
+        "label": "best",
+        "ok": True,
+        "metrics": {"auc": 0.75, "n": 3},
+        "sizes": [1, 2.5],
+    }
+    tmpl = create_pipeline(pipelines, template_job(outputs=scripted, pipelineSpec=copy.deepcopy(TYPED_SPEC)))
+    run_id = submit(app, body_for(tmpl, "typed-1", parameters=TYPED_PARAMS))["runId"]
+    vertex.set_state(run_id, "PIPELINE_STATE_SUCCEEDED")
+    vertex.reset_calls()
+    assert app.poll.tick()["changes"] == 1
+    assert vertex.calls()["GetPipelineJob"] == 1
+    tasks = get_pipeline(pipelines, run_id)["jobDetail"]["taskDetails"]
+    root = next(t for t in tasks if t["execution"]["schemaTitle"] == "system.Run")
+    assert root["execution"]["metadata"]["output:count"] == 42.0  # a double in the Struct
+    outputs = app.runs.status(run_id)[1]["outputs"]
+    assert outputs == {"epochs": 7, **scripted}
+    assert type(outputs["count"]) is int and type(outputs["epochs"]) is int
+    assert type(outputs["loss"]) is float and type(outputs["ok"]) is bool
+    assert outputs["metrics"] == {"auc": 0.75, "n": 3} and outputs["sizes"] == [1, 2.5]
+    event = events_of(status_subscription, expect=1)[-1]
+    assert event["data"]["outputs"] == outputs
+    assert (
+        json.dumps(event["data"]["outputs"]["loss"]) == "2.0" and json.dumps(event["data"]["outputs"]["count"]) == "42"
+    )

@@ -10,7 +10,6 @@ answers ALREADY_EXISTS and the existing job is used.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Collection
 from datetime import datetime
@@ -22,8 +21,10 @@ from ..links import LINK_BUCKET, LINK_KMS_KEY, LINK_NETWORK, LINK_SERVICE_ACCOUN
 from ..parameters import Parameter
 from ..shape import as_dict, as_str, tidy_numbers
 from ..states import PIPELINE_STATES
-from . import pipeline_tasks
+from . import pipeline_outputs, pipeline_tasks
 from .base import JobKind, JobRequest
+from .pipeline_outputs import LEGACY_TYPES as _LEGACY_TYPES
+from .pipeline_outputs import declared, unwrap_legacy
 
 if TYPE_CHECKING:
     from ..names import JobResourceName
@@ -45,7 +46,6 @@ CLONED = (
 )
 # Labels Vertex AI manages on pipeline runs (e.g. vertex-ai-pipelines-run-billing-id): never cloned.
 MANAGED_LABEL_PREFIX = "vertex-ai-pipelines-"
-_LEGACY_TYPES = {"INT": "NUMBER_INTEGER", "DOUBLE": "NUMBER_DOUBLE", "STRING": "STRING"}
 # KFP parameter types -> Polysync parameter types (templates) and the Polysync types a value may be given as.
 POLYSYNC_TYPE = {
     "NUMBER_INTEGER": "Number",
@@ -55,17 +55,6 @@ POLYSYNC_TYPE = {
     "LIST": "JSON",
     "STRUCT": "JSON",
 }
-
-
-def declared(spec: Any, side: str = "inputDefinitions") -> dict[str, str]:
-    """{name: KFP parameterType} of the pipeline's root inputs (or outputs, side="outputDefinitions")."""
-    params = as_dict(as_dict(as_dict(as_dict(spec).get("root")).get(side)).get("parameters"))
-    out: dict[str, str] = {}
-    for name, definition in params.items():
-        d = as_dict(definition)
-        ptype = as_str(d.get("parameterType")) or _LEGACY_TYPES.get(as_str(d.get("type")), "")
-        out[str(name)] = ptype or "STRING"
-    return out
 
 
 def is_legacy(spec: Any) -> bool:
@@ -82,23 +71,6 @@ def legacy_value(value: Any, ptype: str) -> dict[str, Any]:
     if ptype == "NUMBER_DOUBLE":
         return {"doubleValue": float(value)}
     return {"stringValue": value}
-
-
-def unwrap_legacy(values: Any) -> dict[str, Any]:
-    """`runtimeConfig.parameters` ({name: {intValue|doubleValue|stringValue}}) as plain values."""
-    out: dict[str, Any] = {}
-    for name, wrapped in as_dict(values).items():
-        w = as_dict(wrapped)
-        if "intValue" in w:
-            try:
-                out[name] = int(w["intValue"])
-            except (TypeError, ValueError):
-                continue
-        elif "doubleValue" in w:
-            out[name] = w["doubleValue"]
-        elif "stringValue" in w:
-            out[name] = w["stringValue"]
-    return out
 
 
 def _typed(param: Parameter, ptype: str, path: str) -> Any:
@@ -227,19 +199,7 @@ class PipelineJobKind(JobKind):
         return body
 
     def outputs(self, job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any]:
-        """From the root task's `output:<name>` (pipeline_tasks.root_task); `runtimeConfig` (input only: python-
-        aiplatform's PipelineJob.clone() reads it back as inputs) only for a job without task details."""
-        root = pipeline_tasks.root_task(job)
-        if root is not None:
-            final = pipeline_tasks.root_values(root, output_names)
-        else:
-            runtime = as_dict(job.get("runtimeConfig"))
-            final = {**unwrap_legacy(runtime.get("parameters")), **as_dict(runtime.get("parameterValues"))}
-        outputs: dict[str, Any] = {name: tidy_numbers(copy.deepcopy(final.get(name))) for name in output_names}
-        message = as_dict(job.get("error")).get("message")
-        if message:
-            outputs["_error"] = str(message)
-        return {"outputs": outputs}
+        return pipeline_outputs.outputs(job, output_names)
 
     def needs_full_job(self, job: dict[str, Any], output_names: tuple[str, ...]) -> bool:
         """Outputs are on the root task, in jobDetail, which a list entry lacks: one GET for runs with outputs."""
