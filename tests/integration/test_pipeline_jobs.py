@@ -448,6 +448,32 @@ def test_lost_create_response_unseen_by_labels_is_resolved_by_already_exists(
     assert retry.submit.submit(body_for(template, "lost-2")) == (200, body)
 
 
+def test_a_takeover_that_finds_its_job_already_ended_reads_the_outputs_with_one_get(
+    settings: Any, vertex: Any, pipelines: Any
+) -> None:
+    """A takeover finds the dead attempt's job by a label list, which carries no jobDetail ("Not available in the
+    list view", v1 PipelineJob.job_detail); a job that already ended is recorded final at once, so its outputs are
+    read from the root task by one GET (found by the chaos run: outputs None for such a run)."""
+    from polysync_vertex import bootstrap
+    from polysync_vertex.core.errors import ApiError
+
+    tmpl = create_pipeline(pipelines, template_job(outputs={"accuracy": 0.7, "model_uri": "gs://models/taken"}))
+    short = dataclasses.replace(settings, request_budget_seconds=4)
+    first = bootstrap.build(short, vertex=lost_response_vertex(short.vertex_endpoint, blind=True, unreadable=True))
+    first.submit.lease_margin = -short.request_budget_seconds  # the attempt's lease ends with it
+    with pytest.raises(ApiError):
+        first.submit.submit(body_for(tmpl, "taken-1", parameters=OUTPUT_PARAMS))
+    (job,) = list_pipelines(pipelines)
+    vertex.set_state(job["name"], "PIPELINE_STATE_SUCCEEDED")
+    vertex.reset_calls()
+    code, body = bootstrap.build(settings).submit.submit(body_for(tmpl, "taken-1", parameters=OUTPUT_PARAMS))
+    assert code == 201 and body["runId"] == job["name"] and body["status"] == "Success"
+    # the template, then the finished job whole
+    assert vertex.calls().get("GetPipelineJob") == 2 and not vertex.calls().get("CreatePipelineJob")
+    run = bootstrap.build(settings).runs.status(job["name"])[1]
+    assert run["outputs"] == {"epochs": 10, "accuracy": 0.7, "model_uri": "gs://models/taken"}
+
+
 def test_create_rejected_by_vertex_writes_nothing(call: Any, vertex: Any, app: Any, template: dict[str, Any]) -> None:
     vertex.add_fault(method="CreatePipelineJob", http_status=403, status="PERMISSION_DENIED", ratio=1.0)
     resp = call("submit", body_for(template, "denied-1"))

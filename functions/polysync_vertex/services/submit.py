@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import log
 from ..config import Settings
-from ..core import kinds, outputs, record_budget, runs
+from ..core import kinds, outputs, record_budget, runs, states
 from ..core.errors import ApiError, UpstreamError
 from ..core.kinds import JobKind
 from ..core.labels import LABEL_REQUEST, request_key
@@ -142,6 +142,8 @@ class SubmitService:
         if claim.kind == "takeover":
             log.warning("taking over an unfinished attempt", requestKey=key)
             created = self._find(kind, parent, key, deadline)
+            if created is not None:
+                created = self._full_if_final(kind, created, request.output_names, deadline)
         if created is None:
             created = self._create_once(kind, parent, job, key, deadline)
         _, name = kinds.parse_run_name(created.get("name"), "runId")
@@ -182,6 +184,21 @@ class SubmitService:
             return self.vertex.find_by_label(parent, LABEL_REQUEST, key, deadline, kind=kind)
         except UpstreamError as err:
             raise api_error(err, project=_project(parent)) from None
+
+    def _full_if_final(
+        self, kind: JobKind, job: dict[str, Any], output_names: tuple[str, ...], deadline: float
+    ) -> dict[str, Any]:
+        """A job found by a list (a takeover) that already ended is recorded final at once: when what the run
+        reports is not in the list view (a Pipeline Job's outputs are on jobDetail's root task, "Not available in
+        the list view", v1 reference PipelineJob.job_detail), read it whole with one GET. If the GET fails, the
+        list entry is used: the poller does not read it again, so the failure is logged."""
+        if not (states.is_final(str(job.get("state") or "")) and kind.needs_full_job(job, output_names)):
+            return job
+        try:
+            return self.vertex.get(str(job.get("name")), deadline)
+        except UpstreamError as err:
+            log.warning("reading a finished job whole failed; its outputs may be missing", error=str(err)[:300])
+            return job
 
     def _create_once(
         self, kind: JobKind, parent: str, job: dict[str, Any], key: str, deadline: float
