@@ -1042,3 +1042,56 @@ def test_outputs_are_typed_by_the_declared_parameter_type(
     assert (
         json.dumps(event["data"]["outputs"]["loss"]) == "2.0" and json.dumps(event["data"]["outputs"]["count"]) == "42"
     )
+
+
+def test_a_failed_run_names_its_failed_task_in_record_status_and_event(
+    call: Any, vertex: Any, app: Any, pipelines: Any, status_subscription: str
+) -> None:
+    """failedTasks [{name, state, error}] at top level of the record, status and the terminal event; the error
+    message (and outputs._error) begins with the first failed task's name (issue 23 item 3)."""
+    job = template_job()
+    job["runtimeConfig"]["parameterValues"]["VERTEX_EMULATOR_FAIL_TASK"] = "evaluate"
+    tmpl = create_pipeline(pipelines, job)
+    run_id = submit(app, body_for(tmpl, "failed-task-1", parameters=OUTPUT_PARAMS))["runId"]
+    vertex.set_state(run_id, "PIPELINE_STATE_FAILED")
+    assert app.poll.tick()["changes"] == 1
+    record = call("status", query=urlencode({"runId": run_id})).get_json()
+    assert record["status"] == "Failed"
+    assert [(t["name"], t["state"]) for t in record["failedTasks"]] == [("evaluate", "FAILED")]
+    assert record["failedTasks"][0]["error"] and set(record["failedTasks"][0]) == {"name", "state", "error"}
+    assert record["error"]["message"].startswith("evaluate: ") and "DAG failed" in record["error"]["message"]
+    assert record["outputs"]["_error"] == record["error"]["message"]
+    stored = app.store.runs.document(doc_id(run_id)).get().to_dict()
+    assert stored["failedTasks"] == record["failedTasks"]
+    event = events_of(status_subscription, expect=1)[-1]
+    assert event["data"]["failedTasks"] == record["failedTasks"]
+    assert event["data"]["error"]["message"] == record["error"]["message"]
+
+
+def test_a_successful_run_has_no_failed_tasks(vertex: Any, app: Any, template: dict[str, Any]) -> None:
+    run_id = submit(app, body_for(template, "no-failed-task-1"))["runId"]
+    vertex.set_state(run_id, "PIPELINE_STATE_SUCCEEDED")
+    vertex.reset_calls()
+    assert app.poll.tick()["changes"] == 1
+    assert vertex.calls().get("GetPipelineJob", 0) == 0  # no outputs declared: no GET
+    assert app.runs.status(run_id)[1]["failedTasks"] is None
+
+
+def test_pipeline_template_links_each_executor_image(call: Any, vertex: Any, pipelines: Any) -> None:
+    """Every deploymentSpec.executors.*.container.image is a gcp-artifact-registry-docker-image link, verbatim
+    (core/links.py: other registries' images are named the same way), once each (issue 23 item 4)."""
+    ar = f"us-central1-docker.pkg.dev/{PROJECT}/train/trainer:1.2"
+    spec = copy.deepcopy(SPEC)
+    spec["deploymentSpec"] = {
+        "executors": {
+            "exec-train": {"container": {"image": ar, "command": ["python", "train.py"]}},
+            "exec-evaluate": {"container": {"image": "gcr.io/ml-images/eval@sha256:" + "a" * 64}},
+            "exec-again": {"container": {"image": ar}},
+            "exec-importer": {"importer": {"artifactUri": {"constant": "gs://data/x"}}},
+        }
+    }
+    created = create_pipeline(pipelines, template_job(pipelineSpec=spec))
+    resp = call("templates", query=urlencode({"externalId": created["name"]}))
+    assert resp.status_code == 200, resp.get_json()
+    images = [link["name"] for link in resp.get_json()["links"] if link["type"] == "gcp-artifact-registry-docker-image"]
+    assert images == sorted([ar, "gcr.io/ml-images/eval@sha256:" + "a" * 64])

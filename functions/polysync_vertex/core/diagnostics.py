@@ -226,6 +226,26 @@ def attach(run: dict[str, Any], job: Mapping[str, Any], diagnosis: dict[str, Any
         name = JobResourceName(run["project"], run["location"], run["jobId"], run.get("collection") or kind.collection)
         diagnosis = diagnose(kind, name, job, None, queued_too_long=bool(run.get("queuedAlerted")))
     run["diagnostics"] = diagnosis
+    if kind.failed_tasks_on_run:
+        name_failed_tasks(run, diagnosis)
+
+
+def name_failed_tasks(run: dict[str, Any], diagnosis: Mapping[str, Any]) -> None:
+    """Kinds with `failed_tasks_on_run` (Pipeline Jobs, issue 23): the run carries `failedTasks` [{name, state,
+    error}] (from its diagnostics' failedTasks, read once) and its error message begins with the first failed task's
+    name (so do `outputs._error`, which is that message)."""
+    found = [t for t in diagnosis.get("failedTasks") or [] if isinstance(t, Mapping)]
+    run["failedTasks"] = [{"name": t.get("name"), "state": t.get("state"), "error": t.get("error")} for t in found]
+    error = run.get("error")
+    if not found or not isinstance(error, dict):
+        return
+    first = str(found[0].get("name") or "")
+    message = str(error.get("message") or "")
+    if first and not message.startswith(first):
+        old, error["message"] = message, f"{first}: {message}" if message else first
+        outs = run.get("outputs")
+        if isinstance(outs, dict) and outs.get("_error") == old:
+            outs["_error"] = error["message"]
 
 
 def hint_text(

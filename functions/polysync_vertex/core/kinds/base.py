@@ -138,6 +138,9 @@ class JobKind(ABC):
     reads_logs: ClassVar[bool] = True
     # The list view lacks what `failed_tasks` reads: a failed job is read with a GET before it is diagnosed.
     failure_needs_detail: ClassVar[bool] = False
+    # A Failed run carries `failedTasks` [{name, state, error}] at top level (in `output_fields`) and its error
+    # message begins with the first failed task's name (core/diagnostics.py `name_failed_tasks`).
+    failed_tasks_on_run: ClassVar[bool] = False
 
     def log_filter(self, name: JobResourceName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         """The Cloud Logging filter of the job's entries. Vertex AI training writes them on resource `ml_job`

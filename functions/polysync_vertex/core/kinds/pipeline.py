@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import attributes as attrs
 from ..errors import invalid
-from ..links import LINK_BUCKET, LINK_KMS_KEY, LINK_NETWORK, LINK_SERVICE_ACCOUNT, as_links, buckets
+from ..links import LINK_BUCKET, LINK_IMAGE, LINK_KMS_KEY, LINK_NETWORK, LINK_SERVICE_ACCOUNT, as_links, buckets
 from ..parameters import Parameter
 from ..shape import as_dict, as_str, tidy_numbers
 from ..states import PIPELINE_STATES
@@ -117,7 +117,7 @@ class PipelineJobKind(JobKind):
     parameter_name_rule = "a pipeline parameter name ([A-Za-z_][A-Za-z0-9_.-]*)"
     output_read_mask = ("runtime_config",)
     poll_by_update_time = True
-    output_fields = ("outputs",)
+    output_fields = ("outputs", "failedTasks")
     template_read_mask = ("name", "labels")
     template_by_get = True
 
@@ -210,6 +210,7 @@ class PipelineJobKind(JobKind):
         return pipeline_tasks.log_filter(name.job_id, job, all_tasks=all_tasks)
 
     failure_needs_detail = True  # jobDetail.taskDetails: "Not available in the list view"
+    failed_tasks_on_run = True  # issue 23: failedTasks on the run, in status and the terminal event
 
     def run_job_view(self, run: dict[str, Any]) -> dict[str, Any]:
         return {**super().run_job_view(run), **pipeline_tasks.job_of_run(run)}
@@ -256,6 +257,7 @@ class PipelineJobKind(JobKind):
         ):
             if value:
                 found.add((kind, value))
+        found.update((LINK_IMAGE, image) for image in pipeline_outputs.executor_images(spec))
         template = self.template_base(job)
         template.update(
             {

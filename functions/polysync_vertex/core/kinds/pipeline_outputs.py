@@ -1,4 +1,4 @@
-"""A Pipeline Job's declared parameters and the Output values of a finished run, typed as the pipeline declares them.
+"""A Pipeline Job's declared parameters, executor images, and a finished run's Output values typed as declared.
 
 Outputs are on the run's root task (`jobDetail.taskDetails[]`, `execution.schemaTitle` `system.Run`, its `taskName`
 the job id) as `execution.metadata["output:<name>"]`: python-aiplatform reads them there
@@ -90,3 +90,11 @@ def outputs(job: dict[str, Any], output_names: tuple[str, ...]) -> dict[str, Any
     if message:
         result["_error"] = str(message)
     return {"outputs": result}
+
+
+def executor_images(spec: Any) -> set[str]:
+    """Every `deploymentSpec.executors.<name>.container.image` of a KFP IR pipelineSpec (the images its container
+    tasks run), verbatim: the template's `gcp-artifact-registry-docker-image` links (core/links.py)."""
+    executors = as_dict(as_dict(as_dict(spec).get("deploymentSpec")).get("executors"))
+    images = (as_str(as_dict(as_dict(e).get("container")).get("image")) for e in executors.values())
+    return {image for image in images if image}
