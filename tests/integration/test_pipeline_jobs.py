@@ -672,8 +672,9 @@ def test_queued_too_long_names_quota_without_an_accelerator(
 
 
 # -- poll cost -----------------------------------------------------------------------------------------------------
-def seed_active_pipelines(app: Any, pipelines: Any, n: int, prefix: str = "scale") -> list[str]:
-    """n PENDING pipeline jobs in the emulator (created as the connector would) with their run records."""
+def seed_active_pipelines(app: Any, pipelines: Any, n: int, prefix: str = "scale", with_outputs: int = 0) -> list[str]:
+    """n PENDING pipeline jobs in the emulator (created as the connector would) with their run records; the first
+    `with_outputs` declare an Output parameter `accuracy` (NUMBER_DOUBLE, scripted 0.5)."""
     from polysync_vertex.core import runs
     from polysync_vertex.core.kinds import PIPELINE as KIND
     from polysync_vertex.core.kinds import parse_run_name, run_doc_id
@@ -684,14 +685,18 @@ def seed_active_pipelines(app: Any, pipelines: Any, n: int, prefix: str = "scale
 
     def one(i: int) -> tuple[str, dict[str, Any]]:
         key = request_key(f"{prefix}-{i}")
+        declares = i < with_outputs
+        values: dict[str, Any] = {"VERTEX_EMULATOR_SCENARIO": "PENDING"}
+        job_spec: dict[str, Any] = spec
+        if declares:
+            values["VERTEX_EMULATOR_OUTPUTS"] = json.dumps({"accuracy": 0.5})
+            outputs = {"parameters": {"accuracy": {"parameterType": "NUMBER_DOUBLE"}}}
+            job_spec = {**spec, "root": {**spec["root"], "outputDefinitions": outputs}}
         job = {
             "displayName": f"{prefix}-{i}",
             "labels": job_labels(None, key, prefix),
-            "pipelineSpec": spec,
-            "runtimeConfig": {
-                "gcsOutputDirectory": "gs://root/x",
-                "parameterValues": {"VERTEX_EMULATOR_SCENARIO": "PENDING"},
-            },
+            "pipelineSpec": job_spec,
+            "runtimeConfig": {"gcsOutputDirectory": "gs://root/x", "parameterValues": values},
         }
         created = create_pipeline(pipelines, job, job_id=KIND.job_id(key))
         _, name = parse_run_name(created["name"], "runId")
@@ -703,6 +708,7 @@ def seed_active_pipelines(app: Any, pipelines: Any, n: int, prefix: str = "scale
                 template=None,
                 fingerprint="x",
                 warnings=(),
+                output_names=("accuracy",) if declares else (),
             ),
             name,
             created,
@@ -1095,3 +1101,79 @@ def test_pipeline_template_links_each_executor_image(call: Any, vertex: Any, pip
     assert resp.status_code == 200, resp.get_json()
     images = [link["name"] for link in resp.get_json()["links"] if link["type"] == "gcp-artifact-registry-docker-image"]
     assert images == sorted([ar, "gcr.io/ml-images/eval@sha256:" + "a" * 64])
+
+
+# -- issue 23 item 2: the finished jobs' GETs are bounded per tick, a failed one retried once ---------------------
+def test_a_failed_get_is_retried_next_tick_then_the_event_goes_out_with_outputs(
+    vertex: Any, app: Any, pipelines: Any, status_subscription: str
+) -> None:
+    outputs = {"accuracy": 0.5, "model_uri": "gs://models/retry"}
+    tmpl = create_pipeline(pipelines, template_job(outputs=outputs))
+    run_id = submit(app, body_for(tmpl, "get-retry-1", parameters=OUTPUT_PARAMS))["runId"]
+    assert app.poll.tick()["fullScan"]
+    vertex.set_state(run_id, "PIPELINE_STATE_SUCCEEDED")
+    vertex.add_fault(method="GetPipelineJob", http_status=403, status="PERMISSION_DENIED", count=1)
+    app.poll.tick()
+    run = app.runs.status(run_id)[1]
+    assert run["vertexState"] != "PIPELINE_STATE_SUCCEEDED"  # not recorded without its outputs
+    vertex.reset_calls()
+    app.poll.tick()
+    assert vertex.calls()["GetPipelineJob"] == 1
+    run = app.runs.status(run_id)[1]
+    assert run["status"] == "Success" and run["outputs"] == {"epochs": 10, **outputs}
+    events = events_of(status_subscription, expect=1)
+    assert [e["data"]["outputs"] for e in events] == [run["outputs"]]
+
+
+def test_a_get_failing_twice_records_the_final_state_with_outputs_error(
+    vertex: Any, app: Any, pipelines: Any, status_subscription: str
+) -> None:
+    tmpl = create_pipeline(pipelines, template_job(outputs={"accuracy": 0.5, "model_uri": "gs://m"}))
+    run_id = submit(app, body_for(tmpl, "get-retry-2", parameters=OUTPUT_PARAMS))["runId"]
+    assert app.poll.tick()["fullScan"]
+    vertex.set_state(run_id, "PIPELINE_STATE_SUCCEEDED")
+    vertex.add_fault(method="GetPipelineJob", http_status=403, status="PERMISSION_DENIED", count=2)
+    app.poll.tick()
+    assert app.runs.status(run_id)[1]["status"] != "Success"
+    app.poll.tick()  # at most one more tick
+    run = app.runs.status(run_id)[1]
+    assert run["status"] == "Success"
+    assert run["outputs"]["accuracy"] is None and "could not be read" in run["outputs"]["_error"]
+    events = events_of(status_subscription, expect=1)
+    assert events[-1]["data"]["vertexState"] == "PIPELINE_STATE_SUCCEEDED"
+    assert events[-1]["data"]["outputs"] == run["outputs"]
+
+
+def test_gets_of_finished_jobs_are_bounded_per_tick(vertex: Any, app: Any, pipelines: Any) -> None:
+    tmpl = create_pipeline(pipelines, template_job(outputs={"accuracy": 0.5, "model_uri": "gs://m"}))
+    ids = [submit(app, body_for(tmpl, f"bounded-{i}", parameters=OUTPUT_PARAMS))["runId"] for i in range(3)]
+    assert app.poll.tick()["fullScan"]
+    for run_id in ids:
+        vertex.set_state(run_id, "PIPELINE_STATE_SUCCEEDED")
+    app.poll.outputs_reads_per_tick = 2
+    vertex.reset_calls()
+    assert app.poll.tick()["changes"] == 2
+    assert vertex.calls()["GetPipelineJob"] == 2
+    vertex.reset_calls()
+    assert app.poll.tick()["changes"] == 1  # the third, next tick (its index entry remembers the finished job)
+    assert vertex.calls()["GetPipelineJob"] == 1
+    assert all(app.runs.status(r)[1]["outputs"]["accuracy"] == 0.5 for r in ids)
+
+
+def test_poll_cost_500_active_pipelines_10_finished_with_outputs(
+    app: Any, vertex: Any, pipelines: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted calls (issue 23): 500 active Pipeline Jobs, 10 of them declared outputs and finish, 10 without
+    outputs finish too. The tick lists what changed (update_time walk) and GETs only the 10 with outputs: no GET per
+    active run, none for a run without outputs. Figure in docs/benchmarks.md."""
+    monkeypatch.setattr(app.poll.tuning, "update_time_margin", 0)
+    run_ids = seed_active_pipelines(app, pipelines, 500, prefix="cost23", with_outputs=10)
+    assert app.poll.tick()["fullScan"]
+    for run_id in run_ids[:20]:  # 10 with outputs, 10 without
+        vertex.set_state(run_id, "PIPELINE_STATE_SUCCEEDED")
+    vertex.reset_calls()
+    summary = app.poll.tick()
+    calls = {k: v for k, v in vertex.calls().items() if v}
+    assert summary["changes"] == 20 and not summary["fullScan"]
+    assert calls == {"ListPipelineJobs": 1, "GetPipelineJob": 10}, calls
+    assert [app.runs.status(r)[1]["outputs"] for r in run_ids[:11]] == [{"accuracy": 0.5}] * 10 + [{}]

@@ -30,8 +30,8 @@ NEW_RUN_MARGIN_SECONDS = 120
 
 
 def entry_of(run: dict[str, Any]) -> dict[str, Any]:
-    """The index entry of a run record."""
-    return {
+    """The index entry of a run record (`fetch`: a finished job whose GET is still due, services/poll/outputs.py)."""
+    entry = {
         "runId": run["runId"],
         "vertexState": run["vertexState"],
         "sequence": run["sequence"],
@@ -46,6 +46,9 @@ def entry_of(run: dict[str, Any]) -> dict[str, Any]:
         "requestKey": run.get("requestKey"),
         "shard": int(run.get("shard", 0)),
     }
+    if isinstance(run.get("fullJobDue"), dict):
+        entry["fetch"] = run["fullJobDue"]
+    return entry
 
 
 def _doc_id(project: str, location: str, shard: int) -> str:

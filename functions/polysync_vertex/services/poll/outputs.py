@@ -7,16 +7,21 @@ yet recorded. A read that fails is noted on the run (`outputsReadFailed`) and tr
 fails too, the final state is recorded with `outputs._error` saying why — so the terminal event waits at most one
 tick for it. Success and Failed are read; a Cancelled or Unknown run's outputs are not. The run's status never
 depends on its outputs.
+
+The same bound and the same one-more-tick rule hold for the GETs of finished jobs whose outputs the list view lacks
+(`full_job`: a Pipeline Job that declared outputs, which are on jobDetail's root task). A run waiting for its GET keeps
+the job as observed (`fullJobDue`, on its index entry) so the next tick GETs it even when no list shows it again.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ... import log
-from ...core import outputs, states
+from ...core import outputs, runs, states
 from ...core.errors import UpstreamError
 from ...ports import ObjectReader
 
@@ -30,6 +35,7 @@ class Decision:
 
     outputs: dict[str, Any] | None
     note_failure: bool = False
+    due: dict[str, Any] | None = None  # a full job's GET failed: the observed job, for the next tick
 
 
 WAIT = Decision(None)
@@ -84,3 +90,34 @@ class OutputsReads:
             log.warning("reading a run's outputs failed; retried next tick", runId=run["runId"], uri=uri, code=err.code)
             return Decision(None, note_failure=True)
         return Decision(outputs.missing(params, uri) if data is None else outputs.read(params, data, uri))
+
+    def full_job(
+        self, run: dict[str, Any], observed: dict[str, Any], get: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any] | None, Decision | None]:
+        """The finished job read whole (job, None), or no job and what to record instead: WAIT (over this tick's
+        bound), a failed GET noted (retried next tick), or a second failure: the final state with outputs `_error`."""
+        due = _observed_part(observed)
+        if self.left <= 0:
+            run["fullJobDue"] = due
+            return None, WAIT
+        self.left -= 1
+        self.reads += 1
+        try:
+            return get(), None
+        except UpstreamError as err:
+            reason = f"{err.code}: {err.message}"
+            if not run.get("outputsReadFailed"):
+                log.warning("reading a finished job failed; retried next tick", runId=run["runId"], code=err.code)
+                run["fullJobDue"] = due
+                return None, Decision(None, note_failure=True, due=due)
+            log.warning("reading a finished job failed again; recorded without outputs", runId=run["runId"])
+            message = str((observed.get("error") or {}).get("message") or "")
+            error = f"the job's outputs could not be read ({reason})"
+            result: dict[str, Any] = dict.fromkeys(run.get("outputNames") or ())
+            result["_error"] = f"{message} ({error})" if message else error
+            return None, Decision(result)
+
+
+def _observed_part(job: dict[str, Any]) -> dict[str, Any]:
+    """What a run needs of an observed job to record its final state later (its index entry holds it)."""
+    return {k: job[k] for k in ("name", "state", "error", *runs.JOB_TIME_FIELDS) if k in job}

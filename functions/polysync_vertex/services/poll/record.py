@@ -50,6 +50,8 @@ def to_record(
     for entry in group:
         observed = seen.job_of(entry)
         gone = entry["runId"] in seen.deleted
+        if observed is None and not gone and isinstance(entry.get("fetch"), dict):
+            observed = entry["fetch"]  # seen final by an earlier tick, its GET still due (outputs.full_job)
         observed_state = (observed.get("state") or kind.states.unspecified) if observed is not None else None
         if needs_record(entry, observed_state, gone, alert_due(entry, now, threshold_seconds)):
             todo.append((entry, observed, gone))
@@ -81,7 +83,7 @@ def mutation(
     it, or no outputs yet: then the state waits for the next tick, and a failed read is noted on the run.
     `diagnosis`: a run that ends Failed gets it (its logs read this tick), or diagnostics without a log tail."""
     if outputs is not None and outputs.outputs is None:
-        return _note_failed_read(run, now) if outputs.note_failure else None
+        return _note_failed_read(run, now, outputs.due) if outputs.note_failure else None
     state_changed = deleted or (observed is not None and observed.get("state") != run["vertexState"])
     if not (state_changed or alert_due(run, now, threshold_seconds)):
         return None
@@ -91,6 +93,7 @@ def mutation(
             # Another poller or a cancel recorded a change since this tick read the run: the observation may be
             # older than that change (recording it would move the run back); the next tick looks again.
             return None
+        r.pop("fullJobDue", None)
         if deleted:
             entry = runs.mark_deleted(r, now)
         elif state_changed and observed is not None:
@@ -106,13 +109,16 @@ def mutation(
     return mutate
 
 
-def _note_failed_read(run: dict[str, Any], now: datetime) -> Mutation:
-    """Note on the run that reading its outputs failed (no event: its state is recorded next tick)."""
+def _note_failed_read(run: dict[str, Any], now: datetime, due: dict[str, Any] | None = None) -> Mutation:
+    """Note on the run that reading its outputs failed (no event: its state is recorded next tick). `due`: the
+    finished job as observed, when its GET failed (kept for the next tick, outputs.full_job)."""
 
     def mutate(r: dict[str, Any]) -> bool | None:
         if r["vertexState"] != run["vertexState"] or r.get("outputsReadFailed"):
             return None
         r["outputsReadFailed"] = runs.iso(now)
+        if due is not None:
+            r["fullJobDue"] = due
         return True
 
     return mutate  # type: ignore[return-value]

@@ -4,6 +4,7 @@ the changes, adopts or cancels orphans, publishes the outboxes and saves the ind
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import defaultdict
@@ -13,7 +14,6 @@ from typing import Any
 from ... import log
 from ...config import Settings
 from ...core import diagnostics, kinds, runs
-from ...core.errors import UpstreamError
 from ...core.kinds import JobKind
 from ...core.labels import SHARDS
 from ...core.names import parent_name
@@ -24,7 +24,7 @@ from .index import ActiveIndex
 from .observe import Observer, Tuning, UnsupportedFilters
 from .orphans import Orphans
 from .outbox import Outbox
-from .outputs import MAX_READS_PER_TICK, OutputsReads
+from .outputs import MAX_READS_PER_TICK, Decision, OutputsReads
 
 STALE_TICK_SECONDS = 300
 
@@ -177,25 +177,26 @@ class PollService:
         unread = [runs.doc_id(e) for e, _, _ in todo if e["runId"] not in index.docs]
         fetched = self.store.get_runs(unread) if unread else {}
         found: list[tuple[dict[str, Any], dict[str, Any] | None, bool]] = []
+        decided: dict[str, Decision] = {}
         for entry, observed, gone in todo:
             run = index.docs.get(entry["runId"]) or fetched.get(runs.doc_id(entry))
             if run is None:
                 index.forget(entry["runId"])
                 continue
-            if record.needs_full_job(kind, run, observed):
-                try:
-                    observed = self.observer.get(entry["runId"], deadline)
-                except UpstreamError as err:  # not recorded now: still active, observed again (at the latest by the
-                    # next full scan) and read then
-                    log.warning("reading a finished job's outputs failed", runId=entry["runId"], code=err.code)
-                    index.track(run)
-                    continue
+            if observed is not None and record.needs_full_job(kind, run, observed):
+                # bounded per tick with the outputs files' reads; a failed GET retried once next tick (outputs.py)
+                run_id = entry["runId"]
+                full, decision = reads.full_job(run, observed, functools.partial(self.observer.get, run_id, deadline))
+                if full is not None:
+                    observed = full
+                elif decision is not None:
+                    decided[run_id] = decision
             found.append((run, observed, gone))
         # Runs ending Failed: diagnosed with the job as read above (a Pipeline Job's GET serves both).
         diagnoses, tails = self._diagnose(kind, [(r, o) for r, o, _ in found], shard_range, now, deadline)
         writes: list[tuple[str, Any]] = list(tails)
         for run, observed, gone in found:
-            outputs = reads.decide_observed(run, observed, gone, deadline)
+            outputs = decided.get(run["runId"]) or reads.decide_observed(run, observed, gone, deadline)
             diagnosis = diagnoses.get(run["runId"])
             mutate = record.mutation(run, observed, gone, now, threshold, outputs, diagnosis=diagnosis)
             if mutate is None:
