@@ -273,6 +273,14 @@ def report(
         *[c.line() for c in kinds],
         "```",
         "",
+        "Pipeline runs that declared Output parameters cost one GET each when they end (their outputs are on "
+        "`jobDetail`'s root task, not in the list view), bounded per tick with Custom Jobs' outputs reads "
+        "(100); runs without outputs cost none. Counted against the emulator's call counter, 500 active "
+        "Pipeline Jobs of which 20 finish in a tick, 10 of them with outputs: 1 ListPipelineJobs + 10 "
+        "GetPipelineJob = 11 calls (`pytest "
+        "tests/integration/test_pipeline_jobs.py::test_poll_cost_500_active_pipelines_10_finished_with_outputs`, "
+        "which asserts exactly these counts).",
+        "",
         "## Poll at scale with realistic latency",
         "",
         scale_text(scale),

@@ -303,7 +303,7 @@ def test_spec_is_in_step_with_the_code(spec: dict[str, Any]) -> None:
     assert set(schemas["SubmitResponse"]["properties"]) == {*runs.SUBMIT_FIELDS, "jobType"}
     assert tuple(schemas["Run"]["required"]) == (*runs.PUBLIC_FIELDS, "jobType")
     output_fields = {f for k in kinds.KINDS for f in k.output_fields}
-    assert output_fields == {"outputs", "outputInfo", "completionStats", "partialFailures"}
+    assert output_fields == {"outputs", "failedTasks", "outputInfo", "completionStats", "partialFailures"}
     # diagnostics: a Failed run's; logs: status?logs=N's (issue 25).
     assert set(schemas["Run"]["properties"]) == {*runs.PUBLIC_FIELDS, "jobType", *output_fields, "diagnostics", "logs"}
     for kind in kinds.KINDS:
