@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .ports import EventPublisher, LogReader, ObjectReader, Probes, VertexPort
     from .services.health import HealthService
     from .services.poll import PollService, UnsupportedFilters
+    from .services.poll.hints import HintService
     from .services.status_cancel import RunService
     from .services.submit import SubmitService
     from .services.templates import TemplateService
@@ -94,6 +95,12 @@ class App:
             storage=self.storage,
             logs=self.logs,
         )
+
+    @functools.cached_property
+    def hints(self) -> HintService:
+        from .services.poll.hints import HintService
+
+        return HintService(self.settings, self.poll)
 
     @functools.cached_property
     def unsupported_filters(self) -> UnsupportedFilters:

@@ -36,6 +36,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Cloud Logging entries:list reads the poller spends per minute on failed runs' log tails (of the 60 a "
         "minute per project Logging allows; parallel shard workers share it). 0: no tails.",
     ),
+    "PSV_HINT_GETS_PER_MINUTE": (
+        "120",
+        "Vertex AI GETs per minute the hint function spends on jobs its log entries name (of the region's 600 a "
+        "minute); hints above it are ignored until the next poll tick. 0: hints ignored.",
+    ),
     "PSV_LOG_LEVEL": ("INFO", "Minimum log severity."),
     "PSV_OUTPUTS_BUCKET": (
         "",
@@ -72,6 +77,7 @@ class Settings:
     outputs_bucket: str = ""
     outputs_prefix: str = "polysync-outputs"
     log_reads_per_minute: float = 20.0
+    hint_gets_per_minute: float = 120.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +113,7 @@ class Settings:
             outputs_bucket=get("PSV_OUTPUTS_BUCKET").removeprefix("gs://").strip("/"),
             outputs_prefix=get("PSV_OUTPUTS_PREFIX").strip("/"),
             log_reads_per_minute=max(0.0, float(get("PSV_LOG_READS_PER_MINUTE") or 0)),
+            hint_gets_per_minute=max(0.0, float(get("PSV_HINT_GETS_PER_MINUTE") or 0)),
         )
 
     @property

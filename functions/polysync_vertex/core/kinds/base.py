@@ -133,6 +133,12 @@ class JobKind(ABC):
         """Tell the job to be created where to write its Output parameters (kinds with `outputs_via_file`)."""
         raise NotImplementedError(f"a {self.job_type} does not write its outputs to a file")
 
+    # -- push hints (services/poll/hints.py) ------------------------------------------------------------
+    # The Cloud Logging resource type of Vertex AI's own job-state entries for this kind and the resource label
+    # holding the job id ("" when the kind writes no such entry: the tick alone observes it).
+    hint_resource_type: ClassVar[str] = ""
+    hint_job_id_label: ClassVar[str] = ""
+
     # -- diagnostics (core/diagnostics.py) ---------------------------------------------------------------
     # The job writes log entries of its own that Cloud Logging's entries:list can read.
     reads_logs: ClassVar[bool] = True

@@ -212,6 +212,10 @@ def to_template(job: dict[str, Any]) -> dict[str, Any]:
 class CustomJobKind(JobKind):
     job_type = "Vertex AI Custom Job"
     collection = "customJobs"
+    # Vertex AI's service lines (task_name "service", label ml.googleapis.com/job_state): seen in public captures
+    # (GoogleCloudPlatform/cortex-data-foundation issue 42, kestra-io/kestra issue 6849), not a documented contract.
+    hint_resource_type = "ml_job"
+    hint_job_id_label = "job_id"
     resource = "CustomJob"
     service = "job"
     id_pattern = JOB_ID_RE

@@ -104,6 +104,10 @@ def _typed(param: Parameter, ptype: str, path: str) -> Any:
 class PipelineJobKind(JobKind):
     job_type = "Vertex AI Pipeline Job"
     collection = "pipelineJobs"
+    # Log aiplatform.googleapis.com%2Fpipeline_job_events, jsonPayload.state: documented in Vertex AI "View pipeline
+    # job logs" (https://cloud.google.com/vertex-ai/docs/pipelines/logging).
+    hint_resource_type = "aiplatform.googleapis.com/PipelineJob"
+    hint_job_id_label = "pipeline_job_id"
     resource = "PipelineJob"
     service = "pipeline"
     id_pattern = PIPELINE_ID_RE

@@ -192,28 +192,45 @@ class PollService:
                 elif decision is not None:
                     decided[run_id] = decision
             found.append((run, observed, gone))
-        # Runs ending Failed: diagnosed with the job as read above (a Pipeline Job's GET serves both).
-        diagnoses, tails = self._diagnose(kind, [(r, o) for r, o, _ in found], shard_range, now, deadline)
-        writes: list[tuple[str, Any]] = list(tails)
-        for run, observed, gone in found:
-            outputs = decided.get(run["runId"]) or reads.decide_observed(run, observed, gone, deadline)
-            diagnosis = diagnoses.get(run["runId"])
-            mutate = record.mutation(run, observed, gone, now, threshold, outputs, diagnosis=diagnosis)
-            if mutate is None:
-                index.track(run)
-            else:
-                writes.append((runs.doc_id(run), mutate))
         changes = 0
-        for written, latest in self.store.update_runs(writes):
-            if latest is None:
-                continue
-            changes += written is not None
+        for latest, written in self.record_found(kind, found, shard_range, now, deadline, reads, decided):
+            changes += written
             index.track(latest)
         adopted = 0
         if seen.listed is not None:
             adopted = self.orphans.in_listing(kind, index, seen.listed, group, now, deadline)
             self.store.mark_polled(project, location, runs.iso(now))
         return changes, adopted
+
+    def record_found(
+        self,
+        kind: JobKind,
+        found: list[record.Todo],
+        shard_range: tuple[int, int] | None,
+        now: datetime,
+        deadline: float,
+        reads: OutputsReads,
+        decided: dict[str, Decision] | None = None,
+    ) -> list[tuple[dict[str, Any], bool]]:
+        """Record what was observed of runs (as read before the observation): the one conditional write path of
+        the tick and of hints (services/poll/hints.py). Returns each run as stored after, and whether it changed."""
+        threshold = self.settings.queued_threshold_seconds
+        # Runs ending Failed: diagnosed with the job as read above (a Pipeline Job's GET serves both).
+        diagnoses, tails = self._diagnose(kind, [(r, o) for r, o, _ in found], shard_range, now, deadline)
+        writes: list[tuple[str, Any]] = list(tails)
+        out: list[tuple[dict[str, Any], bool]] = []
+        for run, observed, gone in found:
+            outputs = (decided or {}).get(run["runId"]) or reads.decide_observed(run, observed, gone, deadline)
+            diagnosis = diagnoses.get(run["runId"])
+            mutate = record.mutation(run, observed, gone, now, threshold, outputs, diagnosis=diagnosis)
+            if mutate is None:
+                out.append((run, False))
+            else:
+                writes.append((runs.doc_id(run), mutate))
+        for written, latest in self.store.update_runs(writes):
+            if latest is not None:
+                out.append((latest, written is not None))
+        return out
 
     def _diagnose(
         self,

@@ -1,0 +1,151 @@
+"""Push hints (issue 24) against the Firestore and Pub/Sub emulators and the Vertex AI emulator: the entries are the
+ones the emulator writes to Cloud Logging (entries:list) at each state change, selected as infra/hints.tf's sink
+filter selects them. A hint records and publishes a change before any tick, through the tick's own conditional
+write and outbox; duplicated, shuffled, lost, malformed or foreign hints cost latency or nothing, never a doubled
+or reordered event; above the per-minute GET budget hints are ignored."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import urllib.request
+from typing import Any
+
+import pytest
+
+from polysync_vertex.core.budget import MinuteBudget
+from polysync_vertex.services.poll.hints import HintService
+from tests.conftest import PROJECT
+from tests.integration.test_poll_cancel import status_events, submit_run
+from tests.integration.test_push_delivery import push
+
+
+def sink_entries(url: str, job_id: str) -> list[dict[str, Any]]:
+    """The emulator's entries about `job_id` that infra/hints.tf's sink filter keeps."""
+    body = json.dumps({"resourceNames": [f"projects/{PROJECT}"], "pageSize": 1000}).encode()
+    req = urllib.request.Request(
+        f"{url}/v2/entries:list", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        entries = json.loads(resp.read()).get("entries", [])
+
+    def kept(e: dict[str, Any]) -> bool:
+        r = e.get("resource", {})
+        labels = r.get("labels", {})
+        if r.get("type") == "aiplatform.googleapis.com/PipelineJob":
+            return e.get("logName", "").endswith("pipeline_job_events") and labels.get("pipeline_job_id") == job_id
+        return (
+            r.get("type") == "ml_job"
+            and labels.get("task_name") == "service"
+            and "ml.googleapis.com/job_state" in e.get("labels", {})
+            and labels.get("job_id") == job_id
+        )
+
+    return [e for e in entries if kept(e)]
+
+
+def job_id(run_id: str) -> str:
+    return run_id.rsplit("/", 1)[-1]
+
+
+def test_a_hint_records_and_publishes_a_change_before_any_tick(
+    app: Any, vertex: Any, vertex_server: Any, status_subscription: str
+) -> None:
+    run_id = submit_run(app, "hint-1")
+    vertex.set_state(run_id, "JOB_STATE_RUNNING")
+    entries = sink_entries(vertex_server.url, job_id(run_id))
+    assert entries, "the emulator writes Vertex AI's state line"
+    vertex.reset_calls()
+    summary = app.hints.handle(entries[-1:])
+    assert summary["changes"] == 1 and summary["eventsPublished"] == 1
+    assert sum(vertex.calls().values()) == 1, "one GET, no list"
+    events = status_events(status_subscription, expect=1)
+    assert [e["attributes"]["ce-id"] for e in events] == [f"{run_id}/2"]
+    assert events[0]["data"]["status"] == "Running"
+    assert app.poll.tick()["changes"] == 0, "the tick finds it recorded: nothing twice"
+    assert status_events(status_subscription, expect=0) == []
+
+
+def test_duplicated_shuffled_hints_publish_each_change_once_in_order_with_the_ticks_ce_ids(
+    app: Any, vertex: Any, vertex_server: Any, status_subscription: str
+) -> None:
+    run_id = submit_run(app, "hint-storm")
+    rng = random.Random(24)
+    for state in ("JOB_STATE_QUEUED", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"):
+        vertex.set_state(run_id, state)
+        storm = sink_entries(vertex_server.url, job_id(run_id)) * 3
+        rng.shuffle(storm)
+        for i in range(0, len(storm), 2):
+            app.hints.handle(storm[i : i + 2])
+        app.poll.tick()
+    events = status_events(status_subscription, expect=3)
+    # The same ce-ids the tick alone publishes (test_poll_cancel.test_whole_life_publishes_each_change_in_order).
+    assert [e["attributes"]["ce-id"] for e in events] == [f"{run_id}/2", f"{run_id}/3", f"{run_id}/4"]
+    assert [e["data"]["status"] for e in events][-1] == "Success"
+
+
+def test_a_lost_hint_costs_only_latency(app: Any, vertex: Any, status_subscription: str) -> None:
+    run_id = submit_run(app, "hint-lost")
+    vertex.set_state(run_id, "JOB_STATE_RUNNING")  # its hint is dropped: never handled
+    assert app.poll.tick()["changes"] == 1
+    events = status_events(status_subscription, expect=1)
+    assert [e["attributes"]["ce-id"] for e in events] == [f"{run_id}/2"]
+
+
+def test_malformed_hints_are_dropped_and_acknowledged(
+    env: dict[str, str], vertex: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vertex.reset_calls()
+    for data in (b"not json", b'{"resource": {"type": "ml_job"}}', b"[1, 2]", b'{"resource": "x"}'):
+        body = {
+            "message": {
+                "data": base64.b64encode(data).decode(),
+                "messageId": "1",
+                "publishTime": "2026-12-03T00:00:00Z",
+            },
+            "subscription": "projects/local-project/subscriptions/hints-push",
+        }
+        assert push("hint", body).status_code == 200, "acknowledged: never a redelivery loop"
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert sum(1 for x in lines if x.get("message") == "malformed hint dropped") == 5
+    batches = [x for x in lines if x.get("message") == "hint batch"]
+    assert len(batches) == 4 and all(b["changes"] == 0 for b in batches)
+    assert sum(vertex.calls().values()) == 0
+
+
+def test_a_foreign_job_costs_no_vertex_call(app: Any, vertex: Any) -> None:
+    foreign = {
+        "resource": {
+            "type": "ml_job",
+            "labels": {"job_id": "123456789", "project_id": PROJECT, "task_name": "service"},
+        },
+        "labels": {"ml.googleapis.com/job_state": "RUNNING"},
+    }
+    pipeline = {
+        "resource": {
+            "type": "aiplatform.googleapis.com/PipelineJob",
+            "labels": {"pipeline_job_id": "someone-elses-1", "project_id": PROJECT, "location": "us-central1"},
+        },
+    }
+    vertex.reset_calls()
+    summary = app.hints.handle([foreign, pipeline])
+    assert summary["malformed"] == 0 and summary["changes"] == 0 and summary["vertexCalls"] == 0
+    assert sum(vertex.calls().values()) == 0
+
+
+def test_hints_above_the_get_budget_are_ignored_until_the_tick(
+    app: Any, vertex: Any, vertex_server: Any, status_subscription: str
+) -> None:
+    run_ids = [submit_run(app, f"hint-budget-{i}") for i in range(3)]
+    entries = []
+    for run_id in run_ids:
+        vertex.set_state(run_id, "JOB_STATE_RUNNING")
+        entries += sink_entries(vertex_server.url, job_id(run_id))[-1:]
+    hints = HintService(app.settings, app.poll, MinuteBudget(2, clock=lambda: 0.0))
+    vertex.reset_calls()
+    summary = hints.handle(entries)
+    assert summary["overBudget"] == 1 and summary["changes"] == 2
+    assert sum(vertex.calls().values()) == 2
+    assert len(status_events(status_subscription, expect=2)) == 2
+    assert app.poll.tick()["changes"] == 1, "the tick records the one the budget skipped"
