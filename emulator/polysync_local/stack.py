@@ -33,6 +33,7 @@ from typing import Any
 
 from . import processes
 from .addresses import Ports, allocate, port_open
+from .log_router import LogRouter
 from .processes import ManagedProcess
 from .signals import Shutdown, critical, signals_raise
 from .standins import EventarcForwarder, Scheduler
@@ -44,7 +45,7 @@ log = logging.getLogger("polysync_local.stack")
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
 HTTP_FUNCTIONS = ("submit", "cancel", "status", "templates", "health")
-EVENT_FUNCTIONS = ("poll", "poll_shard")
+EVENT_FUNCTIONS = ("poll", "poll_shard", "hint")
 FUNCTION_NAMES = (*HTTP_FUNCTIONS, *EVENT_FUNCTIONS)  # the port order from --port-base
 NAME_PREFIX = "polysync-vertex"  # Terraform's default name_prefix
 ALLOWED_LOCATIONS = "us-central1,europe-west4"
@@ -166,11 +167,13 @@ class LocalStack:
             "tick": f"projects/{project}/topics/{NAME_PREFIX}-poll-tick",
             "shard": f"projects/{project}/topics/{NAME_PREFIX}-poll-shard",
             "status": f"projects/{project}/topics/{NAME_PREFIX}-status",
+            "hints": f"projects/{project}/topics/{NAME_PREFIX}-hints",
         }
         subscriptions = {
             "tick": f"projects/{project}/subscriptions/{NAME_PREFIX}-poll-tick-eventarc",
             "shard": f"projects/{project}/subscriptions/{NAME_PREFIX}-poll-shard-eventarc",
             "status": f"projects/{project}/subscriptions/{NAME_PREFIX}-status-polysync",
+            "hints": f"projects/{project}/subscriptions/{NAME_PREFIX}-hints-eventarc",
         }
         function_env = self._function_env(firestore_host, pubsub_host, vertex_url, topics)
         function_env["STORAGE_EMULATOR_HOST"] = storage_url
@@ -295,7 +298,7 @@ class LocalStack:
         for topic in topics.values():
             publisher.create_topic(request={"name": topic})
         # Eventarc's push subscriptions have a 600 s ack deadline; Polysync's subscription is ordered (pubsub.tf).
-        for kind in ("tick", "shard"):
+        for kind in ("tick", "shard", "hints"):
             subscriber.create_subscription(
                 request={"name": subscriptions[kind], "topic": topics[kind], "ack_deadline_seconds": 600}
             )
@@ -312,12 +315,18 @@ class LocalStack:
         from google.cloud import pubsub_v1
 
         # Each forwarder gets its own subscriber client: a blocking pull must not hold up another one's.
-        for kind, target in (("tick", "poll"), ("shard", "poll_shard")):
+        for kind, target in (("tick", "poll"), ("shard", "poll_shard"), ("hints", "hint")):
             subscriber = pubsub_v1.SubscriberClient()
             self._clients.append(subscriber)
             url = f"http://127.0.0.1:{ports.functions[target]}/"
             self._threads.append(EventarcForwarder(subscriber, subscriptions[kind], topics[kind], url, self._stop))
         self._threads.append(Scheduler(self.publisher, topics["tick"], self.config.tick_seconds, self._stop))
+        # Cloud Logging's router with the hints sink (issue 24): Vertex AI's job-state entries -> hints -> `hint`.
+        self._threads.append(
+            LogRouter(
+                self.publisher, topics["hints"], f"http://127.0.0.1:{ports.vertex}", self.config.project, self._stop
+            )
+        )
         for t in self._threads:
             t.start()
 

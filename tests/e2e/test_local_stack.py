@@ -669,6 +669,25 @@ def test_fan_out_then_sigterm_leaves_nothing_running(tmp_path: Path) -> None:
         stop_dev(stack)
 
 
+def test_hints_deliver_a_change_long_before_the_next_tick(tmp_path: Path) -> None:
+    # A 600 s tick: its first pass runs at start, before the submit; the change arrives through the log-router
+    # stand-in (emulator/polysync_local/log_router.py) and `hint`, within seconds.
+    stack = start_dev(tmp_path, "--tick-seconds", "600")
+    try:
+        run_id = submit(stack.endpoints_file, "e2e-hint", "PENDING:10,RUNNING:4000,SUCCEEDED")["runId"]
+        got = run_cli("events", "--follow", "--json", "--max", "1", endpoints=stack.endpoints_file, timeout=60)
+        assert got.returncode == 0, (got.stderr, stack.log())
+        assert [json.loads(line)["attributes"]["ce-id"] for line in got.stdout.splitlines()] == [f"{run_id}/2"]
+        batches = [
+            json.loads(line)
+            for line in (tmp_path / "logs" / "hint.log").read_text().splitlines()
+            if '"hint batch"' in line
+        ]
+        assert any(b["changes"] for b in batches), "hint recorded the change"
+    finally:
+        stop_dev(stack)
+
+
 def test_demo(tmp_path: Path) -> None:
     processes.check_prerequisites()
     started = time.monotonic()

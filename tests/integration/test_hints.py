@@ -149,3 +149,45 @@ def test_hints_above_the_get_budget_are_ignored_until_the_tick(
     assert sum(vertex.calls().values()) == 2
     assert len(status_events(status_subscription, expect=2)) == 2
     assert app.poll.tick()["changes"] == 1, "the tick records the one the budget skipped"
+
+
+def test_the_local_log_router_routes_what_the_sink_keeps_with_delay_and_drop_rate(
+    vertex: Any, vertex_server: Any, app: Any, env: dict[str, str], cloud_emulators: dict[str, str]
+) -> None:
+    import threading
+
+    from google.cloud import pubsub_v1
+
+    from polysync_local.log_router import LogRouter
+    from tests.conftest import pull_events
+
+    run_id = submit_run(app, "hint-router")
+    vertex.set_state(run_id, "JOB_STATE_RUNNING")
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = f"projects/{PROJECT}/topics/{env['PSV_STATUS_TOPIC']}-hints"
+    sub = f"{topic.replace('/topics/', '/subscriptions/')}-sub"
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(request={"name": sub, "topic": topic})
+    try:
+        kept = sink_entries(vertex_server.url, job_id(run_id))
+        router = LogRouter(publisher, topic, vertex_server.url, PROJECT, threading.Event(), delay=(1.0, 2.0))
+        router.route_once(0.0)
+        assert router.published == 0, "nothing before its delay"
+        router.route_once(2.0)
+        routed = [json.dumps(e["data"], sort_keys=True) for e in pull_events(sub, expect=len(kept))]
+        assert {json.dumps(e, sort_keys=True) for e in kept} <= set(routed)
+        assert all(sink_entries_keep(json.loads(r)) for r in routed)
+        router.route_once(3.0)
+        assert pull_events(sub, max_wait=1.0) == [], "each entry routed once"
+        lossy = LogRouter(publisher, topic, vertex_server.url, PROJECT, threading.Event(), drop_rate=1.0)
+        lossy.route_once(10.0)
+        assert lossy.published == 0 and lossy.dropped >= len(kept)
+    finally:
+        subscriber.delete_subscription(subscription=sub)
+        publisher.delete_topic(topic=topic)
+
+
+def sink_entries_keep(entry: dict[str, Any]) -> bool:
+    from polysync_local.log_router import sink_keeps
+
+    return sink_keeps(entry)
