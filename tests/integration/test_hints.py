@@ -191,3 +191,26 @@ def sink_entries_keep(entry: dict[str, Any]) -> bool:
     from polysync_local.log_router import sink_keeps
 
     return sink_keeps(entry)
+
+
+def test_a_hint_whose_get_is_older_than_the_ticks_write_records_nothing(
+    app: Any, vertex: Any, vertex_server: Any, status_subscription: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = submit_run(app, "hint-race")
+    vertex.set_state(run_id, "JOB_STATE_QUEUED")
+    entries = sink_entries(vertex_server.url, job_id(run_id))[-1:]
+    real_get = app.poll.observer.get
+
+    def get_then_tick(name: str, deadline: float) -> dict[str, Any]:
+        job = real_get(name, deadline)  # QUEUED, as the hint's GET sees it
+        vertex.set_state(run_id, "JOB_STATE_RUNNING")
+        assert app.poll.tick()["changes"] == 1  # the tick records RUNNING before the hint writes
+        return job
+
+    monkeypatch.setattr(app.poll.observer, "get", get_then_tick)
+    summary = app.hints.handle(entries)
+    assert summary["changes"] == 0 and summary["eventsPublished"] == 0, "the older observation is not recorded"
+    events = status_events(status_subscription, expect=1)
+    assert [(e["attributes"]["ce-id"], e["data"]["status"]) for e in events] == [(f"{run_id}/2", "Running")]
+    code, run = app.runs.status(run_id)
+    assert code == 200 and run["status"] == "Running"
