@@ -17,6 +17,7 @@ import pytest
 from polysync_vertex.core.budget import MinuteBudget
 from polysync_vertex.services.poll.hints import HintService
 from tests.conftest import PROJECT
+from tests.integration.test_pipeline_jobs import pipelines, template  # noqa: F401 - fixtures
 from tests.integration.test_poll_cancel import status_events, submit_run
 from tests.integration.test_push_delivery import push
 
@@ -214,3 +215,25 @@ def test_a_hint_whose_get_is_older_than_the_ticks_write_records_nothing(
     assert [(e["attributes"]["ce-id"], e["data"]["status"]) for e in events] == [(f"{run_id}/2", "Running")]
     code, run = app.runs.status(run_id)
     assert code == 200 and run["status"] == "Running"
+
+
+def test_a_pipeline_jobs_event_entry_is_a_hint(
+    app: Any,
+    vertex: Any,
+    vertex_server: Any,
+    template: dict[str, Any],  # noqa: F811 - the fixture imported above
+    status_subscription: str,
+) -> None:
+    from tests.integration.test_pipeline_jobs import body_for, submit
+
+    run_id = submit(app, body_for(template, "hint-pipeline"))["runId"]
+    app.poll.tick()
+    status_events(status_subscription, expect=1)
+    vertex.set_state(run_id, "PIPELINE_STATE_SUCCEEDED")
+    entries = [e for e in sink_entries(vertex_server.url, job_id(run_id)) if e["resource"]["type"] != "ml_job"]
+    assert entries and entries[-1]["resource"]["labels"]["pipeline_job_id"] == job_id(run_id)
+    vertex.reset_calls()
+    summary = app.hints.handle(entries[-1:])
+    assert summary["changes"] == 1 and summary["vertexCalls"] == 1
+    events = status_events(status_subscription, expect=1)
+    assert [e["data"]["status"] for e in events] == ["Success"]
