@@ -72,8 +72,12 @@ def _steer(target: str, case: Any, run_id: str) -> None:
     elif target == "cancel" and isinstance(case.body, dict):
         case.body["runId"] = run_id
     elif target == "submit" and isinstance(case.body, dict) and isinstance(case.body.get("attributes", {}), dict):
+        # A Custom Job from the example's attributes and parameters (the unsteered half fuzzes job types and
+        # parameters; a generated parameter list is rarely valid, so without this the success path went unreached).
         case.body.pop("externalId", None)
+        case.body.pop("jobType", None)
         case.body["attributes"] = {**case.body.get("attributes", {}), **example_body()["attributes"]}
+        case.body["parameters"] = example_body()["parameters"]
 
 
 def _serialise_body(body: Any) -> bytes:
