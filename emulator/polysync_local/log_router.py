@@ -2,7 +2,9 @@
 `entries:list` every `period` seconds, keeps the entries the sink filter keeps (Pipeline Jobs' pipeline_job_events,
 Custom Jobs' service lines with the label ml.googleapis.com/job_state), and publishes each new one (one LogEntry per
 message, as a sink does) to the hints topic after `delay` seconds (default 1-2 s); `drop_rate` of them are dropped,
-for tests of hint loss. The stack's Eventarc forwarder then delivers them to `hint`."""
+for tests of hint loss; `duplicate` copies of each are published (each copy its own delay) and with `shuffle` what is
+due goes out in random order, for hint storms (the chaos run: 3 copies, shuffled). All three may be changed while it
+runs. The stack's Eventarc forwarder then delivers them to `hint`."""
 
 from __future__ import annotations
 
@@ -65,14 +67,17 @@ class LogRouter(threading.Thread):
         period: float = 0.5,
         delay: tuple[float, float] = (1.0, 2.0),
         drop_rate: float = 0.0,
+        duplicate: int = 1,
+        shuffle: bool = False,
         seed: int | None = None,
     ) -> None:
         super().__init__(name="log-router", daemon=True)
         self.publisher, self.topic, self.vertex_url, self.project = publisher, topic, vertex_url, project
         self.stop_event, self.period, self.delay, self.drop_rate = stop, period, delay, drop_rate
+        self.duplicate, self.shuffle = duplicate, shuffle
         self.rng = random.Random(seed)
         self.seen: set[str] = set()
-        self.published = self.dropped = 0
+        self.published = self.dropped = self.duplicated = 0  # duplicated: copies beyond the first
         self._due: list[tuple[float, str, bytes]] = []
 
     def route_once(self, now: float) -> None:
@@ -85,10 +90,17 @@ class LogRouter(threading.Thread):
             if self.rng.random() < self.drop_rate:
                 self.dropped += 1
                 continue
-            due = now + self.rng.uniform(*self.delay)
-            heapq.heappush(self._due, (due, key, json.dumps(entry).encode()))
+            copies = max(1, self.duplicate)
+            self.duplicated += copies - 1
+            for copy in range(copies):
+                due = now + self.rng.uniform(*self.delay)
+                heapq.heappush(self._due, (due, f"{key}#{copy}", json.dumps(entry).encode()))
+        ready: list[bytes] = []
         while self._due and self._due[0][0] <= now:
-            _, _, data = heapq.heappop(self._due)
+            ready.append(heapq.heappop(self._due)[2])
+        if self.shuffle:
+            self.rng.shuffle(ready)
+        for data in ready:
             self.publisher.publish(self.topic, data).result(timeout=10)
             self.published += 1
 

@@ -118,6 +118,7 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._clients: list[Any] = []
+        self.log_router: LogRouter | None = None
         self._wrote_endpoints = False
         self._stopped = False
         self.ports: Ports | None = None
@@ -322,11 +323,10 @@ class LocalStack:
             self._threads.append(EventarcForwarder(subscriber, subscriptions[kind], topics[kind], url, self._stop))
         self._threads.append(Scheduler(self.publisher, topics["tick"], self.config.tick_seconds, self._stop))
         # Cloud Logging's router with the hints sink (issue 24): Vertex AI's job-state entries -> hints -> `hint`.
-        self._threads.append(
-            LogRouter(
-                self.publisher, topics["hints"], f"http://127.0.0.1:{ports.vertex}", self.config.project, self._stop
-            )
-        )
+        self.log_router = LogRouter(
+            self.publisher, topics["hints"], f"http://127.0.0.1:{ports.vertex}", self.config.project, self._stop
+        )  # the chaos run changes its drop rate and duplicates while it runs
+        self._threads.append(self.log_router)
         for t in self._threads:
             t.start()
 

@@ -1,9 +1,10 @@
 """Chaos e2e: runs submitted concurrently and repeatedly on the whole local stack while Vertex AI fails and stalls
-(creates held past the request budget, 2x it, and far longer), Pub/Sub is cut off, two pollers overlap, submit
-is killed mid-request, and poison runs (pipeline outputs Firestore cannot store natively: an array in an array,
-nesting over 20 levels, a reserved key) finish in the middle; the contract's guarantees are checked at the end (see
-the package tests/e2e/chaos/ for the faults and the invariants). The CI size runs with `make test`; the full size is
-marked slow (`make test-slow`, or `python -m tests.e2e.chaos --runs 200 --clients 16` by hand)."""
+(creates held past the request budget, 2x it, and far longer), Pub/Sub is cut off, two pollers overlap, submit is
+killed mid-request, hints arrive 3x shuffled then not at all, and poison runs (pipeline outputs Firestore cannot
+store natively: an array in an array, nesting over 20 levels, a reserved key) finish in the middle; the contract's
+guarantees are checked at the end (see the package tests/e2e/chaos/ for the faults and the invariants). The CI size
+runs with `make test`; the full size is marked slow (`make test-slow`, or `python -m tests.e2e.chaos --runs 200
+--clients 16` by hand)."""
 
 from __future__ import annotations
 

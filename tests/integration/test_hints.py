@@ -188,6 +188,60 @@ def test_the_local_log_router_routes_what_the_sink_keeps_with_delay_and_drop_rat
         publisher.delete_topic(topic=topic)
 
 
+class RecordingPublisher:
+    """The real publisher, remembering what it was given in order (the storm's order is the point)."""
+
+    def __init__(self, publisher: Any) -> None:
+        self.publisher = publisher
+        self.sent: list[bytes] = []
+
+    def publish(self, topic: str, data: bytes) -> Any:
+        self.sent.append(data)
+        return self.publisher.publish(topic, data)
+
+
+def test_the_local_log_router_storm_delivers_every_entry_three_times_shuffled(
+    vertex: Any, vertex_server: Any, app: Any, env: dict[str, str], cloud_emulators: dict[str, str]
+) -> None:
+    import threading
+
+    from google.cloud import pubsub_v1
+
+    from polysync_local.log_router import LogRouter
+    from tests.conftest import pull_events
+
+    run_id = submit_run(app, "hint-storm-router")
+    vertex.set_state(run_id, "JOB_STATE_QUEUED")
+    vertex.set_state(run_id, "JOB_STATE_RUNNING")
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = f"projects/{PROJECT}/topics/{env['PSV_STATUS_TOPIC']}-storm"
+    sub = f"{topic.replace('/topics/', '/subscriptions/')}-sub"
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(request={"name": sub, "topic": topic})
+    try:
+        kept = {json.dumps(e, sort_keys=True) for e in sink_entries(vertex_server.url, job_id(run_id))}
+        assert len(kept) >= 2
+        orders = []
+        for shuffle in (False, True):
+            recording = RecordingPublisher(publisher)
+            router = LogRouter(
+                recording, topic, vertex_server.url, PROJECT, threading.Event(), delay=(0.0, 0.0), seed=7
+            )
+            router.duplicate, router.shuffle = 3, shuffle  # as the chaos run switches a running router
+            router.route_once(0.0)
+            assert router.published == 3 * len(router.seen) and router.duplicated == 2 * len(router.seen)
+            orders.append([json.dumps(json.loads(d), sort_keys=True) for d in recording.sent])
+        routed = [json.dumps(e["data"], sort_keys=True) for e in pull_events(sub, expect=len(orders[0]) * 2)]
+        mine = [r for r in routed if r in kept]
+        assert sorted(mine) == sorted(list(kept) * 6), "every entry 3x, by each of the two routers"
+        assert sorted(orders[0]) == sorted(orders[1]) and orders[0] != orders[1], "the same copies, shuffled"
+        grouped = all(orders[0][i] == orders[0][i - i % 3] for i in range(len(orders[0])))
+        assert grouped, "without shuffle the copies go out together (same due time: by entry)"
+    finally:
+        subscriber.delete_subscription(subscription=sub)
+        publisher.delete_topic(topic=topic)
+
+
 def sink_entries_keep(entry: dict[str, Any]) -> bool:
     from polysync_local.log_router import sink_keeps
 

@@ -9,7 +9,7 @@ import pytest
 
 from polysync_vertex.core.labels import LABEL_REQUEST, request_key
 from tests.e2e.chaos.config import PARENT, STATUS_CHANGED, Outcome, Plan
-from tests.e2e.chaos.invariants import World, check
+from tests.e2e.chaos.invariants import World, check, check_hints
 
 FINAL = {"SUCCEEDED": "JOB_STATE_SUCCEEDED", "FAILED": "JOB_STATE_FAILED", "CANCEL": "JOB_STATE_CANCELLED"}
 STATUS = {"JOB_STATE_SUCCEEDED": "Success", "JOB_STATE_FAILED": "Failed", "JOB_STATE_CANCELLED": "Cancelled"}
@@ -178,3 +178,43 @@ def test_an_adopted_run_publishes_from_sequence_one() -> None:
     adopted = [event(run_id, 1, "JOB_STATE_PENDING", ""), *events]
     adopted[1]["data"]["previousVertexState"] = "JOB_STATE_PENDING"
     assert violations_of(outcomes, adopted, world) == []
+
+
+def hint_batch(changes: int = 0, **fields: int) -> dict[str, Any]:
+    return {
+        "message": "hint batch",
+        "entries": 1,
+        "malformed": 0,
+        "changes": changes,
+        "eventsPublished": changes,
+        "overBudget": 0,
+        "getFailed": 0,
+        **fields,
+    }
+
+
+def test_hints_that_recorded_changes_in_a_storm_and_a_loss_pass() -> None:
+    counts, violations = check_hints(
+        [hint_batch(), hint_batch(1), hint_batch(overBudget=1)], 30, 20, 5, storm=True, loss=True
+    )
+    assert violations == []
+    assert counts["hints"] == (
+        "routed:30/copies:20/dropped:5/batches:3/with_changes:1/changes:1/events:1/overBudget:1/getFailed:0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("batches", "duplicated", "dropped", "wanted"),
+    [
+        ([], 20, 5, "hints did no work"),  # the hint function never ran
+        ([hint_batch(), hint_batch(getFailed=1)], 20, 5, "hints did no work"),  # it ran but recorded nothing
+        ([hint_batch(1, malformed=1)], 20, 5, "malformed"),
+        ([hint_batch(1)], 0, 5, "storm duplicated no entry"),
+        ([hint_batch(1)], 20, 0, "loss dropped no entry"),
+    ],
+)
+def test_hints_that_did_nothing_or_phases_that_did_not_happen_are_violations(
+    batches: list[dict[str, Any]], duplicated: int, dropped: int, wanted: str
+) -> None:
+    _, violations = check_hints(batches, 30, duplicated, dropped, storm=True, loss=True)
+    assert len(violations) == 1 and wanted in violations[0]

@@ -24,16 +24,22 @@ files); the rest are Custom Jobs without a template. Meanwhile, all at once:
   functions-framework poll instance ticked by this module, each its own process.
 - submit is SIGKILLed (its whole process group) while requests are in flight and restarted on the same port;
   clients retry connection errors, 429 and 5xx, as Polysync does.
+- Hints (issue 24): the stack's log router stand-in (Vertex AI's job-state log entries -> hints topic -> `hint`)
+  delivers every entry 3 times, shuffled, for the first `hint_storm` seconds (a storm), drops every entry for the
+  next `hint_loss` seconds (loss), then routes as usual, each after 0.2-1 s (`hint_delay`), so hints race the ticks
+  and each other. `hint` publishes straight to Pub/Sub (not through the proxy): during the outage it records and
+  publishes what the pollers cannot, through the same conditional writes and outbox.
 
 The stack runs in this process (`LocalStack`, not `polysync-vertex dev`) so that its submit and poll processes can
-be killed and restarted on their own ports with their own environment. Invariants checked at the end (and printed
-as one summary line): exactly one Vertex AI job per requestId; every run recorded with its job's true final state;
-every state change published in order per run (first arrivals, duplicates dropped, sequences 2..final); one
-`ce-id` per change (copies carry the same data); no job without a record; exactly one terminal `ce-id` per run; and
-no published state that goes back in a job's lifecycle. The jobs are listed in all three collections. Per type on
-top (`outputs_ok`): a succeeded Pipeline Job's record and terminal event carry its own `score` output, a failed one
-`_error`; a succeeded Batch Prediction Job's carry `outputInfo` under the template's output prefix and
-`completionStats` with its own instance count.
+be killed and restarted on their own ports with their own environment. Invariants checked at the end (and printed as
+one summary line): exactly one Vertex AI job per requestId; every run recorded with its job's true final state;
+every state change published in order per run (first arrivals, duplicates dropped, sequences 2..final); one `ce-id`
+per change (copies carry the same data); no job without a record; exactly one terminal `ce-id` per run; and no
+published state that goes back in a job's lifecycle; and hints did work (`check_hints`: at least one `hint batch`
+recorded a change, none was malformed, the storm duplicated and the loss dropped entries; counted as `hints=`). The
+jobs are listed in all three collections. Per type on top (`outputs_ok`): a succeeded Pipeline Job's record and
+terminal event carry its own `score` output, a failed one `_error`; a succeeded Batch Prediction Job's carry
+`outputInfo` under the template's output prefix and `completionStats` with its own instance count.
 
 Slow creates (issue 16): a few CreateCustomJob calls are held for twice the request budget ("slow") and one for
 much longer ("very slow"), so Vertex AI accepts them long after the submit that sent them gave up. Before the

@@ -63,6 +63,12 @@ class ChaosConfig:
     # Pipeline runs whose output Firestore cannot store natively (issue 30: an array in an array, nesting over 20
     # levels, a reserved key), in the middle of the runs: every run, these included, must still complete in order.
     poison_runs: int = 3
+    # Hints (issue 24): the log router stand-in delivers every hint entry 3x shuffled (a storm) for the first
+    # `hint_storm` seconds, drops every one (loss) for the next `hint_loss` seconds, then routes normally; its delay
+    # is `hint_delay` (shorter than the stack's 1-2 s, so hints race the 1 s ticks). 0 and 0: hints as the stack has.
+    hint_storm: float = 12.0
+    hint_loss: float = 12.0
+    hint_delay: tuple[float, float] = (0.2, 1.0)
     deadline: float = 240.0  # every run final and every event drained within this many s after the last submit
     work_dir: Path | None = None
     verbose: bool = False

@@ -276,3 +276,34 @@ def _check_events(outcomes: list[Outcome], events: list[dict[str, Any]], violati
         "terminal_once": f"{terminal_once}/{len(outcomes)}",
         "regressions": regressions,
     }
+
+
+HINT_FIELDS = ("entries", "malformed", "overBudget", "getFailed", "changes", "eventsPublished")
+
+
+def check_hints(
+    batches: list[dict[str, Any]], routed: int, duplicated: int, dropped: int, *, storm: bool, loss: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """Hints did work during the run, and the storm and the loss happened: `batches` are the hint function's
+    `hint batch` summaries (services/poll/hints.py), `routed` / `duplicated` / `dropped` the log router's counters
+    (messages published, copies beyond the first, entries dropped). The other invariants (`check`) show that the
+    storm and the loss changed nothing that was published; this shows hints were not silently doing nothing."""
+    violations: list[str] = []
+    sums = {f: sum(int(b.get(f) or 0) for b in batches) for f in HINT_FIELDS}
+    working = sum(1 for b in batches if int(b.get("changes") or 0) > 0)
+    if not working:
+        violations.append(
+            f"hints did no work: no hint batch recorded a change ({len(batches)} batches, {routed} entries routed)"
+        )
+    if sums["malformed"]:
+        violations.append(f"{sums['malformed']} hint entries were malformed: the router routes only sink entries")
+    if storm and not duplicated:
+        violations.append("the hint storm duplicated no entry")
+    if loss and not dropped:
+        violations.append("the hint loss dropped no entry")
+    counts = {
+        "hints": f"routed:{routed}/copies:{duplicated}/dropped:{dropped}/batches:{len(batches)}/"
+        f"with_changes:{working}/changes:{sums['changes']}/events:{sums['eventsPublished']}/"
+        f"overBudget:{sums['overBudget']}/getFailed:{sums['getFailed']}"
+    }
+    return counts, violations

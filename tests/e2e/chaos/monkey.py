@@ -1,4 +1,5 @@
-"""The chaos monkey: kills submit mid-request, cuts Pub/Sub connections, one Pub/Sub outage."""
+"""The chaos monkey: kills submit mid-request, cuts Pub/Sub connections, one Pub/Sub outage, a hint storm then hint
+loss."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from .proxy import FlakyProxy
 
 
 class Monkey(threading.Thread):
-    """Kills and restarts submit while requests are in flight; cuts Pub/Sub connections; one Pub/Sub outage."""
+    """Kills and restarts submit while requests are in flight; cuts Pub/Sub connections; one Pub/Sub outage; the log
+    router delivers every hint 3x shuffled, then none, then as usual (`hint_storm`, `hint_loss`)."""
 
     def __init__(
         self, stack: LocalStack, clients: Clients, proxy: FlakyProxy, config: ChaosConfig, rng: random.Random
@@ -38,8 +40,18 @@ class Monkey(threading.Thread):
         kill_at = sorted(cfg.submit_window * (0.2 + 0.6 * k / max(1, cfg.kills)) for k in range(cfg.kills))
         outage_at = min(4.0, cfg.submit_window * 0.2) if cfg.outage_seconds > 0 else None
         next_cut = self.t0 + self.rng.uniform(2, 6)
+        # The log router's phases (seconds after t0, duplicate, shuffle, drop rate): storm, loss, back to normal.
+        hint_phases: list[tuple[float, int, bool, float]] = []
+        if cfg.hint_storm > 0:
+            hint_phases.append((0.0, 3, True, 0.0))
+        if cfg.hint_loss > 0:
+            hint_phases.append((cfg.hint_storm, 1, False, 1.0))
+        if hint_phases:
+            hint_phases.append((cfg.hint_storm + cfg.hint_loss, 1, False, 0.0))
         while not self.stop_event.wait(0.05):
             now = time.monotonic()
+            if hint_phases and now - self.t0 >= hint_phases[0][0]:
+                self._hint_phase(*hint_phases.pop(0)[1:])
             if outage_at is not None and now - self.t0 >= outage_at:
                 outage_at = None
                 self.proxy.outage(cfg.outage_seconds)
@@ -53,6 +65,14 @@ class Monkey(threading.Thread):
                     time.sleep(0.01)
                 kill_at.pop(0)
                 self._kill_submit()
+
+    def _hint_phase(self, duplicate: int, shuffle: bool, drop_rate: float) -> None:
+        router = self.stack.log_router
+        if router is None:
+            self.errors.append("monkey: the stack has no log router: hints cannot be stormed or lost")
+            return
+        router.delay = self.config.hint_delay
+        router.duplicate, router.shuffle, router.drop_rate = duplicate, shuffle, drop_rate
 
     def _kill_submit(self) -> None:
         old = self.stack.processes["submit"]

@@ -70,6 +70,17 @@ def publish_timeouts(stack: LocalStack) -> int:
     return total
 
 
+def hint_batches(stack: LocalStack) -> list[dict[str, Any]]:
+    """The hint function's `hint batch` summaries (one per delivered message)."""
+    path = stack.log_dir / "hint.log"
+    out: list[dict[str, Any]] = []
+    for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+        if '"hint batch"' in line:
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+    return out
+
+
 def run(config: ChaosConfig) -> Result:
     started = time.monotonic()
     rng = random.Random(config.seed)
@@ -223,6 +234,16 @@ def _chaos(
         world = invariants.gather(endpoints["vertexEndpoint"], lambda run_id: clients.status(run_id, deadline + 60))
         counts, found = invariants.check(outcomes, collector.snapshot(), world)
         violations += found
+        router = stack.log_router
+        hint_counts, found = invariants.check_hints(
+            hint_batches(stack),
+            router.published if router else 0,
+            router.duplicated if router else 0,
+            router.dropped if router else 0,
+            storm=config.hint_storm > 0,
+            loss=config.hint_loss > 0,
+        )
+        violations += found
         counts = {
             "runs": len(plans),
             "clients": config.clients,
@@ -241,6 +262,7 @@ def _chaos(
             "pubsub_cuts": proxy.cuts,
             "pubsub_refused": proxy.refused,
             "publish_timeouts": publish_timeouts(stack),
+            **hint_counts,
             "second_poller_ticks": "/".join(f"{k}:{v}" for k, v in sorted(ticks.items())) or "-",
             "final_after": f"{final_at:.0f}s",
         }
