@@ -13,6 +13,8 @@
 locals {
   # Only while the hint function is deployed (functions.tf, hints_on): a topic without a subscription drops messages.
   hint_sink_projects = local.hints_on ? toset(local.vertex_projects) : toset([])
+  # The sink's id in every Vertex AI project (health reads it: PSV_HINT_SINK in locals.tf).
+  hint_sink_name = "${var.name_prefix}-hints"
 
   hint_filters = {
     for p in local.vertex_projects : p => join(" OR ", [
@@ -26,7 +28,7 @@ resource "google_logging_project_sink" "hints" {
   for_each = local.hint_sink_projects
 
   project     = each.value
-  name        = "${var.name_prefix}-hints"
+  name        = local.hint_sink_name
   description = "polysync-vertex: Vertex AI job-state log entries -> the connector's hints topic (a hint, never the source of truth)."
   destination = "pubsub.googleapis.com/${google_pubsub_topic.hints.id}"
   filter      = local.hint_filters[each.value]

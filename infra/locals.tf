@@ -28,6 +28,10 @@ locals {
     PSV_HINT_GETS_PER_MINUTE  = tostring(var.hint_gets_per_minute)
     PSV_POLL_INTERVAL_SECONDS = tostring(var.poll_interval_seconds)
     PSV_POLL_CALLS_PER_MINUTE = tostring(var.poll_calls_per_minute)
+    # health checks each Vertex AI project's hints sink and that its writer may publish to the hints topic; empty
+    # while hints are off (functions.tf hints_on: no sinks, nothing to check).
+    PSV_HINT_SINK   = local.hints_on ? local.hint_sink_name : ""
+    PSV_HINTS_TOPIC = local.hints_on ? google_pubsub_topic.hints.id : ""
     # Issue 25: Cloud Logging entries:list reads per minute the pollers spend on failed jobs' log tails.
     PSV_LOG_READS_PER_MINUTE = tostring(var.log_reads_per_minute)
     # Issue 26: Custom Job Output parameters (empty bucket: outputs off, Output parameters are ignored with a warning).

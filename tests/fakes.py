@@ -351,3 +351,29 @@ class FakePublisher:
 
     def ce_ids(self) -> list[str]:
         return [m.ce_id for m in self.published]
+
+
+class FakeProbes:
+    """`Probes` for unit tests of health's decisions: every permission held, Firestore answering, and hints sinks
+    answered from `sinks` (project -> (ok, detail); a project not in it: the sink is missing)."""
+
+    def __init__(self) -> None:
+        self.sinks: dict[str, tuple[bool | None, str]] = {}
+        self.sink_calls: list[tuple[str, str, str]] = []
+
+    def firestore(self, *, timeout: float = 10.0) -> tuple[bool | None, str]:
+        return True, "Firestore answers"
+
+    def topic_permissions(
+        self, topic: str, permissions: list[str], function: str = "poll", *, timeout: float = 10.0
+    ) -> tuple[bool | None, str]:
+        return True, f"{function} may publish to {topic}"
+
+    def project_permissions(
+        self, project: str, permissions: list[str], function: str, *, timeout: float = 10.0
+    ) -> tuple[bool | None, str]:
+        return True, f"{function} holds its permissions in {project}"
+
+    def hint_sink(self, project: str, sink: str, topic: str, *, timeout: float = 10.0) -> tuple[bool | None, str]:
+        self.sink_calls.append((project, sink, topic))
+        return self.sinks.get(project, (False, f"hints sink projects/{project}/sinks/{sink} does not exist"))

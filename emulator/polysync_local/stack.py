@@ -248,6 +248,9 @@ class LocalStack:
                 "PSV_VERTEX_ENDPOINT": vertex_url,
                 "PSV_STATUS_TOPIC": topics["status"],
                 "PSV_SHARD_TOPIC": topics["shard"],
+                # health's hints sink check (skipped locally: the emulators have no Cloud Logging sinks API).
+                "PSV_HINT_SINK": f"{NAME_PREFIX}-hints",
+                "PSV_HINTS_TOPIC": topics["hints"],
             }
         )
         for key in SETTINGS:

@@ -41,6 +41,12 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Vertex AI GETs per minute the hint function spends on jobs its log entries name (of the region's 600 a "
         "minute); hints above it are ignored until the next poll tick. 0: hints ignored.",
     ),
+    "PSV_HINT_SINK": (
+        "",
+        "health only: id of the log sink in every allowed project that routes Vertex AI's job-state entries to "
+        "PSV_HINTS_TOPIC (infra/hints.tf); empty: hints are off and not checked.",
+    ),
+    "PSV_HINTS_TOPIC": ("", "health only: Pub/Sub topic (id or full name) the hints sinks publish to."),
     "PSV_LOG_LEVEL": ("INFO", "Minimum log severity."),
     "PSV_OUTPUTS_BUCKET": (
         "",
@@ -78,6 +84,8 @@ class Settings:
     outputs_prefix: str = "polysync-outputs"
     log_reads_per_minute: float = 20.0
     hint_gets_per_minute: float = 120.0
+    hint_sink: str = ""
+    hints_topic: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -114,6 +122,8 @@ class Settings:
             outputs_prefix=get("PSV_OUTPUTS_PREFIX").strip("/"),
             log_reads_per_minute=max(0.0, float(get("PSV_LOG_READS_PER_MINUTE") or 0)),
             hint_gets_per_minute=max(0.0, float(get("PSV_HINT_GETS_PER_MINUTE") or 0)),
+            hint_sink=get("PSV_HINT_SINK"),
+            hints_topic=get("PSV_HINTS_TOPIC"),
         )
 
     @property

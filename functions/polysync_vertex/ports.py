@@ -182,6 +182,10 @@ class Probes(Protocol):
         self, project: str, permissions: list[str], function: str, *, timeout: float = 10.0
     ) -> tuple[bool | None, str]: ...
 
+    def hint_sink(self, project: str, sink: str, topic: str, *, timeout: float = 10.0) -> tuple[bool | None, str]:
+        """The hints log sink `sink` exists in `project`, is enabled, routes to `topic`, and its writer identity may
+        publish there."""
+
 
 class ObjectReader(Protocol):
     """One Cloud Storage object (`gs://bucket/name`): its first `max_bytes + 1` bytes, so a caller sees that it is

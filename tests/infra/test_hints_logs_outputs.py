@@ -85,6 +85,22 @@ def test_health_may_read_the_sinks() -> None:
     assert "logging.sinks.get" in config().locals["vertex_permissions"]["health"]
 
 
+def test_health_knows_the_sink_and_topic_and_may_ask_whether_the_writer_may_publish() -> None:
+    """PSV_HINT_SINK / PSV_HINTS_TOPIC name the sink and topic of infra/hints.tf while hints are on, empty
+    otherwise (no check); health asks Policy Troubleshooter about the writer, which needs the topic's and the
+    project's IAM policies (its custom role health_inspect)."""
+    cfg = config()
+    env = cfg.locals["common_env"]
+    assert cfg.resource("google_logging_project_sink", "hints")["name"] == "${local.hint_sink_name}"
+    assert cfg.locals["hint_sink_name"] == "${var.name_prefix}-hints"
+    assert env["PSV_HINT_SINK"] == '${local.hints_on ? local.hint_sink_name : ""}'
+    assert env["PSV_HINTS_TOPIC"] == '${local.hints_on ? google_pubsub_topic.hints.id : ""}'
+    inspect = cfg.resource("google_project_iam_custom_role", "health_inspect")["permissions"]
+    assert {"pubsub.topics.getIamPolicy", "resourcemanager.projects.getIamPolicy", "iam.roles.get"} <= set(inspect)
+    grant = cfg.resource("google_project_iam_member", "health_inspect")
+    assert grant["member"] == '${google_service_account.function["health"].member}'
+
+
 # --- issue 25: log reads ---------------------------------------------------------------------------------------------
 
 

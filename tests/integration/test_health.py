@@ -71,3 +71,22 @@ def test_missing_secret_fails_the_report(settings: Any) -> None:
     assert code == 503
     (secret,) = [c for c in report["checks"] if c["name"] == "webhook-secret"]
     assert secret["ok"] is False and "PSV_WEBHOOK_SECRETS" in secret["message"]
+
+
+def test_the_hints_sink_is_reported_skipped_against_the_emulators(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24: with hints configured (as the local stack configures them) the sink check cannot be answered by
+    the emulators (no Cloud Logging sinks API): skipped with the reason, never ok, and not a failure."""
+    from polysync_vertex import bootstrap
+    from polysync_vertex.config import Settings
+
+    monkeypatch.setenv("PSV_HINT_SINK", "polysync-vertex-hints")
+    monkeypatch.setenv("PSV_HINTS_TOPIC", f"{env['PSV_STATUS_TOPIC']}-hints")
+    code, report = bootstrap.build(Settings.from_env()).health.check()
+    sinks = [c for c in report["checks"] if c["name"].startswith("hint-sink:")]
+    assert [c["name"] for c in sinks] == ["hint-sink:local-project", "hint-sink:other-project"]
+    for check in sinks:
+        assert check["ok"] is False and check["skipped"] is True
+        assert "no Cloud Logging sinks API" in check["message"] and "not checked" in check["message"]
+    assert code == 200 and report["ok"] is True, "a skipped check does not fail the report"

@@ -62,6 +62,16 @@ class Troubleshooter:
     def __init__(self, credentials: Any) -> None:
         Troubleshooter.credentials.append(credentials)
 
+    sinks: dict[str, dict[str, Any]] = {}  # Cloud Logging projects.sinks.get: name -> LogSink
+    gets: list[str] = []
+
+    def get(self, url: str, timeout: float) -> Answer:
+        Troubleshooter.gets.append(url)
+        name = url.removeprefix("https://logging.googleapis.com/v2/")
+        if name not in Troubleshooter.sinks:
+            return Answer({"error": {"code": 404, "status": "NOT_FOUND"}}, 404)
+        return Answer(Troubleshooter.sinks[name])
+
     def post(self, url: str, json: dict[str, Any], timeout: float) -> Answer:
         Troubleshooter.requests.append((url, json))
         permission = json["accessTuple"]["permission"]
@@ -75,6 +85,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
 
     Recorder.instances = []
     Troubleshooter.answers, Troubleshooter.requests, Troubleshooter.credentials = {}, [], []
+    Troubleshooter.sinks, Troubleshooter.gets = {}, []
     monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
     monkeypatch.setattr(pubsub_v1, "PublisherClient", Recorder)
     monkeypatch.setattr(auth_requests, "AuthorizedSession", Troubleshooter)
@@ -159,3 +170,79 @@ def test_health_never_holds_another_identitys_credentials() -> None:
     source = inspect.getsource(probes)
     assert "impersonated_credentials" not in source and "getAccessToken" not in source
     assert list(inspect.signature(probes._credentials).parameters) == [], "health's own credentials, no one else's"
+
+
+# --- the hints sink (issue 24): projects.sinks.get, then Policy Troubleshooter for its writer identity --------------
+
+HINTS = "projects/p/topics/hints"
+WRITER = "serviceAccount:service-123@gcp-sa-logging.iam.gserviceaccount.com"
+
+
+def hints_sink(**fields: Any) -> None:
+    """A LogSink as Cloud Logging's v2 projects.sinks.get answers it (google/logging/v2/logging_config.proto)."""
+    Troubleshooter.sinks["projects/vp/sinks/polysync-vertex-hints"] = {
+        "name": "polysync-vertex-hints",
+        "destination": f"pubsub.googleapis.com/{HINTS}",
+        "filter": 'resource.type="ml_job"',
+        "writerIdentity": WRITER,
+        **fields,
+    }
+
+
+def test_a_missing_hints_sink_names_the_sink_and_how_to_create_it(fakes: None) -> None:
+    ok, detail = cloud().hint_sink("vp", "polysync-vertex-hints", HINTS)
+    assert Troubleshooter.gets == ["https://logging.googleapis.com/v2/projects/vp/sinks/polysync-vertex-hints"]
+    assert Troubleshooter.credentials == ["health's own credentials"]
+    assert ok is False and "projects/vp/sinks/polysync-vertex-hints does not exist" in detail
+    assert "hints_enabled = true" in detail and "gcloud logging sinks create polysync-vertex-hints" in detail
+    assert Troubleshooter.requests == [], "no writer to ask about"
+
+
+def test_a_writer_that_may_not_publish_names_the_writer_and_the_grant(fakes: None) -> None:
+    hints_sink()
+    ok, detail = cloud().hint_sink("vp", "polysync-vertex-hints", HINTS)
+    assert [r[1]["accessTuple"] for r in Troubleshooter.requests] == [
+        {
+            "principal": "service-123@gcp-sa-logging.iam.gserviceaccount.com",
+            "fullResourceName": f"//pubsub.googleapis.com/{HINTS}",
+            "permission": "pubsub.topics.publish",
+        }
+    ]
+    assert (
+        ok is False and f"{WRITER}, the writer identity of hints sink projects/vp/sinks/polysync-vertex-hints" in detail
+    )
+    assert (
+        f"gcloud pubsub topics add-iam-policy-binding {HINTS} --member={WRITER} --role=roles/pubsub.publisher" in detail
+    )
+    assert "hints_sink_writer" in detail
+
+
+def test_a_sink_whose_writer_may_publish_to_the_hints_topic_is_ok(fakes: None) -> None:
+    hints_sink()
+    Troubleshooter.answers = {"pubsub.topics.publish": {"overallAccessState": "CAN_ACCESS"}}
+    ok, detail = cloud().hint_sink("vp", "polysync-vertex-hints", HINTS)
+    assert ok is True and WRITER in detail and HINTS in detail
+
+
+@pytest.mark.parametrize(
+    ("fields", "wanted"),
+    [
+        ({"destination": "pubsub.googleapis.com/projects/p/topics/other"}, "not to the hints topic"),
+        ({"disabled": True}, "is disabled"),
+        ({"writerIdentity": ""}, "has no writer identity"),
+    ],
+)
+def test_a_sink_that_cannot_deliver_hints_fails_without_asking_about_its_writer(
+    fakes: None, fields: dict[str, Any], wanted: str
+) -> None:
+    hints_sink(**fields)
+    Troubleshooter.answers = {"pubsub.topics.publish": {"overallAccessState": "CAN_ACCESS"}}
+    ok, detail = cloud().hint_sink("vp", "polysync-vertex-hints", HINTS)
+    assert ok is False and wanted in detail and Troubleshooter.requests == []
+
+
+def test_the_hints_sink_is_skipped_against_the_local_emulators(fakes: None) -> None:
+    local = probes.CloudProbes(Settings(project="p", vertex_endpoint="http://127.0.0.1:1"), store=None)
+    ok, detail = local.hint_sink("vp", "polysync-vertex-hints", HINTS)
+    assert ok is None and "no Cloud Logging sinks API" in detail and "not checked" in detail
+    assert Troubleshooter.gets == [] and Troubleshooter.requests == []

@@ -4,6 +4,13 @@
 - Pub/Sub: may the poll function's identity (the one that publishes) publish to the status topic? Nothing is
   published.
 - Vertex AI: may each function's identity make its calls in each Vertex AI project?
+- Hints (issue 24): does each Vertex AI project's hints log sink exist, enabled, routing to the hints topic, and may
+  its writer identity publish there? `projects.sinks.get` (Cloud Logging v2,
+  https://cloud.google.com/logging/docs/reference/v2/rest/v2/projects.sinks/get, permission logging.sinks.get;
+  LogSink.writerIdentity e.g. `serviceAccount:service-123@gcp-sa-logging.iam.gserviceaccount.com`, googleapis
+  google/logging/v2/logging_config.proto: "Until you grant this identity write-access to the destination, log entry
+  exports from this sink will fail"), then Policy Troubleshooter for that identity and pubsub.topics.publish on the
+  topic (it sees grants at the topic and above, which the topic's own getIamPolicy would not).
 
 Another function's permissions are tested without its credentials (no identity may act as another, issue 27): the
 health function asks Policy Troubleshooter (`POST https://policytroubleshooter.googleapis.com/v3/iam:troubleshoot`,
@@ -23,6 +30,7 @@ from typing import Any
 from ..config import Settings
 
 CRM = "https://cloudresourcemanager.googleapis.com"
+LOGGING = "https://logging.googleapis.com/v2"
 TROUBLESHOOTER = "https://policytroubleshooter.googleapis.com/v3/iam:troubleshoot"
 # Policy Troubleshooter answers one permission per call: a few in parallel keep `health` within its budget.
 TROUBLESHOOT_WORKERS = 8
@@ -151,6 +159,74 @@ class CloudProbes:
             )
         response.raise_for_status()
         return set(response.json().get("permissions") or [])
+
+    def hint_sink(self, project: str, sink: str, topic: str, *, timeout: float = 10.0) -> tuple[bool | None, str]:
+        name = f"projects/{project}/sinks/{sink}"
+        if self.settings.vertex_endpoint.startswith("http://"):
+            return None, (
+                f"hints sink {name}: the local emulators have no Cloud Logging sinks API (the local stack's log "
+                f"router stand-in routes the entries to {topic}); not checked"
+            )
+        from google.auth.transport.requests import AuthorizedSession
+
+        try:
+            response = AuthorizedSession(_credentials()).get(  # type: ignore[no-untyped-call]
+                f"{LOGGING}/{name}", timeout=timeout / 2
+            )
+        except Exception as exc:  # noqa: BLE001 - the check's answer
+            return False, f"reading the hints sink {name} failed: {type(exc).__name__}: {str(exc)[:300]}"
+        if response.status_code == 404:
+            return False, (
+                f"hints sink {name} does not exist: Vertex AI's job-state entries of {project} reach no hint (only "
+                f"the poll tick sees changes there); run terraform apply with hints_enabled = true and {project} in "
+                f"vertex_projects (infra/hints.tf), or gcloud logging sinks create {sink} "
+                f"pubsub.googleapis.com/{topic} --project={project} --log-filter='<the filter in infra/hints.tf>' "
+                "and grant its writer identity roles/pubsub.publisher on the topic"
+            )
+        if response.status_code in (401, 403):
+            return False, (
+                f"the health function's identity may not read the hints sink {name} (logging.sinks.get, HTTP "
+                f"{response.status_code}): add {project} to the Terraform variable vertex_projects and apply (health's "
+                "custom role there holds logging.sinks.get)"
+            )
+        if response.status_code >= 400:
+            return False, f"reading the hints sink {name} failed: HTTP {response.status_code}: {response.text[:300]}"
+        body = response.json()
+        writer, destination = str(body.get("writerIdentity") or ""), str(body.get("destination") or "")
+        if destination != f"pubsub.googleapis.com/{topic}":
+            return False, (
+                f"hints sink {name} routes to {destination or 'nothing'}, not to the hints topic {topic}: run "
+                f"terraform apply, or gcloud logging sinks update {sink} pubsub.googleapis.com/{topic} "
+                f"--project={project}"
+            )
+        if body.get("disabled"):
+            return False, f"hints sink {name} is disabled: it routes nothing; run terraform apply (infra/hints.tf)"
+        if not writer:
+            return False, f"hints sink {name} has no writer identity: recreate it with terraform apply (infra/hints.tf)"
+        return _writer_may_publish(name, writer, topic, timeout / 2)
+
+
+def _writer_may_publish(name: str, writer: str, topic: str, timeout: float) -> tuple[bool | None, str]:
+    """Whether the sink's writer identity holds pubsub.topics.publish on the hints topic (Policy Troubleshooter)."""
+    grant = f"gcloud pubsub topics add-iam-policy-binding {topic} --member={writer} --role=roles/pubsub.publisher"
+    try:
+        held = _troubleshoot(
+            writer.split(":", 1)[-1], f"//pubsub.googleapis.com/{topic}", ["pubsub.topics.publish"], timeout
+        )
+    except _NotFound:
+        return False, f"hints topic {topic} does not exist: run terraform apply (infra/pubsub.tf, topic hints)"
+    except Exception as exc:  # noqa: BLE001
+        return False, (
+            f"testing whether {writer}, the writer identity of hints sink {name}, may publish to {topic} failed: "
+            f"{str(exc)[:300]}; health asks Policy Troubleshooter and needs pubsub.topics.getIamPolicy on the topic "
+            "(Terraform: its custom role health_inspect) and policytroubleshooter.googleapis.com enabled"
+        )
+    if not held:
+        return False, (
+            f"{writer}, the writer identity of hints sink {name}, lacks pubsub.topics.publish on {topic}: the sink's "
+            f"exports fail and no hint arrives; {grant} (Terraform does: infra/hints.tf, hints_sink_writer)"
+        )
+    return True, f"hints sink {name} routes to {topic} and its writer identity {writer} may publish there"
 
 
 class _NotFound(Exception):

@@ -5,7 +5,9 @@ never reported as ok): a webhook secret is configured; Firestore answers; the st
 (an IAM permission test, nothing published); per allowed project and location, each function's identity holds the
 `aiplatform.*` permissions it calls for every job kind and Cloud Logging's `logging.logEntries.list` where it reads
 job logs (poll, status) (`projects.testIamPermissions` as that identity); with
-`deep`, one list call per project, location and job kind. A failed check names the identity, the missing
+`deep`, one list call per project, location and job kind; with hints configured (PSV_HINT_SINK), per allowed
+project the hints log sink exists, is enabled, routes to PSV_HINTS_TOPIC and its writer identity may publish there
+(skipped locally: the emulators have no Logging sinks API). A failed check names the identity, the missing
 permission and the fix. Nothing is created, cancelled or published.
 
 Bounded: every check runs at once, each call with a timeout inside `HEALTH_BUDGET_SECONDS`, and the report is
@@ -74,11 +76,28 @@ class HealthService:
                 needed = permissions.permissions(function)
                 check = partial(self.probes.project_permissions, project, needed, function, timeout=timeout)
                 probes.append((f"vertex-permissions:{project}:{function}", check))
+        if s.hint_sink:
+            probes.extend(self._hint_sinks(timeout))
         if deep:
             probes.extend(self._deep(deadline - ANSWER_MARGIN_SECONDS))
         checks.extend(_run_all(probes, deadline, budget))
         healthy = all(c["ok"] or c.get("skipped") for c in checks)
         return (200 if healthy else 503), {"ok": healthy, "checks": checks}
+
+    def _hint_sinks(self, timeout: float) -> list[tuple[str, Callable[[], tuple[bool | None, str]]]]:
+        s = self.settings
+        if not s.hints_topic:
+            unset = (
+                False,
+                f"PSV_HINT_SINK is {s.hint_sink} but PSV_HINTS_TOPIC is not set: set it to the hints topic "
+                "(Terraform sets both when hints_enabled)",
+            )
+            return [(f"hint-sink:{p}", lambda: unset) for p in s.allowed_projects]
+        topic = s.topic_path(s.hints_topic)
+        return [
+            (f"hint-sink:{p}", partial(self.probes.hint_sink, p, s.hint_sink, topic, timeout=timeout))
+            for p in s.allowed_projects
+        ]
 
     def _deep(self, deadline: float) -> list[tuple[str, Callable[[], tuple[bool | None, str]]]]:
         out: list[tuple[str, Callable[[], tuple[bool | None, str]]]] = []
