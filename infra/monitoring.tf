@@ -5,6 +5,8 @@
 # jsonPayload, severity in the entry's severity):
 #   - poll and poll_shard write one line per tick: "message": "poll tick" with changes, eventsPublished, seconds and
 #     vertexCalls (a map: Vertex AI RPC name -> calls in that tick);
+#   - hint writes one line per delivered batch of hints: "message": "hint batch" with entries, malformed, overBudget,
+#     changes, eventsPublished and vertexCalls (numbers), at WARNING when hints were dropped over the GET budget;
 #   - errors are logged with severity ERROR;
 #   - Vertex AI quota refusals (HTTP 429) are logged at WARNING with "code": "RESOURCE_EXHAUSTED";
 #   - HTTP status codes come from Cloud Run's own request metrics (run.googleapis.com/request_count).
@@ -22,6 +24,10 @@ locals {
   # stdout; Cloud Run keeps its `message` in jsonPayload). Cloud Run's request log (run.googleapis.com%2Frequests:
   # 5xx, requests aborted at max instances) and platform lines never match (issue 27, point 9).
   own_lines = "logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Fstdout\" AND jsonPayload.message:*"
+
+  # The hint function's own "hint batch" lines (issue 24); empty while hints are off (no hint function, no metrics).
+  hint_services   = [for k, f in google_cloudfunctions2_function.event : f.name if k == "hint"]
+  hint_batch_logs = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=(${join(" OR ", [for s in local.hint_services : "\"${s}\""])}) AND ${local.own_lines} AND jsonPayload.message=\"hint batch\""
 
   # Monitoring filter fragment (a different syntax from Logging's).
   http_services_filter = "resource.label.service_name = one_of(${join(", ", [for s in local.http_services : "\"${s}\""])})"
@@ -173,6 +179,62 @@ resource "google_logging_metric" "vertex_rate_limited" {
   depends_on = [time_sleep.apis]
 }
 
+# Hints (issue 24), only while the hint function is deployed: the hint rate (one line per delivered batch, each
+# Pub/Sub message of the sink one batch), the batches that dropped hints over PSV_HINT_GETS_PER_MINUTE (logged at
+# WARNING), and per batch the entries, the changes recorded, the hints dropped over budget, the malformed entries and
+# the Vertex AI GETs spent (budget use).
+resource "google_logging_metric" "hint_batches" {
+  for_each = local.hints_on ? { batches = "", dropped = " AND severity=WARNING" } : {}
+
+  project     = var.project_id
+  name        = each.key == "batches" ? "${var.name_prefix}/hint_batches" : "${var.name_prefix}/hint_batches_over_budget"
+  description = each.key == "batches" ? "Hint batches the hint function handled (\"hint batch\" lines): the hint rate." : "Hint batches that dropped hints over the GET budget (\"hint batch\" lines at WARNING, overBudget > 0)."
+  filter      = "${local.hint_batch_logs}${each.value}"
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = each.key == "batches" ? "polysync-vertex hint batches" : "polysync-vertex hint batches over budget"
+  }
+
+  depends_on = [time_sleep.apis]
+}
+
+resource "google_logging_metric" "hint_values" {
+  for_each = local.hints_on ? {
+    entries     = { field = "entries", what = "Log entries (hints) per hint batch." }
+    changes     = { field = "changes", what = "Run state changes recorded via hints per batch." }
+    over_budget = { field = "overBudget", what = "Hints dropped per batch because the minute's GET budget (PSV_HINT_GETS_PER_MINUTE) was spent." }
+    malformed   = { field = "malformed", what = "Malformed log entries per hint batch (the sink filter lets other entries through)." }
+    gets        = { field = "vertexCalls", what = "Vertex AI GETs per hint batch (budget use, against PSV_HINT_GETS_PER_MINUTE)." }
+  } : {}
+
+  project     = var.project_id
+  name        = "${var.name_prefix}/hint_${each.key}"
+  description = each.value.what
+  filter      = local.hint_batch_logs
+
+  value_extractor = "EXTRACT(jsonPayload.${each.value.field})"
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "DISTRIBUTION"
+    unit         = "1"
+    display_name = "polysync-vertex hint ${each.key}"
+  }
+
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 16
+      growth_factor      = 2
+      scale              = 1
+    }
+  }
+
+  depends_on = [time_sleep.apis]
+}
+
 # --- Alert policies --------------------------------------------------------------
 
 # A log-based metric's descriptor becomes usable in alert filters some time after the metric is created; until then
@@ -188,6 +250,8 @@ resource "time_sleep" "log_metrics" {
       [google_logging_metric.poll_ticks.id, google_logging_metric.poll_errors.id, google_logging_metric.vertex_rate_limited.id],
       [for m in google_logging_metric.poll_values : m.id],
       [for m in google_logging_metric.poll_vertex_calls : m.id],
+      [for m in google_logging_metric.hint_batches : m.id],
+      [for m in google_logging_metric.hint_values : m.id],
     )))
   }
 }
@@ -383,6 +447,43 @@ resource "google_monitoring_alert_policy" "vertex_rate_limited" {
   }
 }
 
+# Hints dropped over the GET budget for 15 minutes: Custom and Pipeline Job changes wait for the poll tick again.
+resource "google_monitoring_alert_policy" "hints_over_budget" {
+  for_each = { for k, m in google_logging_metric.hint_batches : k => m if k == "dropped" }
+
+  project               = var.project_id
+  display_name          = "${var.name_prefix}: hints dropped over the GET budget"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = var.notification_channels
+  user_labels           = local.labels
+
+  depends_on = [time_sleep.log_metrics]
+
+  conditions {
+    display_name = "hint batches over budget in every 5 min for 15 min"
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.metric_prefix}/${each.value.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "900s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The hint function ignores hints because its per-minute Vertex AI GET budget is spent (`hint batch` lines at WARNING with `overBudget` > 0): those Custom and Pipeline Job changes wait for the poll tick, so events are slower, never lost. Raise `hint_gets_per_minute` (PSV_HINT_GETS_PER_MINUTE, of the region's 600 Vertex AI reads a minute shared with the poller) or accept tick latency for the excess. ${local.alert_docs}"
+  }
+}
+
 # --- Dashboard -----------------------------------------------------------------
 
 locals {
@@ -399,6 +500,23 @@ locals {
     { title = "Dead-letter subscriptions: undelivered", filter = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" resource.type=\"pubsub_subscription\" resource.label.subscription_id=one_of(\"${google_pubsub_subscription.dead_letter.name}\", \"${google_pubsub_subscription.trigger_dead_letter.name}\")", aligner = "ALIGN_MAX", reducer = "REDUCE_MAX", group_by = ["resource.label.subscription_id"] },
   ]
 
+  # Hints (issue 24), while the hint function is deployed.
+  hint_charts = concat(
+    [for k, m in google_logging_metric.hint_batches : {
+      title   = k == "batches" ? "Hint batches / min (hint rate)" : "Hint batches that dropped hints over budget"
+      filter  = "metric.type=\"${local.metric_prefix}/${m.name}\" resource.type=\"cloud_run_revision\""
+      aligner = k == "batches" ? "ALIGN_RATE" : "ALIGN_DELTA"
+      reducer = "REDUCE_SUM"
+    }],
+    [for k, m in google_logging_metric.hint_values : {
+      title   = "Hint ${k} per batch (p95)"
+      filter  = "metric.type=\"${local.metric_prefix}/${m.name}\" resource.type=\"cloud_run_revision\""
+      aligner = "ALIGN_PERCENTILE_95"
+      reducer = "REDUCE_MAX"
+    } if contains(["changes", "gets"], k)],
+  )
+  all_charts = concat(local.dashboard_charts, local.hint_charts)
+
   vertex_calls_chart = {
     title = "Vertex AI calls per tick, by RPC (p95)"
     sets = [for m in sort(tolist(local.poll_vertex_methods)) : {
@@ -408,7 +526,7 @@ locals {
   }
 
   dashboard_tiles = concat(
-    [for i, c in local.dashboard_charts : {
+    [for i, c in local.all_charts : {
       xPos   = (i % 2) * 6
       yPos   = floor(i / 2) * 4
       width  = 6
@@ -435,7 +553,7 @@ locals {
     }],
     [{
       xPos   = 0
-      yPos   = ceil(length(local.dashboard_charts) / 2) * 4
+      yPos   = ceil(length(local.all_charts) / 2) * 4
       width  = 12
       height = 4
       widget = {

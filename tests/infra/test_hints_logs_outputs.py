@@ -71,9 +71,7 @@ def test_the_hint_function_reads_the_hints_topic_with_its_own_identities() -> No
 
 def test_hint_is_deployed_once_main_py_defines_it_and_hints_are_on() -> None:
     cfg = config()
-    assert (
-        cfg.locals["hint_code_present"] == '${strcontains(file("${path.module}/../functions/main.py"), "def hint(")}'
-    )
+    assert cfg.locals["hint_code_present"] == '${strcontains(file("${path.module}/../functions/main.py"), "def hint(")}'
     assert cfg.locals["hints_on"] == "${var.hints_enabled && local.hint_code_present}"
     deployed_filter = cfg.locals["event_functions_deployed"]
     assert 'k != "hint" || local.hints_on' in deployed_filter and "local.event_functions" in deployed_filter
@@ -99,6 +97,32 @@ def test_health_knows_the_sink_and_topic_and_may_ask_whether_the_writer_may_publ
     assert {"pubsub.topics.getIamPolicy", "resourcemanager.projects.getIamPolicy", "iam.roles.get"} <= set(inspect)
     grant = cfg.resource("google_project_iam_member", "health_inspect")
     assert grant["member"] == '${google_service_account.function["health"].member}'
+
+
+def test_hint_batch_lines_feed_metrics_and_an_alert_on_hints_dropped_over_budget() -> None:
+    """The `hint batch` line (services/poll/hints.py: at WARNING when overBudget > 0) gives the hint rate, the batches
+    that dropped hints, and per batch entries / changes / overBudget / malformed / GETs; 15 min of dropped hints
+    alert. All only while hints are on (no hint function: no metrics)."""
+    cfg = config()
+    logs = cfg.locals["hint_batch_logs"]
+    assert "${local.own_lines}" in logs and 'jsonPayload.message="hint batch"' in logs
+    assert "local.hint_services" in logs and 'k == "hint"' in cfg.locals["hint_services"]
+    metrics = cfg.resources["google_logging_metric"]
+    batches = metrics["hint_batches"]
+    assert batches["for_each"].startswith("${local.hints_on ?")
+    assert "severity=WARNING" in batches["for_each"] and batches["filter"] == "${local.hint_batch_logs}${each.value}"
+    values = metrics["hint_values"]
+    assert values["for_each"].startswith("${local.hints_on ?") and values["filter"] == "${local.hint_batch_logs}"
+    for field in ("entries", "changes", "overBudget", "malformed", "vertexCalls"):
+        assert f'field = "{field}"' in values["for_each"], field
+    assert values["value_extractor"] == "EXTRACT(jsonPayload.${each.value.field})"
+    alert = cfg.resource("google_monitoring_alert_policy", "hints_over_budget")
+    assert "google_logging_metric.hint_batches" in alert["for_each"] and 'k == "dropped"' in alert["for_each"]
+    condition = first(first(alert["conditions"])["condition_threshold"])
+    assert condition["duration"] == "900s" and condition["threshold_value"] == 0
+    assert condition["comparison"] == "COMPARISON_GT"
+    assert "time_sleep.log_metrics" in _depends_on(alert)
+    assert "PSV_HINT_GETS_PER_MINUTE" in first(alert["documentation"])["content"]
 
 
 # --- issue 25: log reads ---------------------------------------------------------------------------------------------

@@ -152,6 +152,23 @@ def test_hints_above_the_get_budget_are_ignored_until_the_tick(
     assert app.poll.tick()["changes"] == 1, "the tick records the one the budget skipped"
 
 
+def test_a_batch_that_drops_hints_over_budget_is_logged_at_warning(
+    app: Any, vertex: Any, vertex_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """infra/monitoring.tf counts `hint batch` lines at WARNING as batches that dropped hints (the alert)."""
+    run_ids = [submit_run(app, f"hint-warn-{i}") for i in range(2)]
+    entries = []
+    for run_id in run_ids:
+        vertex.set_state(run_id, "JOB_STATE_RUNNING")
+        entries += sink_entries(vertex_server.url, job_id(run_id))[-1:]
+    hints = HintService(app.settings, app.poll, MinuteBudget(1, clock=lambda: 0.0))
+    capsys.readouterr()
+    assert hints.handle(entries[:1])["overBudget"] == 0
+    assert hints.handle(entries[1:])["overBudget"] == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"hint batch"' in line]
+    assert [(line["severity"], line["overBudget"]) for line in lines] == [("INFO", 0), ("WARNING", 1)]
+
+
 def test_the_local_log_router_routes_what_the_sink_keeps_with_delay_and_drop_rate(
     vertex: Any, vertex_server: Any, app: Any, env: dict[str, str], cloud_emulators: dict[str, str]
 ) -> None:

@@ -120,5 +120,7 @@ class HintService:
             "eventsPublished": published,
             "vertexCalls": sum(self.poll.vertex.calls.values()) - vertex_before,
         }
-        log.info("hint batch", **summary)
+        # WARNING when hints were ignored over the GET budget: the alert on dropped hints counts these lines
+        # (infra/monitoring.tf, hints_dropped), as it counts Vertex AI's 429s.
+        (log.warning if over_budget else log.info)("hint batch", **summary)
         return summary
