@@ -222,14 +222,17 @@ BENCH_PIPELINE_SPEC: dict[str, Any] = {
 }
 
 
-def _job_body(index: int, tag: str, scenario: str, kind: str = "custom") -> tuple[str, str, dict[str, Any]]:
+def _job_body(
+    index: int, tag: str, scenario: str, kind: str = "custom", location: str = LOCATION
+) -> tuple[str, str, dict[str, Any]]:
     """(requestId, create URL path, body) of one labelled job of `kind`, as the connector would create it."""
     from polysync_vertex.core.labels import job_labels, request_key
 
     request_id = f"{tag}-{index}"
     key = request_key(request_id)
     labels = job_labels(None, key, "bench")
-    path = f"/v1/{PARENT}/{COLLECTION[kind]}"
+    parent = f"projects/{PROJECT}/locations/{location}"
+    path = f"/v1/{parent}/{COLLECTION[kind]}"
     body: dict[str, Any]
     if kind == "custom":
         body = {
@@ -265,7 +268,7 @@ def _job_body(index: int, tag: str, scenario: str, kind: str = "custom") -> tupl
         body = {
             "displayName": request_id,
             "labels": labels,
-            "model": f"{PARENT}/models/bench-model",
+            "model": f"{parent}/models/bench-model",
             "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": ["gs://bench-in/a.jsonl"]}},
             "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": "gs://bench-out/p"}},
             "modelParameters": {"VERTEX_EMULATOR_SCENARIO": scenario},
@@ -284,6 +287,7 @@ def seed_jobs(
     threads: int = 8,
     kind: str = "custom",
     start: int = 0,
+    location: str = LOCATION,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Create `count` labelled jobs of `kind` in the Vertex AI emulator over plain keep-alive HTTP, in parallel.
 
@@ -296,7 +300,7 @@ def seed_jobs(
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
         try:
             for i in indices:
-                request_id, path, body = _job_body(start + i, tag, scenario, kind)
+                request_id, path, body = _job_body(start + i, tag, scenario, kind, location)
                 conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
                 resp = conn.getresponse()
                 data = resp.read()

@@ -1,23 +1,49 @@
-"""Event latency: from a state change in Vertex AI to the CloudEvent on the status subscription.
+"""Event latency at the deployed 60 s tick per job type, hints on and off, and Vertex AI calls per minute at
+100 / 1,000 / 10,000 active runs with hints on (issue 24).
 
-    python -m bench.event_latency
+    python -m bench.event_latency [--quick] [--no-calls]
 
-Measured by :mod:`bench.measure.event_latency` (what and how: its docstring),
-reported by :mod:`bench.report.event_latency`.
+Measured by :mod:`bench.measure.event_latency` and :mod:`bench.measure.calls_per_minute` (what and how: their
+docstrings), reported by :mod:`bench.report.event_latency`. The plans are bench.plan's FULL and QUICK.
 """
 
 from __future__ import annotations
 
-from .common import Stack, stop_on_sigterm
-from .measure.event_latency import run
-from .report.event_latency import markdown
+import argparse
+import os
+
+from .common import Stack, log, stop_on_sigterm
+from .measure import calls_per_minute, event_latency
+from .plan import FULL, QUICK
+from .report.event_latency import calls_line, calls_markdown, line, markdown, phases_text
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     stop_on_sigterm()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer changes over fewer ticks; 100 and 1,000 runs")
+    parser.add_argument("--no-calls", action="store_true", help="event latency only")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    log(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with Stack() as stack:
-        result = run(stack, tick=2.0, changes=20, spread=20.0)
-    print(markdown([result]))
+        result = event_latency.run(stack, plan.event_changes, plan.event_spread)
+        calls = None
+        if not args.no_calls:
+            calls = calls_per_minute.run(stack, plan.calls_actives, plan.calls_minutes)
+    for case in result.cases:
+        print(line(case))
+    if calls is not None:
+        for c in calls.cases:
+            print(calls_line(c))
+    print()
+    print(markdown(result))
+    print()
+    print(phases_text(result))
+    if calls is not None:
+        print()
+        print(calls_markdown(calls))
+    log(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -14,9 +14,10 @@ class Plan:
     poll_cases: tuple[tuple[int, int], ...]  # (active runs, repetitions per strategy)
     kind_cases: tuple[tuple[str, int, int, bool], ...]  # (kind, active runs, repetitions, with the per-job baseline)
     scale_cases: tuple[tuple[int, int, float, int], ...]  # (active runs, measured ticks, tick interval, inline max)
-    tick: float
-    changes: int
-    spread: float
+    event_changes: int  # event latency: changes per job type and hints setting (half up, half finishing)
+    event_spread: float  # seconds the changes are spread over (at the deployed 60 s tick)
+    calls_actives: tuple[int, ...]  # calls per minute with hints on at these active runs
+    calls_minutes: int  # measured whole ticks
 
 
 FULL = Plan(
@@ -32,9 +33,10 @@ FULL = Plan(
         ("batch", 10000, 1, False),
     ),
     scale_cases=((10000, 5, 60.0, 2001), (30000, 5, 60.0, 2001)),
-    tick=10.0,
-    changes=20,
-    spread=120.0,
+    event_changes=36,
+    event_spread=180.0,
+    calls_actives=(100, 1000, 10000),
+    calls_minutes=2,
 )
 
 
@@ -46,7 +48,8 @@ QUICK = Plan(
     poll_cases=((100, 3), (1000, 2)),
     kind_cases=(("pipeline", 1000, 1, True), ("batch", 1000, 1, True)),
     scale_cases=((2000, 2, 15.0, 500),),
-    tick=2.0,
-    changes=20,
-    spread=24.0,
+    event_changes=10,
+    event_spread=60.0,
+    calls_actives=(100, 1000),
+    calls_minutes=1,
 )

@@ -1,108 +1,179 @@
-"""Event latency: from a state change in Vertex AI (the emulator's admin setState) to the CloudEvent on the status
-subscription, with the poller ticking every T seconds.
+"""Event latency at the deployed 60 s tick, per job type, hints on and off, with realistic Vertex AI latency.
 
-M runs are submitted (jobs that stay PENDING), a thread calls `app.poll.tick()` every T seconds (as Cloud
-Scheduler's tick would trigger `poll`), the M changes (PENDING -> RUNNING) are made at random moments spread over
-D seconds, and a streaming-pull subscriber notes when each run's event arrives. The latency is bounded below by
-the wait for the next tick (uniform over 0..T) and above by T + one poll cycle + Pub/Sub delivery.
+    python -m bench.event_latency [--quick]
+
+Two phases, hints off then hints on, each in its own location of the one Vertex AI emulator (so the first phase's
+last tick, still running its cadence, cannot touch the second's jobs) and its own collections and status topic.
+Per phase and job type, `per_kind` jobs are seeded directly (emulator creates, run records as submit leaves them,
+`bench.common.seed_jobs` / `run_records`): half staying PENDING, half staying RUNNING. Then the scale benchmark's
+realistic latency is injected on every Vertex AI call (`bench.measure.poll_scale.LATENCY_MS`: list 400 ms, get
+150 ms, ...) and the deployed parts start (`bench.measure.deployed`): the 60 s tick loop (one loop covers all three
+types, as one `poll` function does), with hints on the log-router stand-in and the `hint` code, and a streaming-pull
+subscriber on the status topic. After the first tick (a full scan) the changes are made with the emulator's admin
+setState at uniformly random moments over `spread` seconds (>= 3 ticks in the full plan), in random order across
+types: PENDING -> RUNNING for the first half, RUNNING -> SUCCEEDED for the other. Latency = the first copy of the
+change's event (runId, vertexState) on the status subscription minus the change (the middle of the setState call),
+real wall time: nothing is scaled. An event that has not come `TICK_S + 45` s after the last change is missing.
 """
 
 from __future__ import annotations
 
+import os
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..common import Stack, create_topic, log, new_prefix, submit_body
+from ..common import KINDS, SUCCEEDED, Stack, create_topic, log, new_prefix, run_records, seed_jobs, write_records
+from .deployed import DEPLOYED_ENV, TICK_S, AppPool, HintPipe, StatusListener, TickLoop, inject_latency
+
+RUNNING = {"custom": "JOB_STATE_RUNNING", "pipeline": "PIPELINE_STATE_RUNNING", "batch": "JOB_STATE_RUNNING"}
+LOCATIONS = {False: "us-central1", True: "europe-west4"}  # hints off, hints on
+
+# (run name, target vertexState, monotonic time of the change)
+Change = tuple[str, str, float]
+
+
+def latencies(changes: list[Change], received: dict[tuple[str, str], float]) -> tuple[list[float], int]:
+    """Each change's latency (its event's arrival minus the change), and how many changes had no event."""
+    out: list[float] = []
+    missing = 0
+    for name, state, at in changes:
+        got = received.get((name, state))
+        if got is None:
+            missing += 1
+        else:
+            out.append(got - at)
+    return out, missing
+
+
+def schedule(
+    names: dict[str, list[tuple[str, str]]], spread: float, rng: random.Random
+) -> list[tuple[float, str, str]]:
+    """(offset, run name, target state) for every change of every kind, at uniformly random offsets in [0, spread),
+    in time order."""
+    return sorted((rng.uniform(0, spread), name, state) for pairs in names.values() for name, state in pairs)
+
+
+@dataclass
+class Case:
+    kind: str
+    hints: bool
+    latencies: list[float] = field(default_factory=list)
+    missing: int = 0
+
+
+@dataclass
+class Phase:
+    hints: bool
+    location: str
+    per_kind: int
+    spread: float
+    cases: list[Case] = field(default_factory=list)
+    tick_seconds: list[float] = field(default_factory=list)  # wall time of each tick's invocation
+    passes: list[int] = field(default_factory=list)  # poll passes per tick, where the summary says
+    hint_totals: dict[str, int] = field(default_factory=dict)
+    wall_seconds: float = 0.0
 
 
 @dataclass
 class Result:
-    tick: float
-    changes: int
-    spread: float
-    latencies: list[float] = field(default_factory=list)
-    ticks: int = 0
-    tick_seconds: list[float] = field(default_factory=list)
-    missing: int = 0
+    phases: list[Phase] = field(default_factory=list)
+    load_start: str = ""
+    load_end: str = ""
+    wall_seconds: float = 0.0
+
+    @property
+    def cases(self) -> list[Case]:
+        return [c for p in self.phases for c in p.cases]
 
 
-def run(stack: Stack, tick: float = 10.0, changes: int = 20, spread: float = 120.0, seed: int = 7) -> Result:
-    import json
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
-    from google.cloud import pubsub_v1
 
-    # An empty emulator: connector-labelled jobs an earlier benchmark left (with no run record in this benchmark's
-    # collections) would be adopted as orphans by the first ticks.
-    stack.admin().reset()
-    prefix = new_prefix("events")
-    app = stack.build_app(prefix)
-    subscription = create_topic(f"{prefix}status", subscription=True)
-    assert subscription is not None
-    run_ids = []
-    for i in range(changes):
-        code, resp = app.submit.submit(submit_body(f"{prefix}{i}", scenario="PENDING"))
-        if code != 201:
-            raise RuntimeError(f"submit failed: {code} {resp}")
-        run_ids.append(str(resp["runId"]))
-    app.poll.tick()  # warm: clients, connections; nothing changes (jobs stay PENDING)
+def passes_of(summary: dict[str, Any]) -> int:
+    """Poll passes one tick ran: the cadence's count when its summary gives one, else 1 (one pass)."""
+    for key in ("passes", "pollPasses"):
+        value = summary.get(key)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, list):
+            return len(value)
+    return 1
 
-    result = Result(tick=tick, changes=changes, spread=spread)
-    received: dict[str, float] = {}
-    lock = threading.Lock()
 
-    def on_message(message: Any) -> None:
-        now = time.monotonic()
-        data = json.loads(message.data)
-        if data.get("vertexState") == "JOB_STATE_RUNNING":
-            with lock:
-                received.setdefault(message.attributes.get("ce-subject", ""), now)
-        message.ack()
+def run_phase(stack: Stack, hints: bool, per_kind: int, spread: float, seed: int = 7) -> Phase:
+    from polysync_vertex import bootstrap
+    from polysync_vertex.config import Settings
 
-    subscriber = pubsub_v1.SubscriberClient()
-    future = subscriber.subscribe(subscription, callback=on_message)
-    stop = threading.Event()
-
-    def ticker() -> None:
-        start = time.monotonic()
-        n = 0
-        while not stop.is_set():  # bounded: stop is set after the last event or the deadline
-            t0 = time.monotonic()
-            app.poll.tick()
-            result.tick_seconds.append(time.monotonic() - t0)
-            n += 1
-            stop.wait(max(0.0, start + n * tick - time.monotonic()))
-        result.ticks = n
-
-    thread = threading.Thread(target=ticker, name="tick-loop", daemon=True)
+    began = time.monotonic()
+    location = LOCATIONS[hints]
+    phase = Phase(hints=hints, location=location, per_kind=per_kind, spread=spread)
     admin = stack.admin()
-    changed_at: dict[str, float] = {}
-    rng = random.Random(seed)
-    offsets = sorted(rng.uniform(0, spread) for _ in run_ids)
+    admin.clear_faults()
+    prefix = new_prefix(f"events-{'on' if hints else 'off'}")
+    status_sub = create_topic(f"{prefix}status", subscription=True)
+    assert status_sub is not None
+    env = stack.env(prefix, PSV_DEFAULT_LOCATION=location, PSV_ALLOWED_LOCATIONS=location, **DEPLOYED_ENV)
+    pool = AppPool(lambda: bootstrap.build(Settings.from_env(env)))
+    app = pool.take()
+    targets: dict[str, list[tuple[str, str]]] = {}
+    for kind in KINDS:
+        up = per_kind // 2
+        jobs = seed_jobs(stack.vertex_host, up, f"{prefix}{kind}-up", kind=kind, location=location, scenario="PENDING")
+        jobs += seed_jobs(
+            stack.vertex_host, per_kind - up, f"{prefix}{kind}-end", kind=kind, location=location, scenario="RUNNING"
+        )
+        write_records(app, run_records(jobs))
+        targets[kind] = [(job["name"], RUNNING[kind] if i < up else SUCCEEDED[kind]) for i, (_, job) in enumerate(jobs)]
+    pool.give(app)
+    kind_of = {name: kind for kind, pairs in targets.items() for name, _ in pairs}
+    inject_latency(admin)
+    listener = StatusListener(status_sub)
+    pipe = HintPipe(stack.vertex_url, f"{prefix}hints", [pool]) if hints else None
+    loop = TickLoop(pool, f"events-{'on' if hints else 'off'}").start()
+    changes: list[Change] = []
     try:
-        thread.start()
-        t_start = time.monotonic()
-        for run_id, offset in zip(run_ids, offsets, strict=True):
-            time.sleep(max(0.0, t_start + offset - time.monotonic()))
-            admin.set_state(run_id, "JOB_STATE_RUNNING")
-            changed_at[run_id] = time.monotonic()
-        deadline = time.monotonic() + 3 * tick + 30
+        loop.wait_first()
+        rng = random.Random(seed)
+        t0 = time.monotonic()
+        for offset, name, state in schedule(targets, spread, rng):
+            time.sleep(max(0.0, t0 + offset - time.monotonic()))
+            before = time.monotonic()
+            admin.set_state(name, state)
+            changes.append((name, state, (before + time.monotonic()) / 2))
+        deadline = time.monotonic() + TICK_S + 45
         while time.monotonic() < deadline:
-            with lock:
-                if len(received) >= len(run_ids):
-                    break
-            time.sleep(0.05)
+            got = listener.snapshot()
+            if all((n, s) in got for n, s, _ in changes):
+                break
+            time.sleep(0.2)
     finally:
-        stop.set()
-        thread.join(timeout=120)
-        future.cancel()
-        subscriber.close()
-    with lock:
-        for run_id, t_change in changed_at.items():
-            if run_id in received:
-                result.latencies.append(received[run_id] - t_change)
-    result.missing = len(run_ids) - len(result.latencies)
-    log(f"event latency: tick {tick:g}s, {len(result.latencies)}/{len(run_ids)} events")
+        if pipe is not None:
+            pipe.close()
+            phase.hint_totals = pipe.totals()
+        loop.close(timeout=5)  # the running tick finishes in the background (its own location); not waited for
+        listener.close()
+        admin.clear_faults()
+    received = listener.snapshot()
+    for kind in KINDS:
+        lat, missing = latencies([c for c in changes if kind_of[c[0]] == kind], received)
+        phase.cases.append(Case(kind=kind, hints=hints, latencies=lat, missing=missing))
+    finished = [t for t in loop.ticks if t.end]
+    phase.tick_seconds = [t.end - t.start for t in finished]
+    phase.passes = [passes_of(t.summary) for t in finished]
+    phase.wall_seconds = time.monotonic() - began
+    log(f"event latency hints={'on' if hints else 'off'}: {len(changes)} changes in {phase.wall_seconds:.0f} s")
+    return phase
+
+
+def run(stack: Stack, per_kind: int, spread: float, seed: int = 7) -> Result:
+    began = time.monotonic()
+    result = Result(load_start=_load())
+    stack.admin().reset()  # connector-labelled jobs of earlier benchmarks would be adopted as orphans
+    for hints in (False, True):
+        result.phases.append(run_phase(stack, hints, per_kind, spread, seed))
+    result.load_end = _load()
+    result.wall_seconds = time.monotonic() - began
     return result

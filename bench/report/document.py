@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common import log, median, percentile
+from ..measure.calls_per_minute import CallsResult
 from ..measure.cold_start import Result as ColdStartResult
 from ..measure.event_latency import Result as EventLatencyResult
 from ..measure.poll_cost import Case
@@ -156,6 +157,7 @@ def write(out: Path, saved: dict[str, Any]) -> None:
             s["scale"],
             s["failures"],
             s.get("reruns", []),
+            s.get("calls"),
         )
     )
     log(f"wrote {out} and {png}; the benchmarks took {s['elapsed'] / 60:.1f} min")
@@ -171,12 +173,13 @@ def report(
     cold: ColdStartResult,
     submit: SubmitResult,
     cases: list[Case],
-    events: EventLatencyResult,
+    events: EventLatencyResult | None,
     png_name: str,
     kinds: list[Case],
     scale: list[ScaleResult],
     failures: list[str],
     reruns: list[str] = [],  # noqa: B006 - read only
+    calls: CallsResult | None = None,
 ) -> str:
     biggest = cases[-1]
     reads_per_day = biggest.reads("ours") * 1440
@@ -304,14 +307,11 @@ def report(
         "",
         "## Event latency",
         "",
-        f"From a state change in the Vertex AI emulator (admin `setState`, PENDING -> RUNNING) to the CloudEvent "
-        f"on the status subscription (streaming pull), with a thread calling `poll` every {plan.tick:g} s "
-        f"(Cloud Scheduler's minimum is 60 s; latency scales with the tick: read the ratio columns). "
-        f"{events.changes} changes at random moments over {events.spread:g} s; {events.ticks} ticks.",
+        *event_latency.section(events),
         "",
-        event_latency.markdown([events]),
+        "## Vertex AI calls per minute with hints on",
         "",
-        "Expected: p50 about half a tick, p99 about one tick plus one poll cycle; nothing else adds measurable delay.",
+        *event_latency.calls_section(calls, {c.runs: c.calls("ours") for c in cases}),
         "",
         "## Findings (waste)",
         "",

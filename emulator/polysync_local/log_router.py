@@ -15,6 +15,7 @@ import random
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("polysync_local.stack")
@@ -33,12 +34,14 @@ def sink_keeps(entry: dict[str, Any]) -> bool:
     )
 
 
-def list_entries(vertex_url: str, project: str) -> list[dict[str, Any]]:
-    """Every entry of `project` the emulator holds (all pages)."""
+def list_entries(vertex_url: str, project: str, filter_: str = "") -> list[dict[str, Any]]:
+    """Every entry of `project` the emulator holds (all pages), or those `filter_` (Logging query language) keeps."""
     out: list[dict[str, Any]] = []
     token = ""
     while True:
         body: dict[str, Any] = {"resourceNames": [f"projects/{project}"], "pageSize": 1000}
+        if filter_:
+            body["filter"] = filter_
         if token:
             body["pageToken"] = token
         req = urllib.request.Request(
@@ -70,11 +73,15 @@ class LogRouter(threading.Thread):
         duplicate: int = 1,
         shuffle: bool = False,
         seed: int | None = None,
+        lookback: float | None = None,
     ) -> None:
+        """`lookback`: read only entries of the last `lookback` seconds (a `timestamp >=` filter), so a read costs
+        the emulator one page instead of every entry it holds (benchmarks with 10,000 jobs); None reads all."""
         super().__init__(name="log-router", daemon=True)
         self.publisher, self.topic, self.vertex_url, self.project = publisher, topic, vertex_url, project
         self.stop_event, self.period, self.delay, self.drop_rate = stop, period, delay, drop_rate
         self.duplicate, self.shuffle = duplicate, shuffle
+        self.lookback = lookback
         self.rng = random.Random(seed)
         self.seen: set[str] = set()
         self.published = self.dropped = self.duplicated = 0  # duplicated: copies beyond the first
@@ -82,7 +89,11 @@ class LogRouter(threading.Thread):
 
     def route_once(self, now: float) -> None:
         """Read the entries, schedule the new ones the sink keeps, publish those that are due."""
-        for entry in list_entries(self.vertex_url, self.project):
+        filter_ = ""
+        if self.lookback is not None:
+            since = datetime.fromtimestamp(time.time() - self.lookback, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            filter_ = f'timestamp >= "{since}"'
+        for entry in list_entries(self.vertex_url, self.project, filter_):
             key = str(entry.get("insertId") or json.dumps(entry, sort_keys=True))
             if key in self.seen or not sink_keeps(entry):
                 continue

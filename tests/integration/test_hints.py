@@ -259,6 +259,35 @@ def test_the_local_log_router_storm_delivers_every_entry_three_times_shuffled(
         publisher.delete_topic(topic=topic)
 
 
+def test_the_local_log_router_with_a_lookback_reads_only_recent_entries(
+    vertex: Any, vertex_server: Any, app: Any, cloud_emulators: dict[str, str]
+) -> None:
+    # The benchmarks' router (bench/measure/deployed.py) reads with a `timestamp >=` filter, one page, instead of
+    # every entry of 10,000 jobs a read.
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from polysync_local.log_router import LogRouter, list_entries
+
+    def since(offset: float) -> str:
+        return f'timestamp >= "{datetime.fromtimestamp(time.time() + offset, UTC).isoformat()}"'
+
+    run_id = submit_run(app, "hint-lookback")
+    vertex.set_state(run_id, "JOB_STATE_RUNNING")
+    kept = sink_entries(vertex_server.url, job_id(run_id))
+    assert kept
+    recent = {e["insertId"] for e in list_entries(vertex_server.url, PROJECT, since(-3600))}
+    assert {e["insertId"] for e in kept} <= recent
+    assert list_entries(vertex_server.url, PROJECT, since(3600)) == []
+    wide = LogRouter(None, "t", vertex_server.url, PROJECT, threading.Event(), lookback=3600.0)
+    wide.route_once(0.0)
+    assert {e["insertId"] for e in kept} <= wide.seen
+    narrow = LogRouter(None, "t", vertex_server.url, PROJECT, threading.Event(), lookback=-3600.0)
+    narrow.route_once(0.0)
+    assert narrow.seen == set(), "nothing older than the lookback is read"
+
+
 def sink_entries_keep(entry: dict[str, Any]) -> bool:
     from polysync_local.log_router import sink_keeps
 
