@@ -351,3 +351,117 @@ def test_an_adopted_run_reads_the_outputs_its_request_declared(
     poller.poll.tick()
     run = poller.runs.status(job.name)[1]
     assert run["status"] == "Success" and run["outputs"]["SCORE"] == 7 and run["outputs"]["MODE"] == "fast"
+
+
+# -- a run recorded final where nothing reads objects: the poller reads its outputs next --------------------------
+WRITTEN = '{"SCORE": 0.8, "READY": true}'
+EXPECTED = {"SCORE": 0.8, "READY": True, "DAY": None, "META": None, "MODE": "fast"}
+
+
+def lost_create(endpoint: str) -> Any:
+    """A Vertex AI client whose creates reach Vertex AI but whose responses are lost, and whose label lookups see
+    nothing (an attempt that gives up with the job's fate unknown; the job lands anyway)."""
+    from polysync_vertex.adapters.vertex import VertexJobs
+    from polysync_vertex.core.errors import UpstreamError
+
+    class LostResponse(VertexJobs):
+        def create(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            super().create(*args, **kwargs)
+            raise UpstreamError("DEADLINE_EXCEEDED", "the response did not arrive", method="CreateCustomJob")
+
+        def find_by_label(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+            return None
+
+    return LostResponse(endpoint)
+
+
+def give_up(request_id: str, *, lease_ends: bool = False) -> None:
+    """A submit whose create lands but whose response is lost: it gives up with 503 (its lease kept, or with
+    `lease_ends` ended with it, so the next attempt takes over at once)."""
+    import dataclasses
+
+    from polysync_vertex import bootstrap
+    from polysync_vertex.config import Settings
+    from polysync_vertex.core.errors import ApiError
+
+    settings = dataclasses.replace(Settings.from_env(), request_budget_seconds=3)
+    attempt = bootstrap.build(settings, vertex=lost_create(settings.vertex_endpoint))
+    if lease_ends:
+        attempt.submit.lease_margin = -settings.request_budget_seconds
+    with pytest.raises(ApiError) as err:
+        attempt.submit.submit(body_with(request_id, WRITTEN))
+    assert err.value.http == 503, err.value.message
+
+
+def landed_job(vertex_server: Any, request_id: str) -> str:
+    from polysync_vertex.core.labels import request_key
+
+    client = job_client(vertex_server.url)
+    key = request_key(request_id)
+    jobs = client.list_custom_jobs(parent="projects/local-project/locations/us-central1")
+    (name,) = [j.name for j in jobs if j.labels.get("polysync-request") == key]
+    return str(name)
+
+
+def test_a_cancel_that_finds_the_job_already_succeeded_records_its_outputs_and_the_terminal_event_carries_them(
+    call: Any, vertex: Any, outputs_on: str, status_subscription: str
+) -> None:
+    """The job succeeded (and wrote its outputs) between two ticks; the cancel finds it ended (FAILED_PRECONDITION,
+    then one GET) and answers 200. The cancel function reads no objects (its identity has no read on the bucket):
+    the run is recorded Success with its outputs due, and the next tick reads them once and publishes the one
+    terminal event with them."""
+    resp = call("submit", body_with("outputs-cancel-late", WRITTEN))
+    assert resp.status_code == 201, resp.get_json()
+    run_id = resp.get_json()["runId"]
+    vertex.set_state(run_id, "JOB_STATE_SUCCEEDED")  # the emulator writes the scripted object first
+    cancelled = call("cancel", {"runId": run_id})
+    assert cancelled.status_code == 200, cancelled.get_json()
+    assert cancelled.get_json()["status"] == "Success" and cancelled.get_json()["outputs"] is None  # not read yet
+    tick_handler()
+    status = call("status", query=f"runId={run_id}").get_json()
+    assert status["status"] == "Success" and status["outputs"] == EXPECTED
+    event = final_event(status_subscription, run_id)
+    assert event["status"] == "Success" and event["outputs"] == EXPECTED
+
+
+def test_a_takeover_that_finds_its_custom_job_already_succeeded_records_its_outputs(
+    call: Any, vertex: Any, vertex_server: Any, outputs_on: str, status_subscription: str
+) -> None:
+    """The first attempt's create landed but its answer was lost; the job ran and succeeded before the retry took
+    over. The takeover finds the job by its label, already final, and records it: its outputs are read by the next
+    tick (submit reads no objects), and the terminal event (sequence 1) carries them."""
+    give_up("outputs-takeover", lease_ends=True)
+    job = landed_job(vertex_server, "outputs-takeover")
+    vertex.set_state(job, "JOB_STATE_SUCCEEDED")
+    resp = call("submit", body_with("outputs-takeover", WRITTEN))
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["runId"] == job and resp.get_json()["status"] == "Success"
+    tick_handler()
+    status = call("status", query=f"runId={job}").get_json()
+    assert status["status"] == "Success" and status["outputs"] == EXPECTED
+    event = final_event(status_subscription, job)
+    assert event["sequence"] == 1 and event["outputs"] == EXPECTED
+
+
+def test_an_adopted_job_that_had_already_succeeded_reads_its_outputs_before_its_event(
+    call: Any,
+    vertex: Any,
+    vertex_server: Any,
+    outputs_on: str,
+    status_subscription: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A late create that ran to Success before the poller found it is adopted final; its outputs are read on the
+    next tick, and its one terminal event waits for them."""
+    from polysync_vertex.services.poll import index as poll_index
+
+    give_up("outputs-adopted-ended")
+    job = landed_job(vertex_server, "outputs-adopted-ended")
+    vertex.set_state(job, "JOB_STATE_SUCCEEDED")
+    monkeypatch.setattr(poll_index, "SWEEP_SECONDS", 0)  # the orphan sweep on every tick
+    poller = app_with(FailingReads(0))
+    ticks = [poller.poll.tick() for _ in range(4)]
+    assert sum(t["adopted"] for t in ticks) == 1 and sum(t["outputsRead"] for t in ticks) == 1
+    run = poller.runs.status(job)[1]
+    assert run["status"] == "Success" and run["outputs"] == EXPECTED
+    assert final_event(status_subscription, job)["outputs"] == EXPECTED

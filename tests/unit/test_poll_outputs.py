@@ -130,14 +130,37 @@ def test_the_terminal_event_and_status_carry_the_outputs_and_the_status_is_the_j
     assert event["data"]["outputs"] == record["outputs"] == runs.public(record)["outputs"]
 
 
-def test_a_final_state_recorded_without_reading_says_so() -> None:
+def test_a_final_state_recorded_without_reading_leaves_the_outputs_due_for_the_poller() -> None:
+    """A cancel (or a takeover, an adoption) that finds the job ended records its final state without a storage
+    reader: the outputs stay null and due, the run stays active, and its terminal event waits in the outbox."""
     record = run()
-    runs.apply_state(record, {"state": "JOB_STATE_SUCCEEDED"}, NOW)  # e.g. a cancel that found the job ended
-    assert record["outputs"]["MODE"] == "fast" and "was not read" in record["outputs"]["_error"]
+    event = runs.apply_state(record, {"state": "JOB_STATE_SUCCEEDED"}, NOW)  # e.g. a cancel that found it ended
+    assert event is not None and record["outputs"] is None and outputs.due(record)
+    assert record["active"] and runs.needs_poller(record)
     late = runs.new_run(
         runs.RunOrigin("r2", "k2", "job", outputs_file={"uri": URI, "parameters": PARAMS}),
         JobResourceName("p", "us-central1", "124", "customJobs"),
         {"name": "projects/p/locations/us-central1/customJobs/124", "state": "JOB_STATE_SUCCEEDED"},
         NOW,
     )
-    assert "was not read" in late["outputs"]["_error"]
+    assert late["outputs"] is None and outputs.due(late) and late["active"]
+    assert not outputs.due(run()) and not outputs.due(run(vertexState="JOB_STATE_DELETED"))
+
+
+def test_due_outputs_are_read_once_and_complete_the_held_terminal_event_only() -> None:
+    from polysync_vertex.services.poll import record as poll_record
+
+    record = run()
+    runs.apply_state(record, {"state": "JOB_STATE_CANCELLING"}, NOW)
+    runs.apply_state(record, {"state": "JOB_STATE_SUCCEEDED"}, NOW)
+    store = FakeObjects({URI: b'{"SCORE": 5}'})
+    decision = OutputsReads(store).decide_observed(record, None, False, deadline())
+    assert decision is not None and decision.outputs == {"SCORE": 5, "MODE": "fast"}
+    mutate = poll_record.mutation(record, None, False, NOW, 3600, decision)
+    assert mutate is not None and mutate(record)
+    assert record["outputs"] == {"SCORE": 5, "MODE": "fast"} and not outputs.due(record)
+    cancelling, final = record["outbox"]
+    assert cancelling["data"]["outputs"] is None and final["data"]["outputs"] == record["outputs"]
+    assert mutate(record) is None  # already completed (another poller): nothing written twice
+    assert OutputsReads(store).decide_observed(record, None, False, deadline()) is None
+    assert store.calls["storage.read"] == 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from . import states
 from .errors import invalid
 from .parameters import OUTPUT_DIRECTIONS, Parameter
 
@@ -257,14 +258,13 @@ def uri_of(run: Mapping[str, Any]) -> str:
     return str((run.get("outputsFile") or {}).get("uri") or "")
 
 
-def recorded_late(params: Iterable[Declared], uri: str) -> dict[str, Any]:
-    """A run whose end was recorded where nothing reads objects (a takeover or an adoption found its job ended, a
-    cancel found it ended): not read."""
-    outputs = _start(params)
-    outputs["_error"] = (
-        f"the outputs object {uri} was not read: the job had already ended when the run was recorded or cancelled"
-    )
-    return outputs
+def due(run: Mapping[str, Any]) -> bool:
+    """The run was recorded in a final state by a path that reads no objects (a cancel or a takeover that found its
+    job ended, an adoption of an ended job): its outputs are still to be read. The poller reads them on its next
+    pass over the run (services/poll/outputs.py) and holds the run's events until then, so the terminal event
+    carries them."""
+    state = str(run.get("vertexState") or "")
+    return pending(run) and states.is_final(state) and state not in states.DELETED_STATES
 
 
 def not_read(params: Iterable[Declared], status: str) -> dict[str, Any]:

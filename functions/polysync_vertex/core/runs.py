@@ -112,8 +112,7 @@ def new_run(origin: RunOrigin, name: JobResourceName, job: dict[str, Any], now: 
     }
     if origin.outputs_file:
         run["outputsFile"] = origin.outputs_file
-        final = states.is_final(state) and state not in states.DELETED_STATES
-        run["outputs"] = outputs.recorded_late(outputs.declared_of(run), outputs.uri_of(run)) if final else None
+        run["outputs"] = None  # read by the poller when final (`outputs.due`: also when the job already ended)
     for f in JOB_TIME_FIELDS:
         run[f] = job.get(f)
     if states.is_final(state):
@@ -176,8 +175,24 @@ def public(run: dict[str, Any], fields: tuple[str, ...] = PUBLIC_FIELDS) -> dict
 
 
 def needs_poller(run: dict[str, Any]) -> bool:
-    """Its job is not final, events wait in its outbox, or its diagnostics still lack their log tail."""
-    return bool(run.get("outbox")) or not states.is_final(run["vertexState"]) or diagnostics.tail_pending(run)
+    """Its job is not final, events wait in its outbox, its diagnostics still lack their log tail, or its outputs
+    file is still to be read."""
+    return (
+        bool(run.get("outbox"))
+        or not states.is_final(run["vertexState"])
+        or diagnostics.tail_pending(run)
+        or outputs.due(run)
+    )
+
+
+def complete_outputs(run: dict[str, Any], read: dict[str, Any]) -> None:
+    """A run recorded final before its outputs were read (`outputs.due`) gets them, and so does its held terminal
+    event (the events of its final state in the outbox; earlier states' events carry none)."""
+    run["outputs"] = read
+    for entry in run.get("outbox", []):
+        if entry["data"].get("vertexState") == run["vertexState"]:
+            entry["data"]["outputs"] = read
+    run["active"] = needs_poller(run)
 
 
 def apply_state(
@@ -208,9 +223,7 @@ def apply_state(
     if states.is_final(state) and state not in states.DELETED_STATES:
         run.update(kind.outputs(job, tuple(run.get("outputNames") or ())))
         if read_outputs is not None:
-            run["outputs"] = read_outputs
-        elif outputs.pending(run):
-            run["outputs"] = outputs.recorded_late(outputs.declared_of(run), outputs.uri_of(run))
+            run["outputs"] = read_outputs  # otherwise a pending file stays due for the poller (`outputs.due`)
         diagnostics.attach(run, job, diagnosis)
     if state in states.ANY_WAITING:
         run["waitingSince"] = run.get("waitingSince") or iso(now)

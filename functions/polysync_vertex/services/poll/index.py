@@ -19,7 +19,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from ...core import diagnostics, kinds, runs
+from ...core import diagnostics, kinds, outputs, runs
 from ...core.labels import SHARDS
 from ...ports import PollStore
 
@@ -35,7 +35,7 @@ def entry_of(run: dict[str, Any]) -> dict[str, Any]:
         "runId": run["runId"],
         "vertexState": run["vertexState"],
         "sequence": run["sequence"],
-        "pending": bool(run.get("outbox")) or diagnostics.tail_pending(run),
+        "pending": bool(run.get("outbox")) or diagnostics.tail_pending(run) or outputs.due(run),
         "waitingSince": run.get("waitingSince"),
         "queuedAlerted": bool(run.get("queuedAlerted")),
         "acceleratorType": run.get("acceleratorType"),

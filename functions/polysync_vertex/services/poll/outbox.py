@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...config import Settings
-from ...core import events, runs
+from ...core import events, outputs, runs
 from ...ports import EventPublisher, PollStore
 
 
@@ -18,7 +18,9 @@ class Outbox:
         self.store = store
 
     def publish(self, pending: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
-        """Publish the outboxes of `pending` runs in order; returns the count and the runs as stored after."""
+        """Publish the outboxes of `pending` runs in order; returns the count and the runs as stored after. A run
+        whose outputs are still to be read (`outputs.due`) keeps its events until a tick has read them."""
+        pending = [run for run in pending if not outputs.due(run)]
         if not pending:
             return 0, []
         topic = self.settings.topic_path(self.settings.status_topic)

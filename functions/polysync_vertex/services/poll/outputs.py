@@ -8,6 +8,12 @@ fails too, the final state is recorded with `outputs._error` saying why — so t
 tick for it. Success and Failed are read; a Cancelled or Unknown run's outputs are not. The run's status never
 depends on its outputs.
 
+Paths that record a final state without a Cloud Storage reader (a cancel or a submit takeover that finds the job
+ended: their identities may not read the bucket; an adoption of an ended job) leave the outputs due
+(`core.outputs.due`): the run stays active with its terminal event held in its outbox, and the poller's next pass
+over it reads the object here, by the same rules, and completes the run and the held event (`record.mutation`)
+before the outbox publishes it.
+
 The same bound and the same one-more-tick rule hold for the GETs of finished jobs whose outputs the list view lacks
 (`full_job`: a Pipeline Job that declared outputs, which are on jobDetail's root task). A run waiting for its GET keeps
 the job as observed (`fullJobDue`, on its index entry) so the next tick GETs it even when no list shows it again.
@@ -55,7 +61,10 @@ class OutputsReads:
     def decide_observed(
         self, run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, deadline: float
     ) -> Decision | None:
-        """`decide` for what a tick observed of the run (nothing to decide unless its job was seen final)."""
+        """`decide` for what a tick observed of the run (nothing to decide unless its job was seen final), or for a
+        run recorded final before its outputs were read (`outputs.due`: a cancel, a takeover, an adoption)."""
+        if outputs.due(run):
+            return self.decide(run, run["vertexState"], deadline)
         state = (observed or {}).get("state") or ""
         if deleted or observed is None or not states.is_final(state) or state == run["vertexState"]:
             return None

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ...core import outputs as core_outputs
 from ...core import runs, states
 from ...core.kinds import JobKind
 from .observe import Observation
@@ -84,6 +85,8 @@ def mutation(
     `diagnosis`: a run that ends Failed gets it (its logs read this tick), or diagnostics without a log tail."""
     if outputs is not None and outputs.outputs is None:
         return _note_failed_read(run, now, outputs.due) if outputs.note_failure else None
+    if outputs is not None and outputs.outputs is not None and core_outputs.due(run):
+        return _complete_outputs(run, outputs.outputs)
     state_changed = deleted or (observed is not None and observed.get("state") != run["vertexState"])
     if not (state_changed or alert_due(run, now, threshold_seconds)):
         return None
@@ -107,6 +110,19 @@ def mutation(
         return entry
 
     return mutate
+
+
+def _complete_outputs(run: dict[str, Any], read: dict[str, Any]) -> Mutation:
+    """A run recorded final before its outputs were read (a cancel, a takeover, an adoption) gets them, in the run
+    and in its held terminal event (no new event: its state does not change)."""
+
+    def mutate(r: dict[str, Any]) -> bool | None:
+        if r["vertexState"] != run["vertexState"] or not core_outputs.due(r):
+            return None
+        runs.complete_outputs(r, read)
+        return True
+
+    return mutate  # type: ignore[return-value]
 
 
 def _note_failed_read(run: dict[str, Any], now: datetime, due: dict[str, Any] | None = None) -> Mutation:
