@@ -140,6 +140,8 @@ def env(
         "PSV_COLLECTION_PREFIX": prefix,
         "PSV_REQUEST_BUDGET_SECONDS": "20",
         "PSV_TEMPLATE_CACHE_SECONDS": "0",
+        # One pass per tick() call: tests of the cadence (test_cadence.py) set their own interval and clock.
+        "PSV_POLL_INTERVAL_SECONDS": "0",
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)

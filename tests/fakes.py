@@ -170,6 +170,7 @@ class FakeStore:
         self.runs: dict[str, Doc] = {}
         self.index: dict[str, Doc] = {}
         self.polls: dict[str, str] = {}
+        self.leases: dict[str, Doc] = {}
         self.counts: Counter[str] = Counter()
         # Called before each conditional run write, with the document id: a test's concurrent writer.
         self.before_write: Callable[[str], None] = lambda doc_id: None
@@ -307,6 +308,21 @@ class FakeStore:
 
     def count_active(self) -> int:
         return sum(1 for doc, _ in self.runs.values() if doc.get("active"))
+
+    def take_lease(self, scope: str, holder: str, until: float, now: float) -> bool:
+        """As the Firestore adapter: create if absent, else update at the version read, only once `until` passed;
+        `before_write` runs between the read and the write (a racing invocation)."""
+        key = f"lease~{scope}"
+        doc = self._read(self.leases, key)
+        if doc is not None and float(doc[0].get("until") or 0) > now:
+            return False
+        self.before_write(key)
+        current = self.leases.get(key)
+        if (current is None) != (doc is None) or (current is not None and doc is not None and current[1] != doc[1]):
+            self.counts["refused"] += 1
+            return False
+        self._put(self.leases, key, {"holder": holder, "until": until})
+        return True
 
     def get_request(self, key: str) -> dict[str, Any] | None:
         doc = self._read(self.requests, key)

@@ -251,6 +251,11 @@ class LocalStack:
                 # health's hints sink check (skipped locally: the emulators have no Cloud Logging sinks API).
                 "PSV_HINT_SINK": f"{NAME_PREFIX}-hints",
                 "PSV_HINTS_TOPIC": topics["hints"],
+                # The poll cadence fills Cloud Scheduler's 60 s minute with passes (services/poll/cadence.py); with
+                # another tick period the stack's own ticks are the cadence: one pass each (docs/local-stack.md).
+                "PSV_POLL_INTERVAL_SECONDS": SETTINGS["PSV_POLL_INTERVAL_SECONDS"][0]
+                if cfg.tick_seconds == 60
+                else "0",
             }
         )
         for key in SETTINGS:

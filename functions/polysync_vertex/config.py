@@ -47,6 +47,17 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "PSV_HINTS_TOPIC (infra/hints.tf); empty: hints are off and not checked.",
     ),
     "PSV_HINTS_TOPIC": ("", "health only: Pub/Sub topic (id or full name) the hints sinks publish to."),
+    "PSV_POLL_INTERVAL_SECONDS": (
+        "15",
+        "Seconds between poll passes inside one scheduler tick's minute while the projected list calls stay within "
+        "PSV_POLL_CALLS_PER_MINUTE (services/poll/cadence.py). 0 or 60 and more: one pass per tick.",
+    ),
+    "PSV_POLL_CALLS_PER_MINUTE": (
+        "120",
+        "Vertex AI list calls per minute the poll cadence may spend per region, of the region's 600 "
+        "resource-management requests a minute (shard workers share it); above it passes are stretched, "
+        "down to one per tick.",
+    ),
     "PSV_LOG_LEVEL": ("INFO", "Minimum log severity."),
     "PSV_OUTPUTS_BUCKET": (
         "",
@@ -86,6 +97,8 @@ class Settings:
     hint_gets_per_minute: float = 120.0
     hint_sink: str = ""
     hints_topic: str = ""
+    poll_interval_seconds: float = 15.0
+    poll_calls_per_minute: float = 120.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +137,8 @@ class Settings:
             hint_gets_per_minute=max(0.0, float(get("PSV_HINT_GETS_PER_MINUTE") or 0)),
             hint_sink=get("PSV_HINT_SINK"),
             hints_topic=get("PSV_HINTS_TOPIC"),
+            poll_interval_seconds=max(0.0, float(get("PSV_POLL_INTERVAL_SECONDS") or 0)),
+            poll_calls_per_minute=max(0.0, float(get("PSV_POLL_CALLS_PER_MINUTE") or 0)),
         )
 
     @property

@@ -1,5 +1,6 @@
 """What only the poller reads and writes: scans of active runs, its index documents (`pollindex/`, see
-`services/poll/index.py`), and when each location was last polled (`polls/{project~location}`)."""
+`services/poll/index.py`), when each location was last polled (`polls/{project~location}`), and the poll
+cadence's leases (`polls/lease~{lo}~{hi}`, see `services/poll/cadence.py`)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,28 @@ class FirestorePollState(FirestoreRunRecords):
     def mark_polled(self, project: str, location: str, when: str) -> None:
         self.db.count("writes")
         self.db.polls.document(f"{project}~{location}").set({"lastPolled": when}, **self.db.rpc)
+
+    @guarded
+    def take_lease(self, scope: str, holder: str, until: float, now: float) -> bool:
+        """The cadence's lease of a poll scope: created if absent, or taken over when its `until` has passed with
+        the update time it was read at as precondition, so of two racing invocations exactly one wins."""
+        from google.api_core import exceptions as gexc
+
+        ref = self.db.polls.document(f"lease~{scope}")
+        snap = ref.get(**self.db.rpc)
+        self.db.count("reads")
+        data = {"holder": holder, "until": until}
+        if snap.exists and float((snap.to_dict() or {}).get("until") or 0) > now:
+            return False
+        self.db.count("writes")
+        try:
+            if snap.exists:
+                ref.update(data, option=self.db.precondition(snap.update_time), **self.db.rpc)
+            else:
+                ref.create(data, **self.db.rpc)
+        except (gexc.Conflict, gexc.FailedPrecondition, gexc.Aborted, gexc.NotFound):
+            return False
+        return True
 
     @guarded
     def count_active(self) -> int:

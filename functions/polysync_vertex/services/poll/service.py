@@ -19,7 +19,7 @@ from ...core.labels import SHARDS
 from ...core.names import parent_name
 from ...ports import EventPublisher, LogReader, ObjectReader, PollStore, VertexPort
 from ..diagnose import Diagnoser
-from . import record
+from . import cadence, record
 from .index import ActiveIndex
 from .observe import Observer, Tuning, UnsupportedFilters
 from .orphans import Orphans
@@ -51,6 +51,16 @@ def parse_shard_message(attributes: dict[str, str]) -> tuple[int, int]:
     return lo, hi
 
 
+def shard_budget(attributes: dict[str, str]) -> float | None:
+    """A shard message's share of the list-call budget; None (one pass) when absent or unreadable (a message
+    published before the cadence existed)."""
+    try:
+        budget = float(attributes[cadence.BUDGET_ATTRIBUTE])
+    except (KeyError, ValueError):
+        return None
+    return budget if math.isfinite(budget) and budget >= 0 else None
+
+
 class PollService:
     def __init__(
         self,
@@ -73,6 +83,7 @@ class PollService:
         self.orphans = Orphans(settings, self.observer, store)
         self.outbox = Outbox(settings, publisher, store)
         self.diagnoser = Diagnoser(vertex, logs, settings.log_reads_per_minute) if logs is not None else None
+        self.clock = cadence.Clock()  # the cadence's wall clock and sleep (tests inject theirs)
 
     # -- entry points --------------------------------------------------------------------------------------
     def tick(self, published: str | None = None) -> dict[str, Any]:
@@ -91,11 +102,12 @@ class PollService:
             if active > s.poll_inline_max:
                 ranges = shard_ranges(math.ceil(active / s.poll_inline_max))
                 topic = s.topic_path(s.shard_topic)
+                share = {cadence.BUDGET_ATTRIBUTE: f"{s.poll_calls_per_minute / len(ranges):g}"}
                 for lo, hi in ranges:
-                    self.publisher.publish_plain(topic, b"{}", shardLo=str(lo), shardHi=str(hi))
+                    self.publisher.publish_plain(topic, b"{}", shardLo=str(lo), shardHi=str(hi), **share)
                 log.info("poll fanned out", activeRuns=active, shards=len(ranges))
                 return {"fannedOut": len(ranges), "activeRuns": active}
-        return self.poll(None)
+        return self._cadence(None, published, s.poll_calls_per_minute)
 
     def shard(self, attributes: dict[str, str], published: str | None = None) -> dict[str, Any]:
         """A shard worker's message. A malformed one is logged and acknowledged (retrying it cannot help); one
@@ -109,7 +121,21 @@ class PollService:
         if age is not None:
             log.info("stale shard work skipped", ageSeconds=age, shardRange=list(shard_range))
             return {"skipped": "stale", "ageSeconds": age}
-        return self.poll(shard_range)
+        return self._cadence(shard_range, published, shard_budget(attributes))
+
+    def _cadence(
+        self, shard_range: tuple[int, int] | None, published: str | None, budget: float | None
+    ) -> dict[str, Any]:
+        """The first pass, then more inside this tick's minute as the budget allows (services/poll/cadence.py)."""
+        lo, hi = shard_range or (0, SHARDS)
+        sent = runs.parse_time(published)
+        plan = cadence.Plan(
+            scope=f"{lo:02d}~{hi:02d}",
+            tick_time=sent.timestamp() if sent is not None else self.clock.now(),
+            interval=self.settings.poll_interval_seconds,
+            budget=budget,
+        )
+        return cadence.run(plan, lambda: self.poll(shard_range), self.store.take_lease, self.clock)
 
     def poll(self, shard_range: tuple[int, int] | None) -> dict[str, Any]:
         """One tick over the runs of `shard_range` (None: all): read the index, ask Vertex AI per kind and
@@ -150,6 +176,8 @@ class PollService:
             "adopted": adopted,
             "eventsPublished": published,
             "outputsRead": reads.reads,
+            "activeRuns": len(index.entries),
+            "projectedListCalls": max(cadence.calls_per_pass(index.entries.values()).values(), default=0),
             "vertexCalls": _diff(self.vertex.calls, vertex_before),
             "firestore": _diff(self.store.counts, store_before),
             "seconds": round(time.monotonic() - started, 3),
