@@ -104,7 +104,7 @@ def run(stack: Stack, actives: tuple[int, ...], minutes: int = 2, seed: int = 11
         names.append([job["name"] for _, job in jobs])
         result.cases.append(CallsCase(active=n, location=location, minutes=minutes, budget=budget))
     inject_latency(admin)
-    pipe = HintPipe(stack.vertex_url, new_prefix("calls") + "hints", pools, period=1.0)
+    pipe = HintPipe(stack.vertex_url, new_prefix("calls") + "hints", pools, period=2.0)
     loops = [TickLoop(pool, f"calls{c.active}") for pool, c in zip(pools, result.cases, strict=True)]
     stop = threading.Event()
     try:
