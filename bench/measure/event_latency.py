@@ -93,14 +93,10 @@ def _load() -> str:
 
 
 def passes_of(summary: dict[str, Any]) -> int:
-    """Poll passes one tick ran: the cadence's count when its summary gives one, else 1 (one pass)."""
-    for key in ("passes", "pollPasses"):
-        value = summary.get(key)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, list):
-            return len(value)
-    return 1
+    """Poll passes one tick's invocation ran: the cadence's count (`cadence.passes`), else 1 (one pass)."""
+    cadence = summary.get("cadence")
+    value = cadence.get("passes") if isinstance(cadence, dict) else None
+    return value if isinstance(value, int) else 1
 
 
 def run_phase(stack: Stack, hints: bool, per_kind: int, spread: float, seed: int = 7) -> Phase:

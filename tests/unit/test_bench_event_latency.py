@@ -80,6 +80,6 @@ def test_changes_are_spread_uniformly_in_time_order() -> None:
 
 def test_tick_time_and_passes() -> None:
     assert rfc3339(0.0) == "1970-01-01T00:00:00.000000Z"
-    assert passes_of({"passes": 4}) == 4
-    assert passes_of({"passes": [{}, {}]}) == 2
-    assert passes_of({"runsSeen": 10}) == 1
+    assert passes_of({"runsSeen": 10, "cadence": {"passes": 4, "passesPlanned": 4}}) == 4
+    assert passes_of({"runsSeen": 10}) == 1  # one pass: no cadence in the summary
+    assert passes_of({"error": "boom"}) == 1
