@@ -195,7 +195,7 @@ class HintPipe:
             self.stop,
             period=period,
             lookback=LOOKBACK_SECONDS,
-            start=time.time(),  # the sink routes what is written from now on, not the seeded jobs' first entries
+            not_before=time.time(),  # the sink routes what is written from now on, not the seeded jobs' first entries
         )
         self._client = pubsub_v1.SubscriberClient()
         self._future = self._client.subscribe(subscription, callback=self._on_message)

@@ -74,17 +74,17 @@ class LogRouter(threading.Thread):
         shuffle: bool = False,
         seed: int | None = None,
         lookback: float | None = None,
-        start: float | None = None,
+        not_before: float | None = None,
     ) -> None:
         """`lookback`: read only entries of the last `lookback` seconds (a `timestamp >=` filter), so a read costs
         the emulator one page instead of every entry it holds (benchmarks with 10,000 jobs); None reads all.
-        `start` (with `lookback`; wall time): no entry older than it is read, as a sink created then routes only
+        `not_before` (with `lookback`; wall time): no entry older than it is read, as a sink created then routes only
         entries written after it (a benchmark's thousands of seeded jobs are not a hint storm)."""
         super().__init__(name="log-router", daemon=True)
         self.publisher, self.topic, self.vertex_url, self.project = publisher, topic, vertex_url, project
         self.stop_event, self.period, self.delay, self.drop_rate = stop, period, delay, drop_rate
         self.duplicate, self.shuffle = duplicate, shuffle
-        self.lookback, self.start = lookback, start
+        self.lookback, self.not_before = lookback, not_before
         self.rng = random.Random(seed)
         self.seen: set[str] = set()
         self.published = self.dropped = self.duplicated = 0  # duplicated: copies beyond the first
@@ -94,7 +94,7 @@ class LogRouter(threading.Thread):
         """Read the entries, schedule the new ones the sink keeps, publish those that are due."""
         filter_ = ""
         if self.lookback is not None:
-            oldest = max(time.time() - self.lookback, self.start or 0.0)
+            oldest = max(time.time() - self.lookback, self.not_before or 0.0)
             since = datetime.fromtimestamp(oldest, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             filter_ = f'timestamp >= "{since}"'
         for entry in list_entries(self.vertex_url, self.project, filter_):
