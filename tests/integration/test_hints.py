@@ -286,7 +286,9 @@ def test_the_local_log_router_with_a_lookback_reads_only_recent_entries(
     narrow = LogRouter(None, "t", vertex_server.url, PROJECT, threading.Event(), lookback=-3600.0)
     narrow.route_once(0.0)
     assert narrow.seen == set(), "nothing older than the lookback is read"
-    late = LogRouter(None, "t", vertex_server.url, PROJECT, threading.Event(), lookback=3600.0, not_before=time.time() + 5)
+    late = LogRouter(
+        None, "t", vertex_server.url, PROJECT, threading.Event(), lookback=3600.0, not_before=time.time() + 5
+    )
     late.route_once(0.0)
     assert late.seen == set(), "nothing written before the router's start is read"
     late.start()  # still a thread (no attribute shadows Thread.start)
