@@ -15,7 +15,7 @@ from .core.errors import ApiError, code_of_http, invalid
 from .core.request import MAX_BODY_BYTES, parse_json_object
 
 if TYPE_CHECKING:
-    from .services.templates import TemplateQuery
+    from .services.template_query import TemplateQuery
 
 Result = tuple[int, dict[str, Any]]
 
@@ -194,7 +194,7 @@ def parse_page_size(value: str | None, maximum: int) -> int:
 
 def templates_query(args: Any) -> TemplateQuery:
     """The `templates` function's query string as the service's query (unknown parameters are ignored)."""
-    from .services.templates import MAX_PAGE_SIZE, TemplateQuery
+    from .services.template_query import MAX_PAGE_SIZE, TemplateQuery
 
     def arg(name: str) -> str | None:
         return single_arg(args, name, required=False)

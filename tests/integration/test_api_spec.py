@@ -238,7 +238,8 @@ def test_spec_declares_the_contract(spec: dict[str, Any]) -> None:
 def test_spec_is_in_step_with_the_code(spec: dict[str, Any]) -> None:
     from polysync_vertex.core import attributes as attrs
     from polysync_vertex.core import kinds, links, names, parameters, request, runs
-    from polysync_vertex.core.kinds import batch, custom, pipeline
+    from polysync_vertex.core.kinds import batch_attributes as batch_attrs
+    from polysync_vertex.core.kinds import custom, pipeline
     from polysync_vertex.services import health
 
     schemas = spec["components"]["schemas"]
@@ -290,14 +291,14 @@ def test_spec_is_in_step_with_the_code(spec: dict[str, Any]) -> None:
     ):
         same(pipeline_attributes[key]["pattern"], regex)
     batch_attributes = schemas["BatchPredictionJobAttributes"]["properties"]
-    same(batch_attributes["model"]["pattern"], batch.MODEL_RE)
+    same(batch_attributes["model"]["pattern"], batch_attrs.MODEL_RE)
     same(batch_attributes["machineType"]["pattern"], attrs.MACHINE_TYPE_RE)
     same(batch_attributes["serviceAccount"]["pattern"], attrs.SERVICE_ACCOUNT_RE)
     same(schemas["GcsUri"]["pattern"], attrs.GCS_URI_RE)
-    same(schemas["BigQueryTableUri"]["pattern"], batch.BQ_TABLE_RE)
-    same(schemas["BigQueryDestinationUri"]["pattern"], batch.BQ_DESTINATION_RE)
+    same(schemas["BigQueryTableUri"]["pattern"], batch_attrs.BQ_TABLE_RE)
+    same(schemas["BigQueryDestinationUri"]["pattern"], batch_attrs.BQ_DESTINATION_RE)
     for config, fmt in (("inputConfig", "instancesFormat"), ("outputConfig", "predictionsFormat")):
-        same(batch_attributes[config]["properties"][fmt]["pattern"], batch.FORMAT_RE)
+        same(batch_attributes[config]["properties"][fmt]["pattern"], batch_attrs.FORMAT_RE)
     # Responses: the fields `public()` answers, in its order; the kinds' output fields on Run.
     assert tuple(schemas["SubmitResponse"]["required"]) == (*runs.SUBMIT_FIELDS, "jobType")
     assert set(schemas["SubmitResponse"]["properties"]) == {*runs.SUBMIT_FIELDS, "jobType"}

@@ -220,7 +220,7 @@ def test_stalled_firestore_answers_503_with_retry_after(
 @pytest.mark.parametrize("quote", ['"', "'"])
 def test_templates_filter_cannot_bring_back_the_connectors_runs(app: Any, quote: str) -> None:
     from polysync_vertex.core.errors import ApiError
-    from polysync_vertex.services.templates import TemplateQuery
+    from polysync_vertex.services.template_query import TemplateQuery
 
     assert app.submit.submit(example_body(f"filter-run-{ord(quote)}"))[0] == 201
     q = quote

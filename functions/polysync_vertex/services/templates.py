@@ -24,98 +24,36 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
 from ..core import kinds
 from ..core.errors import ApiError, UpstreamError, invalid
 from ..core.kinds import JobKind
-from ..core.labels import LABEL_MANAGED_BY, MANAGED_BY
 from ..core.names import check_location, check_project, parent_name
 from ..ports import VertexPort
 from .common import check_allowed, fetch_template
+from .template_query import (
+    MAX_FILTER_CHARS,
+    MAX_PAGE_SIZE,
+    MAX_TOKEN_CHARS,
+    TemplateQuery,
+    check_parentheses,
+    check_text,
+    decode_token,
+    encode_token,
+    is_run,
+    scope_of,
+    vertex_filter,
+)
 from .upstream import api_error
 
-MAX_PAGE_SIZE = 100
 PAGE_BUDGET = 20
-MAX_FILTER_CHARS = 4096
-MAX_TOKEN_CHARS = 4096
 # A kind whose templates are read one GET each (JobKind.template_by_get) lists at most this many per page.
 GETS_PER_PAGE = 20
 # Time kept in hand when walking pages with all=true: the next page must fit before the request budget ends.
 PAGE_MARGIN_SECONDS = 5.0
-EXCLUDE_RUNS = f'NOT labels.{LABEL_MANAGED_BY}="{MANAGED_BY}"'
-
-
-@dataclass(frozen=True)
-class TemplateQuery:
-    """The templates request, parsed from the query string (`web.templates_query`): one template, or a list."""
-
-    external_id: str | None = None
-    project: str | None = None
-    location: str | None = None
-    job_type: str | None = None
-    filter: str = ""
-    page_size: int = 100
-    page_token: str = ""
-    walk_all: bool = False
-    include_runs: bool = False
-
-
-def check_text(name: str, value: str, limit: int) -> str:
-    if len(value) > limit:
-        raise invalid(f"{name} is longer than {limit} characters", name)
-    if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
-        raise invalid(f"{name} contains control characters", name)
-    return value
-
-
-def check_parentheses(text: str) -> None:
-    """Reject a filter whose parentheses (outside quoted strings) do not pair up.
-
-    The caller's filter is wrapped in parentheses before the exclusion of runs is ANDed to it; an unbalanced one
-    like `a="1") OR (b="2"` would otherwise escape the wrapping and bring the connector's runs back.
-    """
-    depth = 0
-    quote = ""
-    escaped = False
-    for position, ch in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise invalid(f"filter has an unmatched ')' at position {position}", "filter")
-    if quote:
-        raise invalid("filter has an unterminated quoted string", "filter")
-    if depth:
-        raise invalid("filter has an unmatched '('", "filter")
-
-
-def vertex_filter(user_filter: str, include_runs: bool) -> str:
-    """The filter sent to Vertex AI: the caller's, ANDed with the exclusion of the connector's own runs."""
-    user_filter = user_filter.strip()
-    if include_runs:
-        return user_filter
-    return f"({user_filter}) AND {EXCLUDE_RUNS}" if user_filter else EXCLUDE_RUNS
-
-
-def _is_run(job: dict[str, Any]) -> bool:
-    return (job.get("labels") or {}).get(LABEL_MANAGED_BY) == MANAGED_BY
 
 
 class TemplateService:
@@ -176,8 +114,8 @@ class TemplateService:
         check_parentheses(user_filter)
         query = vertex_filter(user_filter, include_runs)
         order = [only] if only is not None else list(kinds.KINDS)
-        scope = _scope(project, location, only, user_filter, include_runs)
-        position, token = _decode_token(page_token, scope, order)
+        scope = scope_of(project, location, only, user_filter, include_runs)
+        position, token = decode_token(page_token, scope, order)
         templates: list[dict[str, Any]] = []
         pages = 0
         seen_tokens: set[tuple[int, str]] = {(position, token)} if page_token else set()
@@ -188,13 +126,13 @@ class TemplateService:
                 kind, parent, query, want, token, deadline, bool(user_filter), project, include_runs
             )
             pages += 1
-            templates.extend(kind.to_template(job) for job in jobs if include_runs or not _is_run(job))
+            templates.extend(kind.to_template(job) for job in jobs if include_runs or not is_run(job))
             if not token and position + 1 < len(order):
                 position, token = position + 1, ""  # this kind is done: the list goes on with the next
                 more = True
             else:
                 more = bool(token)
-            next_token = _encode_token(scope, order[position], token) if more else ""
+            next_token = encode_token(scope, order[position], token) if more else ""
             if not more:
                 break
             if not walk_all:
@@ -263,7 +201,7 @@ class TemplateService:
 
     def _whole(self, job: dict[str, Any], deadline: float, include_runs: bool) -> dict[str, Any] | None:
         """The whole job of a listed name (None: one of the connector's runs left out, or gone since the list)."""
-        if not include_runs and _is_run(job):
+        if not include_runs and is_run(job):
             return None
         try:
             return self.vertex.get(str(job.get("name")), deadline)
@@ -271,33 +209,3 @@ class TemplateService:
             if err.code == "NOT_FOUND":
                 return None
             raise
-
-
-def _scope(project: str, location: str, only: JobKind | None, user_filter: str, include_runs: bool) -> str:
-    text = json.dumps([project, location, only.job_type if only else None, user_filter, include_runs])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _encode_token(scope: str, kind: JobKind, token: str) -> str:
-    raw = json.dumps({"s": scope, "k": kind.collection, "t": token}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(page_token: str, scope: str, order: list[JobKind]) -> tuple[int, str]:
-    """(position in `order`, the kind's own token) of a page token; (0, "") for none."""
-    if not page_token:
-        return 0, ""
-    try:
-        raw = base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4))
-        data = json.loads(raw)
-        position = [k.collection for k in order].index(data["k"])
-        token = data["t"]
-        if data["s"] != scope or not isinstance(token, str):
-            raise ValueError("other scope")
-    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: a crafted token of nested `[`
-        raise invalid(
-            "pageToken is not valid for this list: a token is valid only with the project, location, jobType, "
-            "filter and includeRuns it came with; start again without pageToken",
-            "pageToken",
-        ) from None
-    return position, token
