@@ -26,9 +26,10 @@ files); the rest are Custom Jobs without a template. Meanwhile, all at once:
   clients retry connection errors, 429 and 5xx, as Polysync does.
 - Hints (issue 24): the stack's log router stand-in (Vertex AI's job-state log entries -> hints topic -> `hint`)
   delivers every entry 3 times, shuffled, for the first `hint_storm` seconds (a storm), drops every entry for the
-  next `hint_loss` seconds (loss), then routes as usual, each after 0.2-1 s (`hint_delay`), so hints race the ticks
-  and each other. `hint` publishes straight to Pub/Sub (not through the proxy): during the outage it records and
-  publishes what the pollers cannot, through the same conditional writes and outbox.
+  next `hint_loss` seconds (loss), each phase until it acted on at least `hint_min_entries` entries, then routes
+  as usual, each after 0.2-1 s (`hint_delay`), so hints race the ticks and each other. `hint` publishes straight
+  to Pub/Sub (not through the proxy): during the outage it records and publishes what the pollers cannot, through
+  the same conditional writes and outbox.
 
 The stack runs in this process (`LocalStack`, not `polysync-vertex dev`) so that its submit and poll processes can
 be killed and restarted on their own ports with their own environment. Invariants checked at the end (and printed as

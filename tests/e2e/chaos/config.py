@@ -66,8 +66,11 @@ class ChaosConfig:
     # Hints (issue 24): the log router stand-in delivers every hint entry 3x shuffled (a storm) for the first
     # `hint_storm` seconds, drops every one (loss) for the next `hint_loss` seconds, then routes normally; its delay
     # is `hint_delay` (shorter than the stack's 1-2 s, so hints race the 1 s ticks). 0 and 0: hints as the stack has.
+    # Each phase lasts until it stormed / dropped at least `hint_min_entries` entries (entries come later on a loaded
+    # machine).
     hint_storm: float = 12.0
     hint_loss: float = 12.0
+    hint_min_entries: int = 10
     hint_delay: tuple[float, float] = (0.2, 1.0)
     deadline: float = 240.0  # every run final and every event drained within this many s after the last submit
     work_dir: Path | None = None

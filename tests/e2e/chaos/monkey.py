@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 
 from polysync_local.stack import LocalStack
 
@@ -40,18 +41,11 @@ class Monkey(threading.Thread):
         kill_at = sorted(cfg.submit_window * (0.2 + 0.6 * k / max(1, cfg.kills)) for k in range(cfg.kills))
         outage_at = min(4.0, cfg.submit_window * 0.2) if cfg.outage_seconds > 0 else None
         next_cut = self.t0 + self.rng.uniform(2, 6)
-        # The log router's phases (seconds after t0, duplicate, shuffle, drop rate): storm, loss, back to normal.
-        hint_phases: list[tuple[float, int, bool, float]] = []
-        if cfg.hint_storm > 0:
-            hint_phases.append((0.0, 3, True, 0.0))
-        if cfg.hint_loss > 0:
-            hint_phases.append((cfg.hint_storm, 1, False, 1.0))
-        if hint_phases:
-            hint_phases.append((cfg.hint_storm + cfg.hint_loss, 1, False, 0.0))
+        hint_phases = self._hint_phases()
         while not self.stop_event.wait(0.05):
             now = time.monotonic()
-            if hint_phases and now - self.t0 >= hint_phases[0][0]:
-                self._hint_phase(*hint_phases.pop(0)[1:])
+            if hint_phases and now - self.t0 >= hint_phases[0][0] and hint_phases[0][1]():
+                self._hint_phase(*hint_phases.pop(0)[2:])
             if outage_at is not None and now - self.t0 >= outage_at:
                 outage_at = None
                 self.proxy.outage(cfg.outage_seconds)
@@ -66,11 +60,34 @@ class Monkey(threading.Thread):
                 kill_at.pop(0)
                 self._kill_submit()
 
+    def _hint_phases(self) -> list[tuple[float, Callable[[], bool], int, bool, float]]:
+        """The log router's phases: (earliest start in s after t0, whether the previous phase did its work yet,
+        duplicate, shuffle, drop rate): storm, loss, back to normal. The next phase starts after the previous one's
+        seconds and once that one acted on `hint_min_entries` entries (a loaded machine starts the jobs, and so
+        their entries, later: a fixed clock could storm or lose nothing)."""
+        cfg, router = self.config, self.stack.log_router
+        if router is None:
+            if cfg.hint_storm > 0 or cfg.hint_loss > 0:
+                self.errors.append("monkey: the stack has no log router: hints cannot be stormed or lost")
+            return []
+        storm, loss = cfg.hint_storm > 0, cfg.hint_loss > 0
+
+        def stormed() -> bool:
+            return not storm or router.duplicated >= 2 * cfg.hint_min_entries  # 3 copies: 2 beyond the first
+
+        phases: list[tuple[float, Callable[[], bool], int, bool, float]] = []
+        if storm:
+            phases.append((0.0, lambda: True, 3, True, 0.0))
+        if loss:
+            phases.append((cfg.hint_storm, stormed, 1, False, 1.0))
+        if storm or loss:
+            end = cfg.hint_storm + cfg.hint_loss
+            phases.append((end, lambda: router.dropped >= cfg.hint_min_entries if loss else stormed(), 1, False, 0.0))
+        return phases
+
     def _hint_phase(self, duplicate: int, shuffle: bool, drop_rate: float) -> None:
         router = self.stack.log_router
-        if router is None:
-            self.errors.append("monkey: the stack has no log router: hints cannot be stormed or lost")
-            return
+        assert router is not None
         router.delay = self.config.hint_delay
         router.duplicate, router.shuffle, router.drop_rate = duplicate, shuffle, drop_rate
 
