@@ -3,6 +3,7 @@
 | module       | what it holds                                                                                  |
 |--------------|------------------------------------------------------------------------------------------------|
 | `service.py` | `PollService`: the scheduler's tick (inline or fanned out), a shard worker's message, one tick |
+| `cadence.py` | more passes inside a tick's minute as `PSV_POLL_INTERVAL_SECONDS` / `PSV_POLL_CALLS_PER_MINUTE` allow |
 | `index.py`   | `ActiveIndex`: what a tick knows of each active run without reading it                          |
 | `observe.py` | `Observer`: list filters, list walks, finished-state reads, filter fallbacks (`UnsupportedFilters`) |
 | `record.py`  | whether and what to write for a run (`to_record`, `mutation`)                                    |
