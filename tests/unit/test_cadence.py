@@ -115,6 +115,35 @@ def test_a_late_delivery_runs_fewer_passes_never_later_ones(late: float, expecte
     assert summary["cadence"]["vertexCalls"] == {"list_page": len(expected)}
 
 
+def test_a_failing_extra_pass_or_lease_ends_the_loop_after_the_ticks_pass() -> None:
+    fake = FakeClock(1000.0)
+    calls: list[int] = []
+
+    def one_pass() -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("Firestore unavailable")
+        return {"activeRuns": 5, "projectedListCalls": 2, "changes": 1}
+
+    plan = cadence.Plan(scope="00~64", tick_time=1000.0, interval=15, budget=120)
+    summary = cadence.run(plan, one_pass, lambda *a: True, fake.clock())
+    assert len(calls) == 3 and summary["cadence"]["passes"] == 2 and summary["cadence"]["changes"] == 2
+
+    def unavailable(*args: Any) -> bool:
+        raise RuntimeError("Firestore unavailable")
+
+    calls.clear()
+    plan = cadence.Plan(scope="00~64", tick_time=1000.0, interval=15, budget=120)
+    summary = cadence.run(plan, one_pass, unavailable, FakeClock(1000.0).clock())
+    assert len(calls) == 1 and summary["cadence"]["lease"] is False
+
+    def first_fails() -> dict[str, Any]:
+        raise RuntimeError("the tick's own pass")
+
+    with pytest.raises(RuntimeError):  # the tick's own pass fails as before (poll logs it; a shard is redelivered)
+        cadence.run(plan, first_fails, lambda *a: True, FakeClock(1000.0).clock())
+
+
 # -- PollService ---------------------------------------------------------------------------------------------------
 
 

@@ -104,9 +104,17 @@ def run(
     passes, planned, lease = 0, 1, None
     projected = 0
     start = started
+    summary: dict[str, Any] = {}
     while True:
         began = clock.now()
-        summary = one_pass()
+        if passes == 0:
+            summary = one_pass()  # the tick's own pass: a failure is the invocation's, as without the cadence
+        else:
+            try:
+                summary = one_pass()
+            except Exception as exc:  # noqa: BLE001 - the tick's pass is done; the next tick polls again
+                log.error("poll cadence pass failed", error=f"{type(exc).__name__}: {str(exc)[:500]}")
+                break
         passes += 1
         took = clock.now() - began
         for key in ("changes", "adopted", "eventsPublished"):
@@ -125,7 +133,7 @@ def run(
         if at >= latest_start(plan.tick_time, took):
             break
         if lease is None:
-            lease = take_lease(plan.scope, uuid.uuid4().hex, plan.tick_time + MINUTE, clock.now())
+            lease = _lease(take_lease, plan, clock)
         if not lease:
             break
         clock.sleep(max(0.0, at - clock.now()))
@@ -144,6 +152,15 @@ def run(
     }
     log.info("poll cadence", shardRange=summary.get("shardRange"), **cadence)
     return {**summary, "cadence": cadence}
+
+
+def _lease(take_lease: Callable[[str, str, float, float], bool], plan: Plan, clock: Clock) -> bool:
+    """Take the scope's lease until the end of the tick's minute; a store that fails counts as not held."""
+    try:
+        return take_lease(plan.scope, uuid.uuid4().hex, plan.tick_time + MINUTE, clock.now())
+    except Exception as exc:  # noqa: BLE001 - without the lease the invocation is its first pass, as before
+        log.warning("poll cadence lease not taken", scope=plan.scope, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+        return False
 
 
 def _remaining(plan: Plan, done: int, per_minute: int, start: float, took: float) -> int:
