@@ -51,6 +51,23 @@ def _count(params: dict[str, Any], key: str, default: int, where: str) -> int:
     return int(value)
 
 
+def _format_and_oneof(
+    config: Any, where: str, format_field: str, formats: frozenset[str], oneof: str, choices: tuple[str, ...]
+) -> str:
+    """An input or output config's format is one Vertex AI accepts, and one field of its `oneof` is set: which
+    (`choices`: the fields a missing one is reported as)."""
+    fmt = getattr(config, format_field)
+    if fmt not in formats:
+        raise violation(
+            f"{where}.{format_field}",
+            f"Unsupported {where}.{format_field} {fmt!r}; supported: {', '.join(sorted(formats))}.",
+        )
+    kind = config.WhichOneof(oneof)
+    if kind is None:
+        raise required_error([f"{where}.{choice}" for choice in choices])
+    return str(kind)
+
+
 def _prepare_batch_job(message: Message, project: str, location: str) -> Prepared:
     root = "batch_prediction_job"
     job = message  # google.cloud.aiplatform.v1.BatchPredictionJob
@@ -71,15 +88,9 @@ def _prepare_batch_job(message: Message, project: str, location: str) -> Prepare
     require_all(job, root)  # display_name, input_config(.instances_format), output_config(.predictions_format), ...
     source = job.input_config  # type: ignore[attr-defined]
     where = f"{root}.input_config"
-    if source.instances_format not in _INSTANCES_FORMATS:
-        raise violation(
-            f"{where}.instances_format",
-            f"Unsupported {where}.instances_format {source.instances_format!r}; "
-            f"supported: {', '.join(sorted(_INSTANCES_FORMATS))}.",
-        )
-    kind = source.WhichOneof("source")
-    if kind is None:
-        raise required_error([f"{where}.gcs_source", f"{where}.bigquery_source"])
+    kind = _format_and_oneof(
+        source, where, "instances_format", _INSTANCES_FORMATS, "source", ("gcs_source", "bigquery_source")
+    )
     if kind == "gcs_source":
         bad = [uri for uri in source.gcs_source.uris if not uri.startswith("gs://")]
         if bad:
@@ -97,15 +108,8 @@ def _prepare_batch_job(message: Message, project: str, location: str) -> Prepare
             raise violation(f"{where}.instances_format", "A bigquery_source needs instances_format bigquery.")
     sink = job.output_config  # type: ignore[attr-defined]
     where = f"{root}.output_config"
-    if sink.predictions_format not in _PREDICTIONS_FORMATS:
-        raise violation(
-            f"{where}.predictions_format",
-            f"Unsupported {where}.predictions_format {sink.predictions_format!r}; "
-            f"supported: {', '.join(sorted(_PREDICTIONS_FORMATS))}.",
-        )
-    kind = sink.WhichOneof("destination")
-    if kind is None:
-        raise required_error([f"{where}.gcs_destination", f"{where}.bigquery_destination"])
+    destinations = ("gcs_destination", "bigquery_destination")
+    kind = _format_and_oneof(sink, where, "predictions_format", _PREDICTIONS_FORMATS, "destination", destinations)
     if kind == "gcs_destination":
         prefix = sink.gcs_destination.output_uri_prefix
         if not prefix.startswith("gs://"):

@@ -53,3 +53,11 @@ def as_object(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise invalid("attributes must be an object", "attributes")
     return raw
+
+
+def given(raw: Any, known: Collection[str]) -> list[tuple[str, Any, str]]:
+    """The attributes a request sets, each one the kind knows (else a 400 naming it): (name, value, JSON path),
+    in the request's order; an attribute given as null is left out (as if absent)."""
+    raw = as_object(raw)
+    check_known(raw, known)
+    return [(key, value, f"attributes.{key}") for key, value in raw.items() if value is not None]

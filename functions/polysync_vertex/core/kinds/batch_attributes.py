@@ -100,13 +100,8 @@ def check_resources(resources: dict[str, Any], a: dict[str, Any]) -> None:
 
 def parse(raw: Any, known: Collection[str] = ATTRIBUTES) -> dict[str, Any]:
     """A Batch Prediction Job's `attributes` as submit takes them (each checked; None values dropped)."""
-    raw = attrs.as_object(raw)
-    attrs.check_known(raw, known)
     out: dict[str, Any] = {}
-    for key, value in raw.items():
-        path = f"attributes.{key}"
-        if value is None:
-            continue
+    for key, value, path in attrs.given(raw, known):
         if key == "model":
             out[key] = attrs.matching(value, path, "model resource name", MODEL_RE)
         elif key == "inputConfig":

@@ -65,13 +65,8 @@ _PATTERNS = {
 def parse_attributes(raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
     """Validate Custom Job attributes. `accelerators`: the accelerator types Vertex AI knows (from the Vertex AI
     adapter); an unknown one is refused here, before anything is claimed or sent."""
-    raw = attrs.as_object(raw)
-    attrs.check_known(raw, ATTRIBUTES)
     out: dict[str, Any] = {}
-    for key, value in raw.items():
-        path = f"attributes.{key}"
-        if value is None:
-            continue
+    for key, value, path in attrs.given(raw, ATTRIBUTES):
         if key in ("replicaCount", "workerPoolCount"):
             out[key] = attrs.whole(value, path, 1, 10000)
         elif key == "acceleratorCount":

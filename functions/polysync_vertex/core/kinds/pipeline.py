@@ -126,15 +126,13 @@ class PipelineJobKind(JobKind):
     template_by_get = True
 
     def parse_attributes(self, raw: Any, accelerators: Collection[str] | None = None) -> dict[str, Any]:
-        raw = attrs.as_object(raw)
-        attrs.check_known(raw, self.attributes)
         patterns = {
             "gcsOutputDirectory": attrs.GCS_URI_RE,
             "serviceAccount": attrs.SERVICE_ACCOUNT_RE,
             "network": attrs.NETWORK_RE,
             "templateUri": TEMPLATE_URI_RE,
         }
-        return {k: attrs.matching(v, f"attributes.{k}", k, patterns[k]) for k, v in raw.items() if v is not None}
+        return {k: attrs.matching(v, path, k, patterns[k]) for k, v, path in attrs.given(raw, self.attributes)}
 
     def job_id(self, key: str) -> str | None:
         """`psv-<request key>` with '_' as '-': stable per requestId, valid under Vertex AI's id rule."""

@@ -211,15 +211,25 @@ class Observer:
         except UpstreamError as err:
             if not (with_state and err.code == "INVALID_ARGUMENT"):
                 raise
+        self._fall_back(
+            fallback_key,
+            kind,
+            parent,
+            "Vertex AI rejected the state filter; listing by label alone and dropping final jobs client-side",
+        )
+        return self.walk(kind, parent, list_filter(shard_range, kind, with_state=False), deadline, drop_final=True)
+
+    def _fall_back(self, fallback_key: str, kind: JobKind, parent: str, message: str) -> None:
+        """Vertex AI rejected a filter (INVALID_ARGUMENT): its fallback is taken until the back-off ends; the
+        rejection is counted and logged at WARNING with the count and when the filter is tried again."""
         retry_in = self.unsupported.reject(fallback_key)
         log.warning(
-            "Vertex AI rejected the state filter; listing by label alone and dropping final jobs client-side",
+            message,
             parent=parent,
             jobType=kind.job_type,
             rejections=self.unsupported.counts[fallback_key],
             retryInSeconds=retry_in,
         )
-        return self.walk(kind, parent, list_filter(shard_range, kind, with_state=False), deadline, drop_final=True)
 
     def _read_finished(
         self, kind: JobKind, parent: str, entries: list[dict[str, Any]], deadline: float
@@ -239,13 +249,11 @@ class Observer:
                     self.unsupported.accept(fallback_key)
                 except UpstreamError as err:
                     if err.code == "INVALID_ARGUMENT":
-                        retry_in = self.unsupported.reject(fallback_key)
-                        log.warning(
+                        self._fall_back(
+                            fallback_key,
+                            kind,
+                            parent,
                             "Vertex AI rejected the label OR filter; reading finished jobs one by one",
-                            parent=parent,
-                            jobType=kind.job_type,
-                            rejections=self.unsupported.counts[fallback_key],
-                            retryInSeconds=retry_in,
                         )
                         break
                     log.warning("listing finished jobs failed; read one by one", parent=parent, code=err.code)
