@@ -119,13 +119,13 @@ variable "poll_inline_max" {
 }
 
 variable "poll_interval_seconds" {
-  description = "Seconds between poll passes between the scheduler's one-minute ticks while the projected list calls stay within poll_calls_per_minute (PSV_POLL_INTERVAL_SECONDS, issue 24)."
+  description = "Seconds between poll passes inside the scheduler's one-minute tick while the projected list calls stay within poll_calls_per_minute (PSV_POLL_INTERVAL_SECONDS, issue 24). 0 or 60: one pass a minute (the cadence off; docs/deploy.md, Cost of the poll cadence)."
   type        = number
   default     = 15
 
   validation {
-    condition     = var.poll_interval_seconds >= 1 && var.poll_interval_seconds <= 60 && floor(var.poll_interval_seconds) == var.poll_interval_seconds
-    error_message = "poll_interval_seconds must be a whole number between 1 and 60."
+    condition     = var.poll_interval_seconds >= 0 && var.poll_interval_seconds <= 60 && floor(var.poll_interval_seconds) == var.poll_interval_seconds
+    error_message = "poll_interval_seconds must be a whole number between 0 and 60 (0 or 60: one pass a minute)."
   }
 }
 

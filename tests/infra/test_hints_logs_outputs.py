@@ -65,6 +65,8 @@ def test_the_hint_function_reads_the_hints_topic_with_its_own_identities() -> No
     defaults = {v: cfg.variables[v]["default"] for v in ("hint_gets_per_minute", "poll_interval_seconds")}
     assert defaults == {"hint_gets_per_minute": 120, "poll_interval_seconds": 15}
     assert cfg.variables["poll_calls_per_minute"]["default"] == 120
+    # 0 turns the cadence off (config.py: interval 0 or >= 60 is one pass a minute); docs/deploy.md tells users so.
+    assert "var.poll_interval_seconds >= 0" in json.dumps(cfg.variables["poll_interval_seconds"]["validation"])
     assert cfg.variables["hints_enabled"]["default"] is True
     assert "hints_topic" in cfg.outputs and "hint_sinks" in cfg.outputs
 
