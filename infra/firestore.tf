@@ -113,11 +113,23 @@ resource "google_firestore_field" "requests_expire_at" {
   depends_on = [google_firestore_field.runs_expire_at]
 }
 
-# --- Index exemptions for large map fields -------------------------------------
+# --- Index exemptions for fields no query reads ---------------------------------
 
-# Firestore indexes every field of a map automatically, so each write of a run's outbox (pending events) or of a
-# poll-index shard's runs map (one entry per active run) would also write an index entry per nested field. Nothing
-# queries inside them: an empty index_config exempts the field (and its subfields) from single-field indexing.
+# Firestore indexes every field automatically (each subfield of a map, each element of an array), so every write of
+# such a field also writes an index entry per value. A string is indexed by its first 1,500 bytes and every entry
+# counts against a document's limits of 40,000 index entries and 8 MiB of index entries
+# (https://cloud.google.com/firestore/quotas, "Indexes"). An empty index_config is a single-field index exemption
+# (https://cloud.google.com/firestore/docs/query-data/indexing#exemptions): the field, and a map's subfields, get no
+# automatic index (Google's provider definition, magic-modules mmv1/products/firestore/Field.yaml: "Configuring the
+# index configuration with an empty block disables all indexes on the field"; the arguments are checked against
+# provider 6.50's schema by tests/infra/test_provider_schema.py). One google_firestore_field per field: the expireAt
+# fields above carry their TTL policy and their exemption in one resource.
+#
+# Exempt here: what functions/polysync_vertex/adapters/firestore/stored.py lists in NOT_INDEXED: a run's outputs,
+# diagnostics and outbox stored as JSON text (stored.FREE_FORM), its warnings, error, failed tasks, outputs file,
+# Output names and pending full-job GET; a request's Output names and outputs file; and each poll-index shard's runs
+# map (one entry per active run). Queried, so kept indexed: runs.active, runs.shard, runs.recordedAt,
+# requests.phase, requests.watchUntil (the `where(` filters in adapters/firestore/); tests/infra checks both lists.
 resource "google_firestore_field" "runs_outbox" {
   project    = var.project_id
   database   = var.firestore_database
@@ -138,4 +150,147 @@ resource "google_firestore_field" "pollindex_runs" {
   index_config {}
 
   depends_on = [google_firestore_field.runs_outbox]
+}
+
+resource "google_firestore_field" "runs_outputs" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "outputs"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.pollindex_runs]
+}
+
+resource "google_firestore_field" "runs_output_info" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "outputInfo"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_outputs]
+}
+
+resource "google_firestore_field" "runs_completion_stats" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "completionStats"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_output_info]
+}
+
+resource "google_firestore_field" "runs_partial_failures" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "partialFailures"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_completion_stats]
+}
+
+resource "google_firestore_field" "runs_diagnostics" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "diagnostics"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_partial_failures]
+}
+
+resource "google_firestore_field" "runs_failed_tasks" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "failedTasks"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_diagnostics]
+}
+
+resource "google_firestore_field" "runs_warnings" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "warnings"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_failed_tasks]
+}
+
+resource "google_firestore_field" "runs_error" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "error"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_warnings]
+}
+
+resource "google_firestore_field" "runs_outputs_file" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "outputsFile"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_error]
+}
+
+resource "google_firestore_field" "runs_output_names" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "outputNames"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_outputs_file]
+}
+
+resource "google_firestore_field" "runs_full_job_due" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.runs_collection
+  field      = "fullJobDue"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_output_names]
+}
+
+resource "google_firestore_field" "requests_output_names" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.requests_collection
+  field      = "outputNames"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.runs_full_job_due]
+}
+
+resource "google_firestore_field" "requests_outputs_file" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = local.requests_collection
+  field      = "outputsFile"
+
+  index_config {}
+
+  depends_on = [google_firestore_field.requests_output_names]
 }

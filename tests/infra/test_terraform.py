@@ -1014,6 +1014,78 @@ def test_large_map_fields_are_exempt_from_indexing() -> None:
         assert "ttl_config" not in fields[key]
 
 
+@cache
+def stored_module() -> Any:
+    sys.path.insert(0, str(FUNCTIONS))
+    try:
+        return importlib.import_module("polysync_vertex.adapters.firestore.stored")
+    finally:
+        sys.path.remove(str(FUNCTIONS))
+
+
+def test_fields_stored_as_text_or_never_queried_are_exempt_from_indexing() -> None:
+    """Issue 30's open item: what the code stores as JSON text (stored.FREE_FORM) and the other fields it never
+    queries (stored.NOT_INDEXED) each have a google_firestore_field with an empty index_config, on the prefixed
+    collection and the configured database."""
+    stored = stored_module()
+    assert set(stored.FREE_FORM) <= set(stored.NOT_INDEXED["runs"]), "every JSON-text field is left unindexed"
+    fields = _fields()
+    for collection, names in stored.NOT_INDEXED.items():
+        for name in names:
+            key = (f"${{var.collection_prefix}}{collection}", name)
+            assert key in fields, f"no index exemption for {collection}.{name} (infra/firestore.tf)"
+            body = fields[key]
+            assert body.get("index_config") == [{}], f"{collection}.{name}: an empty index_config exempts it"
+            assert body["database"] == "${var.firestore_database}" and body["project"] == "${var.project_id}"
+
+
+def queried_fields() -> set[tuple[str, str]]:
+    """(collection, field) of every FieldFilter / order_by in adapters/firestore/, by the collection attribute of
+    StoreClient (`self.db.runs` -> "runs") the same method queries."""
+    package = FUNCTIONS / "polysync_vertex" / "adapters" / "firestore"
+    attributes: dict[str, str] = {}
+    for node in ast.walk(ast.parse((package / "client.py").read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Assign) and "collection(" in ast.unparse(node.value):
+            match = re.search(r"\{prefix\}(\w+)", ast.unparse(node.value))
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and match:
+                    attributes[target.attr] = match.group(1)
+    found: set[tuple[str, str]] = set()
+    for path in package.glob("*.py"):
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            used = {
+                attributes[n.attr]
+                for n in ast.walk(fn)
+                if isinstance(n, ast.Attribute) and ast.unparse(n.value) == "self.db" and n.attr in attributes
+            }
+            names = {
+                call.args[0].value
+                for call in ast.walk(fn)
+                if isinstance(call, ast.Call)
+                and ast.unparse(call.func).split(".")[-1] in ("FieldFilter", "order_by")
+                and call.args
+                and isinstance(call.args[0], ast.Constant)
+            }
+            if names:
+                assert len(used) == 1, f"{path.name}:{fn.name} queries {names} on collections {used}: which one?"
+                collection = used.pop()
+                found |= {(collection, n) for n in names}
+    return found
+
+
+def test_no_queried_field_is_exempt_from_indexing() -> None:
+    queried = queried_fields()
+    assert {("runs", "active"), ("runs", "shard"), ("runs", "recordedAt"), ("requests", "phase")} <= queried
+    exempt = {(c, n) for c, names in stored_module().NOT_INDEXED.items() for n in names}
+    assert not queried & exempt, "a field a query filters on must keep its index"
+    fields = _fields()
+    for collection, name in queried:
+        body = fields.get((f"${{var.collection_prefix}}{collection}", name))
+        assert body is None or body.get("index_config") != [{}], f"{collection}.{name} is queried: keep it indexed"
+
+
 def test_firestore_field_changes_are_applied_one_at_a_time() -> None:
     cfg = config()
     names = sorted(cfg.resources.get("google_firestore_field", {}))

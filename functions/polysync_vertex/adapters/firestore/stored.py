@@ -21,6 +21,14 @@ from ... import log
 from ...core import record_budget, storable
 
 FREE_FORM = ("outputs", "outputInfo", "completionStats", "partialFailures", "diagnostics", "outbox")
+# Fields no query filters or orders on, by collection (without PSV_COLLECTION_PREFIX): exempt from Firestore's
+# automatic single-field indexes in infra/firestore.tf (long text and maps or arrays would cost an index entry per
+# value on every write). The queried fields stay indexed: runs.active, shard, recordedAt (poll_state.py) and
+# requests.phase, watchUntil (claims.py). tests/infra/test_terraform.py holds the two in step.
+NOT_INDEXED = {
+    "runs": (*FREE_FORM, "failedTasks", "warnings", "error", "outputsFile", "outputNames", "fullJobDue"),
+    "requests": ("outputNames", "outputsFile"),
+}
 # Kept under Firestore's 1,048,576 bytes per document, with room for the update's own field transforms.
 RECORD_LIMIT = storable.MAX_DOCUMENT_BYTES - 16 * 1024
 
