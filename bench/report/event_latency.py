@@ -136,7 +136,8 @@ def section(result: Result | None) -> list[str]:
         "(`polysync_local.log_router.LogRouter`: the emulator's Vertex AI job-state entries infra/hints.tf's sink "
         "keeps, to a hints topic after 1-2 s) and a streaming-pull subscriber that hands each entry to the `hint` "
         "function's code (`HintService.handle([entry])`) in process, not through the local stack's server. After "
-        "the first tick (a full scan) the changes (admin setState: PENDING -> RUNNING for half, RUNNING -> "
+        "a first pass (a full scan) before the tick loop starts, the changes (admin setState: PENDING -> RUNNING "
+        "for half, RUNNING -> "
         "SUCCEEDED for the other) come at uniformly random moments over the spread, all types mixed. **Latency** = "
         "the first copy of the change's event on the status subscription (streaming pull) minus the change; "
         "nothing is scaled.",
@@ -178,9 +179,11 @@ def calls_section(result: CallsResult | None, today: dict[int, int] | None = Non
         "",
         "Method (`bench/measure/calls_per_minute.py`): one connector per N (own collections and location), all at "
         "once on one Vertex AI emulator with the realistic latency, each with its 60 s tick loop (inline, no shard "
-        "fan-out) and the `hint` code behind the one log-router stand-in. After every connector's first tick (a "
-        "full scan), a window of whole ticks opens; in it 1% of the active Custom Jobs a minute finish at uniformly "
-        "random moments. Counted by each connector's apps (tick and hint instances) by method, and in sum by the "
+        "fan-out) and the `hint` code behind the one log-router stand-in. Each connector's first pass (a full "
+        "scan) runs before the measurement. Measured: exactly the window's ticks of every connector (each with "
+        "all the passes its cadence runs in its minute), while 1% of the active Custom Jobs a minute finish at "
+        "uniformly random moments, and the hints those changes bring; divided by the window's minutes. "
+        "Counted by each connector's apps (tick and hint instances) by method, and in sum by the "
         "emulator's server-side counters.",
         "",
         calls_markdown(result),
