@@ -5,11 +5,13 @@ emulators instead; these only have to honour what the services rely on:
 - `FakeVertex` (VertexPort): jobs by resource name, labels, the connector's list filters (label and state
   equalities, ORs of them, `update_time>=` / `create_time>=`), pages, a client-chosen job id's ALREADY_EXISTS,
   cancel of a final job as FAILED_PRECONDITION; faults injected per method (`fail`), including a create that lands
-  and still reports a failure (`land_then_fail`).
+  and still reports a failure (`land_then_fail`). Lists leave out `jobDetail`, as Vertex AI's do ("Not available in
+  the list view", v1 `PipelineJob.job_detail`).
 - `FakeStore` (ClaimStore, RunRecords, PollStore): documents with versions, every conditional write checked against
   the version it was read at, so a concurrent writer (`before_write`) makes an optimistic write re-read and
   re-apply, exactly as Firestore's preconditions do.
 - `FakePublisher` (EventPublisher): what was published; `failing` makes publishes fail (nothing delivered).
+- `FakeLogs` (LogReader): the same entries for every read, the filters asked, reads counted.
 """
 
 from __future__ import annotations
@@ -144,7 +146,11 @@ class FakeVertex:
     ) -> tuple[list[dict[str, Any]], str]:
         self._call("list_page")
         prefix = f"{parent}/{kind.collection}/"
-        found = [copy.deepcopy(j) for n, j in sorted(self.jobs.items()) if n.startswith(prefix) and matches(j, filter)]
+        found = [
+            {k: copy.deepcopy(v) for k, v in j.items() if k != "jobDetail"}
+            for n, j in sorted(self.jobs.items())
+            if n.startswith(prefix) and matches(j, filter)
+        ]
         start = int(page_token or 0)
         end = start + page_size
         return found[start:end], (str(end) if end < len(found) else "")
@@ -367,6 +373,18 @@ class FakePublisher:
 
     def ce_ids(self) -> list[str]:
         return [m.ce_id for m in self.published]
+
+
+class FakeLogs:
+    def __init__(self, entries: list[dict[str, Any]] | None = None) -> None:
+        self.entries = entries or []
+        self.calls: Counter[str] = Counter()
+        self.filters: list[str] = []
+
+    def list_entries(self, projects: list[str], filter: str, deadline: float, **kw: Any) -> tuple[list[Any], str]:
+        self.calls["list_entries"] += 1
+        self.filters.append(filter)
+        return copy.deepcopy(self.entries), ""
 
 
 class FakeProbes:

@@ -210,3 +210,41 @@ def test_status_shows_diagnostics_and_logs_of_a_failed_run(app: Any, call: Any, 
     lines = body["logs"]["lines"]
     assert len(lines) == 3 and OOM_LINE in [x["text"] for x in lines]
     assert lines[-1]["source"] == "service" and lines[-1]["severity"] == "ERROR"  # Vertex AI's last word
+
+
+def test_failed_pipelines_gets_share_the_ticks_bound_and_the_rest_are_diagnosed_next_tick(
+    app: Any, vertex: Any, vertex_server: Any, status_subscription: str
+) -> None:
+    """Issue 23's open item: the GETs of failed Pipeline Jobs without outputs (for their failed tasks) count against
+    the tick's bound on reads (`outputs_reads_per_tick`). Three fail in one tick with a bound of 2: two GETs, all
+    three recorded and announced on time, the third named and its tail read on the next tick with one more GET and
+    no second event."""
+    from polysync_vertex.core import diagnostics
+
+    pipelines = pipeline_tests.pipeline_client(vertex_server.url)
+    template_with = pipeline_tests.template_job()
+    template_with["runtimeConfig"]["parameterValues"]["VERTEX_EMULATOR_FAIL_TASK"] = "evaluate"
+    template = pipeline_tests.create_pipeline(pipelines, template_with)
+    ids = [pipeline_tests.submit(app, pipeline_tests.body_for(template, f"diag-bound-{i}"))["runId"] for i in range(3)]
+    app.poll.tick()
+    for run_id in ids:
+        vertex.set_state(run_id, "PIPELINE_STATE_FAILED")
+    app.poll.outputs_reads_per_tick = 2
+    vertex.reset_calls()
+    first = app.poll.tick()
+    assert first["changes"] == 3 and vertex.calls()["GetPipelineJob"] == 2 and first["failedJobGets"] == 2
+    events = pull_events(status_subscription, expect=6, max_wait=10)  # 3 submitted, 3 Failed
+    failed = {e["attributes"]["ce-subject"]: e["data"] for e in events if e["data"]["status"] == "Failed"}
+    assert sorted(failed) == sorted(ids)  # every terminal event on time
+    waiting = [r for r in ids if diagnostics.detail_pending(record(app, r))]
+    assert len(waiting) == 1 and "failedTasks" not in failed[waiting[0]]["diagnostics"]
+    vertex.reset_calls()
+    second = app.poll.tick()
+    assert vertex.calls()["GetPipelineJob"] == 1 and second["failedJobGets"] == 1 and second["eventsPublished"] == 0
+    late = record(app, waiting[0])
+    assert late["failedTasks"][0]["name"] == "evaluate" and late["error"]["message"].startswith("evaluate: ")
+    assert late["diagnostics"]["failedTasks"][0]["name"] == "evaluate" and "logTail" in late["diagnostics"]
+    assert not late["active"]
+    vertex.reset_calls()
+    app.poll.tick()
+    assert vertex.calls()["GetPipelineJob"] == 0

@@ -163,16 +163,22 @@ def diagnose(
     entries: Sequence[Mapping[str, Any]] | None,
     *,
     queued_too_long: bool = False,
+    detailed: bool = True,
 ) -> dict[str, Any]:
     """The run's `diagnostics`. `entries`: the job's LogEntries (any order), or None when they could not be read
-    (then no `logTail`, a later read adds it with `with_tail`)."""
-    failed_tasks = kind.failed_tasks(dict(job))
+    (then no `logTail`, a later read adds it with `with_tail`). `detailed` False: `job` lacks what `failed_tasks`
+    reads and could not be read whole this tick (a kind with `failure_needs_detail`): no `failedTasks` and no
+    `logTail` (`detail_pending`; the poller diagnoses the run again on a later tick)."""
+    failed_tasks = kind.failed_tasks(dict(job)) if detailed else []
     out: dict[str, Any] = {
         "summary": summary(kind, name, job, failed_tasks),
         "failedTasks": failed_tasks,
         "logsUrl": logs_url(name.project, kind.logs_query(name, dict(job))),
         "hint": None,
     }
+    if not detailed:
+        del out["failedTasks"]
+        entries = None
     tail = tail_of(kind, job, entries)
     if tail is not None:
         out["logTail"] = tail
@@ -204,6 +210,7 @@ def with_tail(
 ) -> dict[str, Any]:
     """Diagnostics recorded without a tail, completed with the entries read later (the hint may now be found)."""
     out = dict(diagnostics)
+    out.setdefault("failedTasks", [])  # a run whose detail was never read (given up): none known
     tail = tail_of(kind, job, entries) or []
     out["logTail"] = tail
     out["hint"] = hint_text(job, list(out.get("failedTasks") or []), tail, queued_too_long=queued_too_long)
@@ -214,6 +221,13 @@ def tail_pending(run: Mapping[str, Any]) -> bool:
     """A Failed run whose diagnostics were recorded before its logs could be read (the poller reads them later)."""
     found = run.get("diagnostics")
     return isinstance(found, dict) and "logTail" not in found
+
+
+def detail_pending(run: Mapping[str, Any]) -> bool:
+    """A Failed run diagnosed without the job's detail (`diagnose(..., detailed=False)`: its GET was over the tick's
+    bound or failed): no `failedTasks` yet; its log tail is pending too (`tail_pending`)."""
+    found = run.get("diagnostics")
+    return isinstance(found, dict) and "failedTasks" not in found
 
 
 def attach(run: dict[str, Any], job: Mapping[str, Any], diagnosis: dict[str, Any] | None = None) -> None:
@@ -234,6 +248,8 @@ def name_failed_tasks(run: dict[str, Any], diagnosis: Mapping[str, Any]) -> None
     """Kinds with `failed_tasks_on_run` (Pipeline Jobs, issue 23): the run carries `failedTasks` [{name, state,
     error}] (from its diagnostics' failedTasks, read once) and its error message begins with the first failed task's
     name (so do `outputs._error`, which is that message)."""
+    if "failedTasks" not in diagnosis:
+        return  # not known yet (`detail_pending`): named when the run is diagnosed again
     found = [t for t in diagnosis.get("failedTasks") or [] if isinstance(t, Mapping)]
     run["failedTasks"] = [{"name": t.get("name"), "state": t.get("state"), "error": t.get("error")} for t in found]
     error = run.get("error")

@@ -2,7 +2,11 @@
 
 Per (job kind, location) and tick, the jobs seen failing are diagnosed together:
 - a kind whose list view lacks what its diagnostics need (Pipeline Jobs: `jobDetail` names the failed tasks and their
-  CustomJobs) gets one GET per failed job, unless the job observed already carries it;
+  CustomJobs) gets one GET per failed job, unless the job observed already carries it. These GETs count against the
+  tick's bound on reads and GETs (`allow`: services/poll/outputs.py `OutputsReads.take_detail`, 100 a tick, shared
+  with outputs reads). A run over it (or whose GET failed) is recorded on time, diagnosed without its failed tasks
+  and log tail (`diagnostics.detail_pending`); a later tick GETs it within the same bound and writes the whole
+  diagnosis (failed tasks, tail, the run's `failedTasks` and error message) without a new event;
 - one Cloud Logging `entries:list` for all of them (an OR of their filters, newest first, from the earliest
   creation on), if the per-minute read budget (PSV_LOG_READS_PER_MINUTE, a shard worker's share in proportion to its
   shard range) allows it and the kind's jobs write logs at all.
@@ -34,8 +38,15 @@ PAGE_SIZE = 1000
 TAIL_GIVE_UP_SECONDS = 3600
 
 
+Allow = Callable[[], bool]  # one GET within the tick's bound (False: over it)
+
+
 def _name(run: dict[str, Any], kind: JobKind) -> JobResourceName:
     return JobResourceName(run["project"], run["location"], run["jobId"], run.get("collection") or kind.collection)
+
+
+def _unbounded() -> bool:
+    return True
 
 
 class Diagnoser:
@@ -60,13 +71,24 @@ class Diagnoser:
         failing: list[tuple[dict[str, Any], dict[str, Any]]],
         shard_range: tuple[int, int] | None,
         deadline: float,
+        allow: Allow = _unbounded,
     ) -> dict[str, dict[str, Any]]:
-        """{runId: diagnostics} for runs (as recorded) whose job (as observed) ended Failed."""
+        """{runId: diagnostics} for runs (as recorded) whose job (as observed) ended Failed. A job whose detail
+        could not be read this tick (over `allow`, or its GET failed) is diagnosed without it (`detail_pending`)."""
         if not failing:
             return {}
-        jobs = [(run, self._detailed(kind, job, deadline)) for run, job in failing]
-        entries = self._read(kind, [(_name(r, kind), j, r.get("createTime")) for r, j in jobs], shard_range, deadline)
         out = {}
+        jobs = []
+        for run, job in failing:
+            full = self._detailed(kind, job["name"], job, deadline, allow)
+            if full is None:
+                out[run["runId"]] = diagnostics.diagnose(
+                    kind, _name(run, kind), job, None, queued_too_long=bool(run.get("queuedAlerted")), detailed=False
+                )
+            else:
+                jobs.append((run, full))
+        wanted = [(_name(r, kind), j, r.get("createTime")) for r, j in jobs]
+        entries = self._read(kind, wanted, shard_range, deadline) if wanted else []
         for run, job in jobs:
             name = _name(run, kind)
             mine = self._entries_of(kind, name, job, entries)
@@ -75,14 +97,21 @@ class Diagnoser:
             )
         return out
 
-    def _detailed(self, kind: JobKind, job: dict[str, Any], deadline: float) -> dict[str, Any]:
+    def _detailed(
+        self, kind: JobKind, name: str, job: dict[str, Any], deadline: float, allow: Allow
+    ) -> dict[str, Any] | None:
+        """`job` with what its diagnostics need: as given, or read whole (one GET within `allow`); None when that
+        GET must wait for a later tick (over the bound, or it failed)."""
         if not kind.failure_needs_detail or job.get("jobDetail"):
             return job
+        if not allow():
+            log.info("reading a failed job's detail deferred: over the tick's bound on reads", runId=name)
+            return None
         try:
-            return self.vertex.get(job["name"], min(deadline, time.monotonic() + GET_BUDGET_SECONDS))
+            return self.vertex.get(name, min(deadline, time.monotonic() + GET_BUDGET_SECONDS))
         except UpstreamError as err:
-            log.warning("reading a failed job's detail failed; diagnosed without it", runId=job["name"], code=err.code)
-            return job
+            log.warning("reading a failed job's detail failed; diagnosed again next tick", runId=name, code=err.code)
+            return None
 
     # -- tails recorded later ------------------------------------------------------------------------------
     def tails(
@@ -92,17 +121,30 @@ class Diagnoser:
         now: datetime,
         shard_range: tuple[int, int] | None,
         deadline: float,
+        allow: Allow = _unbounded,
     ) -> list[tuple[str, Callable[[dict[str, Any]], bool | None]]]:
-        """Writes (doc id, mutation) completing the diagnostics of `pending` runs (recorded without a log tail)."""
+        """Writes (doc id, mutation) completing the diagnostics of `pending` runs (recorded without a log tail;
+        those also without their detail are read whole first, within `allow`, and diagnosed again)."""
         if not pending:
             return []
-        views = [(run, kind.run_job_view(run)) for run in pending]
         expired = {r["runId"] for r in pending if _age(r, now) > TAIL_GIVE_UP_SECONDS}
-        wanted = [(_name(r, kind), j, r.get("createTime")) for r, j in views if r["runId"] not in expired]
+        views: list[tuple[dict[str, Any], dict[str, Any], bool]] = []  # (run, job, whether to diagnose it anew)
+        for run in pending:
+            if run["runId"] in expired or not (kind.failure_needs_detail and diagnostics.detail_pending(run)):
+                views.append((run, kind.run_job_view(run), False))
+                continue
+            full = self._detailed(kind, run["runId"], {}, deadline, allow)
+            if full is not None:
+                views.append((run, full, True))
+        wanted = [(_name(r, kind), j, r.get("createTime")) for r, j, _ in views if r["runId"] not in expired]
         entries = self._read(kind, wanted, shard_range, deadline) if wanted else None
         writes = []
-        for run, job in views:
-            mine = [] if run["runId"] in expired else self._entries_of(kind, _name(run, kind), job, entries)
+        for run, job, anew in views:
+            name = _name(run, kind)
+            mine = [] if run["runId"] in expired else self._entries_of(kind, name, job, entries)
+            if anew:
+                writes.append((runs.doc_id(run), _diagnosed(kind, name, job, mine)))
+                continue
             if mine is None:
                 continue
             if run["runId"] in expired:
@@ -152,6 +194,25 @@ class Diagnoser:
 def _age(run: dict[str, Any], now: datetime) -> float:
     ended = runs.parse_time(run.get("endTime") or run.get("updateTime") or run.get("recordedAt"))
     return (now - ended).total_seconds() if ended else 0.0
+
+
+def _diagnosed(
+    kind: JobKind, name: JobResourceName, job: dict[str, Any], entries: list[dict[str, Any]] | None
+) -> Callable[[dict[str, Any]], bool | None]:
+    """A run recorded without its detail gets its whole diagnosis (its tail too when `entries` were read), and with
+    it the run's `failedTasks` and error message (kinds with `failed_tasks_on_run`)."""
+
+    def mutate(r: dict[str, Any]) -> bool | None:
+        if not diagnostics.detail_pending(r):
+            return None  # another poller wrote it first
+        diagnosis = diagnostics.diagnose(kind, name, job, entries, queued_too_long=bool(r.get("queuedAlerted")))
+        r["diagnostics"] = diagnosis
+        if kind.failed_tasks_on_run:
+            diagnostics.name_failed_tasks(r, diagnosis)
+        r["active"] = runs.needs_poller(r)
+        return True
+
+    return mutate
 
 
 def _complete(job: dict[str, Any], entries: list[dict[str, Any]]) -> Callable[[dict[str, Any]], bool | None]:

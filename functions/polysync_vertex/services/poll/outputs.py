@@ -17,6 +17,9 @@ before the outbox publishes it.
 The same bound and the same one-more-tick rule hold for the GETs of finished jobs whose outputs the list view lacks
 (`full_job`: a Pipeline Job that declared outputs, which are on jobDetail's root task). A run waiting for its GET keeps
 the job as observed (`fullJobDue`, on its index entry) so the next tick GETs it even when no list shows it again.
+So do the diagnoser's GETs of failed jobs whose failed tasks the list view lacks (services/diagnose.py: a failed
+Pipeline Job without declared outputs): `OutputsReads.take` is the one count of a tick's reads and GETs; a failed
+run over it is recorded on time, diagnosed without its tasks, and diagnosed again on a later tick.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ WAIT = Decision(None)
 
 
 class OutputsReads:
-    """One tick's reads (construct one per tick: it counts them)."""
+    """One tick's reads and GETs beyond its lists, within one bound (construct one per tick: it counts them)."""
 
     def __init__(
         self, storage: ObjectReader | None, *, limit: int = MAX_READS_PER_TICK, budget: float = READ_BUDGET_SECONDS
@@ -56,7 +59,21 @@ class OutputsReads:
         self.storage = storage
         self.left = limit
         self.budget = budget
-        self.reads = 0
+        self.reads = 0  # outputs files read, finished jobs read whole for their outputs
+        self.detail_gets = 0  # failed jobs read whole for their diagnostics (`take_detail`)
+
+    def take(self) -> bool:
+        """One read or GET within this tick's bound; False when it is spent (the caller waits for the next tick)."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+    def take_detail(self) -> bool:
+        """`take` for the diagnoser's GET of a failed job (services/diagnose.py), counted apart."""
+        taken = self.take()
+        self.detail_gets += taken
+        return taken
 
     def decide_observed(
         self, run: dict[str, Any], observed: dict[str, Any] | None, deleted: bool, deadline: float
@@ -80,9 +97,8 @@ class OutputsReads:
             return Decision(outputs.not_read(params, status))
         if self.storage is None:
             return Decision(outputs.unreadable(params, uri, "this poller has no Cloud Storage reader"))
-        if self.left <= 0:
+        if not self.take():
             return WAIT
-        self.left -= 1
         self.reads += 1
         try:
             data = self.storage.read(uri, outputs.MAX_OBJECT_BYTES, min(deadline, time.monotonic() + self.budget))
@@ -106,10 +122,9 @@ class OutputsReads:
         """The finished job read whole (job, None), or no job and what to record instead: WAIT (over this tick's
         bound), a failed GET noted (retried next tick), or a second failure: the final state with outputs `_error`."""
         due = _observed_part(observed)
-        if self.left <= 0:
+        if not self.take():
             run["fullJobDue"] = due
             return None, WAIT
-        self.left -= 1
         self.reads += 1
         try:
             return get(), None

@@ -176,6 +176,7 @@ class PollService:
             "adopted": adopted,
             "eventsPublished": published,
             "outputsRead": reads.reads,
+            "failedJobGets": reads.detail_gets,
             "activeRuns": len(index.entries),
             "projectedListCalls": max(cadence.calls_per_pass(index.entries.values()).values(), default=0),
             "vertexCalls": _diff(self.vertex.calls, vertex_before),
@@ -244,7 +245,7 @@ class PollService:
         the tick and of hints (services/poll/hints.py). Returns each run as stored after, and whether it changed."""
         threshold = self.settings.queued_threshold_seconds
         # Runs ending Failed: diagnosed with the job as read above (a Pipeline Job's GET serves both).
-        diagnoses, tails = self._diagnose(kind, [(r, o) for r, o, _ in found], shard_range, now, deadline)
+        diagnoses, tails = self._diagnose(kind, [(r, o) for r, o, _ in found], shard_range, now, deadline, reads)
         writes: list[tuple[str, Any]] = list(tails)
         out: list[tuple[dict[str, Any], bool]] = []
         for run, observed, gone in found:
@@ -267,15 +268,17 @@ class PollService:
         shard_range: tuple[int, int] | None,
         now: datetime,
         deadline: float,
+        reads: OutputsReads,
     ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, Any]]]:
         """Diagnostics of the runs ending Failed now ({runId: diagnostics}) and the writes completing the log tails
-        of runs recorded earlier without one (services/diagnose.py)."""
+        (and the detail) of runs recorded earlier without them (services/diagnose.py). The GETs of failed jobs for
+        their detail count against the tick's bound on reads (`reads`)."""
         if self.diagnoser is None:
             return {}, []
         failing = [(run, observed) for run, observed in read if observed and record.ends_failed(run, observed)]
         pending = [run for run, observed in read if diagnostics.tail_pending(run) and not observed]
-        diagnoses = self.diagnoser.failures(kind, failing, shard_range, deadline)
-        return diagnoses, self.diagnoser.tails(kind, pending, now, shard_range, deadline)
+        diagnoses = self.diagnoser.failures(kind, failing, shard_range, deadline, reads.take_detail)
+        return diagnoses, self.diagnoser.tails(kind, pending, now, shard_range, deadline, reads.take_detail)
 
 
 def _diff(after: Any, before: dict[str, int]) -> dict[str, int]:
