@@ -15,6 +15,7 @@ connectors, by the emulator's server-side counters.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -92,7 +93,7 @@ def run(stack: Stack, actives: tuple[int, ...], minutes: int = 2, seed: int = 11
         prefix = new_prefix(f"calls{n}")
         create_topic(f"{prefix}status", subscription=False)
         env = stack.env(prefix, PSV_DEFAULT_LOCATION=location, PSV_ALLOWED_LOCATIONS=location, **DEPLOYED_ENV)
-        pool = AppPool(lambda env=env: bootstrap.build(Settings.from_env(env)))
+        pool = AppPool(functools.partial(bootstrap.build, Settings.from_env(env)))
         app = pool.take()
         t0 = time.monotonic()
         jobs = seed_jobs(stack.vertex_host, n, prefix.rstrip("-"), location=location)
