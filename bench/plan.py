@@ -16,6 +16,7 @@ class Plan:
     scale_cases: tuple[tuple[int, int, float, int], ...]  # (active runs, measured ticks, tick interval, inline max)
     event_changes: int  # event latency: changes per job type and hints setting (half up, half finishing)
     event_spread: float  # seconds the changes are spread over (at the deployed 60 s tick)
+    event_background: int  # further active Custom Jobs per phase (PENDING, never changing) in the measured location
     calls_actives: tuple[int, ...]  # calls per minute with hints on at these active runs
     calls_minutes: int  # measured whole ticks
 
@@ -35,6 +36,7 @@ FULL = Plan(
     scale_cases=((10000, 5, 60.0, 2001), (30000, 5, 60.0, 2001)),
     event_changes=36,
     event_spread=180.0,
+    event_background=1000 - 3 * 36,  # 1,000 active runs in the location: issue 24's goals are "up to 1,000"
     calls_actives=(100, 1000, 10000),
     calls_minutes=2,
 )
@@ -50,6 +52,7 @@ QUICK = Plan(
     scale_cases=((2000, 2, 15.0, 500),),
     event_changes=10,
     event_spread=60.0,
+    event_background=0,
     calls_actives=(100, 1000),
     calls_minutes=1,
 )

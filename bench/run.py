@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         events: event_latency.Result | None = None
         calls: calls_per_minute.CallsResult | None = None
         try:
-            events = event_latency.run(stack, plan.event_changes, plan.event_spread)
+            events = event_latency.run(stack, plan.event_changes, plan.event_spread, background=plan.event_background)
             calls = calls_per_minute.run(stack, plan.calls_actives, plan.calls_minutes)
         except Exception as exc:  # noqa: BLE001 - reported in the document, the other sections still run
             log(f"event latency / calls per minute failed: {exc!r}")

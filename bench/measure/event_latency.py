@@ -15,6 +15,12 @@ random order across types: PENDING -> RUNNING for the first half, RUNNING -> SUC
 first copy of the change's event (runId, vertexState) on the status subscription minus the change (the middle of the
 setState call), real wall time: nothing is scaled. An event that has not come `TICK_S + 45` s after the last change
 is missing.
+
+`background` further Custom Jobs per phase (PENDING, never changing; bench.plan's FULL: 1,000 minus the measured
+runs) are seeded the same way in the phase's location and connector before its first pass, so every pass walks
+1,000 active runs (10+ list pages at the injected latency): pass duration and the cadence's passes per minute are
+those at 1,000. They bring no hints: their entries are written before the log-router stand-in starts, and it routes
+only what is written after (`HintPipe`: `not_before`, `lookback`), as calls_per_minute does.
 """
 
 from __future__ import annotations
@@ -70,9 +76,12 @@ class Phase:
     location: str
     per_kind: int
     spread: float
+    background: int = 0  # further active Custom Jobs, never changing
+    active: int = 0  # active runs the first pass saw (activeRuns of its summary)
     cases: list[Case] = field(default_factory=list)
     tick_seconds: list[float] = field(default_factory=list)  # wall time of each tick's invocation
     passes: list[int] = field(default_factory=list)  # poll passes per tick, where the summary says
+    pass_seconds: list[float] = field(default_factory=list)  # each tick's last pass (its summary's `seconds`)
     hint_totals: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
 
@@ -100,8 +109,26 @@ def passes_of(summary: dict[str, Any]) -> int:
     return value if isinstance(value, int) else 1
 
 
+def active_of(summary: dict[str, Any]) -> int | None:
+    """Active runs a pass saw (`activeRuns` of its summary; a tick's is its last pass's), None if it does not say."""
+    value = summary.get("activeRuns")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def pass_seconds_of(summary: dict[str, Any]) -> float | None:
+    """One pass's wall time (`seconds` of its summary; a tick's is its last pass's), None if it does not say."""
+    value = summary.get("seconds")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def run_phase(
-    stack: Stack, hints: bool, per_kind: int, spread: float, seed: int = 7, lingering: list[TickLoop] | None = None
+    stack: Stack,
+    hints: bool,
+    per_kind: int,
+    spread: float,
+    seed: int = 7,
+    lingering: list[TickLoop] | None = None,
+    background: int = 0,
 ) -> Phase:
     """One phase; its tick loop is stopped at the end, its last tick left to finish (appended to `lingering`)."""
     from polysync_vertex import bootstrap
@@ -109,7 +136,7 @@ def run_phase(
 
     began = time.monotonic()
     location = LOCATIONS[hints]
-    phase = Phase(hints=hints, location=location, per_kind=per_kind, spread=spread)
+    phase = Phase(hints=hints, location=location, per_kind=per_kind, spread=spread, background=background)
     admin = stack.admin()
     admin.clear_faults()
     prefix = new_prefix(f"events-{'on' if hints else 'off'}")
@@ -127,11 +154,18 @@ def run_phase(
         )
         write_records(app, run_records(jobs))
         targets[kind] = [(job["name"], RUNNING[kind] if i < up else SUCCEEDED[kind]) for i, (_, job) in enumerate(jobs)]
+    if background:
+        t0 = time.monotonic()
+        idle = seed_jobs(stack.vertex_host, background, f"{prefix}bg", location=location)  # Custom Jobs, PENDING
+        write_records(app, run_records(idle), threads=6)
+        log(f"event latency hints={'on' if hints else 'off'}: {background} background runs seeded in "
+            f"{time.monotonic() - t0:.0f} s")  # fmt: skip
     pool.give(app)
     kind_of = {name: kind for kind, pairs in targets.items() for name, _ in pairs}
     inject_latency(admin)
     app = pool.take()
-    app.poll.poll(None)  # every scope's first pass is a full scan: done before the measurement
+    first = app.poll.poll(None)  # every scope's first pass is a full scan: done before the measurement
+    phase.active = active_of(first) or 0
     pool.give(app)
     listener = StatusListener(status_sub)
     pipe = HintPipe(stack.vertex_url, f"{prefix}hints", [pool]) if hints else None
@@ -167,18 +201,19 @@ def run_phase(
     finished = [t for t in loop.ticks if t.end]
     phase.tick_seconds = [t.end - t.start for t in finished]
     phase.passes = [passes_of(t.summary) for t in finished]
+    phase.pass_seconds = [x for x in (pass_seconds_of(t.summary) for t in finished) if x is not None]
     phase.wall_seconds = time.monotonic() - began
     log(f"event latency hints={'on' if hints else 'off'}: {len(changes)} changes in {phase.wall_seconds:.0f} s")
     return phase
 
 
-def run(stack: Stack, per_kind: int, spread: float, seed: int = 7) -> Result:
+def run(stack: Stack, per_kind: int, spread: float, seed: int = 7, background: int = 0) -> Result:
     began = time.monotonic()
     result = Result(load_start=_load())
     stack.admin().reset()  # connector-labelled jobs of earlier benchmarks would be adopted as orphans
     lingering: list[TickLoop] = []
     for hints in (False, True):
-        result.phases.append(run_phase(stack, hints, per_kind, spread, seed, lingering))
+        result.phases.append(run_phase(stack, hints, per_kind, spread, seed, lingering, background))
     for loop in lingering:  # their calls would land in the next benchmark's counts (the emulator's are global)
         loop.close(timeout=90)
     result.load_end = _load()

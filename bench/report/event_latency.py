@@ -3,10 +3,10 @@ bench.measure.calls_per_minute), and the goals of issue 24 they are held against
 
 from __future__ import annotations
 
-from ..common import percentile
+from ..common import KINDS, median, percentile
 from ..measure.calls_per_minute import CallsCase, CallsResult, cross_check
 from ..measure.deployed import TICK_S
-from ..measure.event_latency import Case, Result
+from ..measure.event_latency import Case, Phase, Result
 
 # (p50, p99) goals in seconds, issue 24: Custom and Pipeline Jobs within seconds, Batch Prediction Jobs (no hints)
 GOALS = {"custom": (3.0, 10.0), "pipeline": (3.0, 10.0), "batch": (10.0, 30.0)}
@@ -27,6 +27,29 @@ def line(case: Case) -> str:
         f"event-latency kind={case.kind} hints={'on' if case.hints else 'off'} tick_s={TICK_S:g} "
         f"p50_s={p50:.1f} p99_s={p99:.1f} n={len(case.latencies)}"
     )
+
+
+def setup_line(phase: Phase) -> str:
+    """`event-latency-setup hints=<on|off> location=<l> tick_s=60 active=<N> measured=<m> background=<b>
+    passes_per_tick=<p[,q]> pass_p50_s=<x>`, printed before a phase's `event-latency` lines: the active runs its
+    first pass saw in the location (measured + background when nothing else is there), the cadence's passes per
+    tick and the median pass wall time (each tick's last pass) while it was measured."""
+    passes = ",".join(str(p) for p in sorted(set(phase.passes))) or "-"
+    took = f"{median(phase.pass_seconds):.1f}" if phase.pass_seconds else "nan"
+    return (
+        f"event-latency-setup hints={'on' if phase.hints else 'off'} location={phase.location} tick_s={TICK_S:g} "
+        f"active={phase.active} measured={phase.per_kind * len(KINDS)} background={phase.background} "
+        f"passes_per_tick={passes} pass_p50_s={took}"
+    )
+
+
+def lines(result: Result) -> list[str]:
+    """Per phase its setup line, then its cases' `event-latency` lines."""
+    out: list[str] = []
+    for p in result.phases:
+        out.append(setup_line(p))
+        out += [line(c) for c in p.cases]
+    return out
 
 
 def calls_line(case: CallsCase) -> str:
@@ -66,12 +89,13 @@ def phases_text(result: Result) -> str:
     out = []
     for p in result.phases:
         walls = sorted(p.tick_seconds)
-        median = walls[len(walls) // 2] if walls else 0.0
+        wall = walls[len(walls) // 2] if walls else 0.0
         hints = ", hints: " + ", ".join(f"{k} {v}" for k, v in sorted(p.hint_totals.items())) if p.hints else ""
         out.append(
-            f"- hints {'on' if p.hints else 'off'} ({p.location}): {p.per_kind} changes per type over "
-            f"{p.spread:g} s; {len(walls)} ticks ended, invocation wall time median {median:.1f} s, poll passes "
-            f"per tick {sorted(set(p.passes)) or '-'}{hints}; phase took {p.wall_seconds / 60:.1f} min"
+            f"- hints {'on' if p.hints else 'off'} ({p.location}, {p.active} active runs of which "
+            f"{p.background} background): {p.per_kind} changes per type over {p.spread:g} s; {len(walls)} ticks "
+            f"ended, invocation wall time median {wall:.1f} s, poll passes per tick {sorted(set(p.passes)) or '-'}"
+            f"{hints}; phase took {p.wall_seconds / 60:.1f} min"
         )
     return "\n".join(out)
 
@@ -148,7 +172,7 @@ def section(result: Result | None) -> list[str]:
         phases_text(result),
         "",
         "```",
-        *[line(c) for c in result.cases],
+        *lines(result),
         "```",
         "",
         *verdicts(result),

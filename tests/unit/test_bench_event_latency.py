@@ -1,5 +1,6 @@
 """The pure parts of the event-latency benchmark (bench/measure/event_latency.py, calls_per_minute.py,
-bench/report/event_latency.py): percentiles, latency per change, the printed lines issue 24 names, goal verdicts."""
+bench/report/event_latency.py, bench/event_latency.py's options): percentiles, latency per change, the printed
+lines issue 24 names, goal verdicts, the background runs that make a phase's location hold 1,000 active runs."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import re
 
 import pytest
 
-from bench.common import percentile
+from bench.common import KINDS, percentile
+from bench.event_latency import options
 from bench.measure.calls_per_minute import CallsCase, split
 from bench.measure.deployed import rfc3339
-from bench.measure.event_latency import Case, latencies, passes_of, schedule
-from bench.report.event_latency import calls_line, goal_met, line
+from bench.measure.event_latency import Case, Phase, Result, active_of, latencies, pass_seconds_of, passes_of, schedule
+from bench.plan import FULL, QUICK
+from bench.report.event_latency import calls_line, goal_met, line, lines, setup_line
 
 LINE = re.compile(
     r"event-latency kind=(custom|pipeline|batch) hints=(on|off) tick_s=60 p50_s=(\d+\.\d) p99_s=(\d+\.\d) n=(\d+)"
@@ -84,3 +87,46 @@ def test_tick_time_and_passes() -> None:
     assert passes_of({"runsSeen": 10, "cadence": {"passes": 4, "passesPlanned": 4}}) == 4
     assert passes_of({"runsSeen": 10}) == 1  # one pass: no cadence in the summary
     assert passes_of({"error": "boom"}) == 1
+
+
+def test_the_full_plan_measures_at_1000_active_runs_and_the_quick_one_adds_none() -> None:
+    assert FULL.event_background + len(KINDS) * FULL.event_changes == 1000
+    assert QUICK.event_background == 0
+
+
+def test_background_comes_from_the_plan_unless_given() -> None:
+    assert options([]).background == FULL.event_background
+    assert options(["--quick"]).background == 0
+    assert options(["--quick", "--background", "500"]).background == 500
+    assert options(["--background", "0"]).background == 0
+    args = options(["--no-calls", "--background", "892"])
+    assert (args.plan, args.background, args.no_calls) == (FULL, 892, True)
+    with pytest.raises(SystemExit):
+        options(["--background", "-1"])
+
+
+def test_active_runs_and_pass_time_come_from_the_summary() -> None:
+    tick = {"activeRuns": 1000, "seconds": 5.25, "cadence": {"passes": 4, "seconds": 51.0}}
+    assert active_of(tick) == 1000
+    assert pass_seconds_of(tick) == 5.25  # the last pass's, not the invocation's (cadence.seconds)
+    assert active_of({"error": "boom"}) is None and pass_seconds_of({"error": "boom"}) is None
+    assert active_of({"activeRuns": True}) is None and pass_seconds_of({"seconds": "5"}) is None
+
+
+def test_each_phase_prints_its_active_runs_before_its_lines() -> None:
+    off = Phase(hints=False, location="us-central1", per_kind=36, spread=180.0, background=892, active=1000)
+    off.passes, off.pass_seconds = [4, 4, 3], [6.0, 5.0, 9.0]
+    off.cases = [Case(kind, False, [7.0]) for kind in KINDS]
+    on = Phase(hints=True, location="europe-west4", per_kind=36, spread=180.0, background=892, active=1000)
+    on.cases = [Case(kind, True, [2.0]) for kind in KINDS]
+    assert setup_line(off) == (
+        "event-latency-setup hints=off location=us-central1 tick_s=60 active=1000 measured=108 background=892 "
+        "passes_per_tick=3,4 pass_p50_s=6.0"
+    )
+    assert setup_line(on).endswith("active=1000 measured=108 background=892 passes_per_tick=- pass_p50_s=nan")
+    printed = lines(Result(phases=[off, on]))
+    assert [t.split()[0] for t in printed] == ["event-latency-setup"] + ["event-latency"] * 3 + (
+        ["event-latency-setup"] + ["event-latency"] * 3
+    )
+    assert all(LINE.fullmatch(t) for t in printed if t.startswith("event-latency "))
+    assert "hints=on" in printed[4] and printed[5] == line(on.cases[0])
