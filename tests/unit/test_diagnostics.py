@@ -79,6 +79,14 @@ def test_a_bucket_without_a_denial_is_no_pipeline_root_hint() -> None:
     assert hints.match(["wrote model to gs://bucket/model"]) is None
 
 
+def test_a_bucket_and_a_denial_in_different_lines_are_no_pipeline_root_hint() -> None:
+    lines = ["wrote model to gs://bucket/model", "HTTPError: 403 Forbidden for url https://huggingface.co/api/models/x"]
+    assert hints.match(lines) is None
+    assert hints.match([" ".join(lines)]) is not None, "the same words in one line still are"
+    found = hints.match(["step 1", CASES["pipeline-root-not-writable"], "step 2"])
+    assert found is not None and found.name == "pipeline-root-not-writable"
+
+
 # -- log lines and the tail ---------------------------------------------------------------------------------
 def test_line_of_entries() -> None:
     assert diagnostics.line_of(entry("hello", t=5)) == {

@@ -31,6 +31,9 @@ class Hint:
     name: str
     patterns: tuple[re.Pattern[str], ...]  # all must be found in the text
     fix: str
+    # All patterns in one text (the job's error, one task's error or one log line), not spread over several: a bucket
+    # named in one line and an unrelated 403 in another are no pipeline-root problem.
+    one_text: bool = False
 
 
 def _p(text: str) -> re.Pattern[str]:
@@ -83,6 +86,7 @@ HINTS: tuple[Hint, ...] = (
         "The pipeline root (runtimeConfig.gcsOutputDirectory) is not writable by the pipeline's service account: "
         "grant it roles/storage.objectAdmin on that bucket (gcloud storage buckets add-iam-policy-binding "
         "gs://BUCKET --member=serviceAccount:SA --role=roles/storage.objectAdmin), or choose a bucket it may write.",
+        one_text=True,
     ),
     Hint(
         "quota",
@@ -106,11 +110,16 @@ HINTS: tuple[Hint, ...] = (
 
 
 def match(texts: Iterable[str]) -> Hint | None:
-    """The first entry of HINTS whose patterns are all found in `texts` (taken together)."""
-    text = "\n".join(t for t in texts if t)
+    """The first entry of HINTS whose patterns are all found in `texts` (taken together, or in one of them where the
+    entry says `one_text`)."""
+    items = [t for t in texts if t]
+    text = "\n".join(items)
     if not text:
         return None
     for hint in HINTS:
-        if all(p.search(text) for p in hint.patterns):
+        if hint.one_text:
+            if any(all(p.search(t) for p in hint.patterns) for t in items):
+                return hint
+        elif all(p.search(text) for p in hint.patterns):
             return hint
     return None
