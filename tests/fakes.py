@@ -380,11 +380,14 @@ class FakeLogs:
         self.entries = entries or []
         self.calls: Counter[str] = Counter()
         self.filters: list[str] = []
+        self.page_tokens: list[str] = []  # the page_token of each call
+        self.next_token = ""  # what each call answers as its next page token
 
     def list_entries(self, projects: list[str], filter: str, deadline: float, **kw: Any) -> tuple[list[Any], str]:
         self.calls["list_entries"] += 1
         self.filters.append(filter)
-        return copy.deepcopy(self.entries), ""
+        self.page_tokens.append(str(kw.get("page_token") or ""))
+        return copy.deepcopy(self.entries), self.next_token
 
 
 class FakeProbes:

@@ -86,3 +86,55 @@ def test_unsigned_is_401_and_reads_no_logs(app: Any, call: Any, vertex: Any) -> 
     response = call("status", query=urlencode({"runId": run_id, "logs": 5}), secret=None)
     assert response.status_code == 401
     assert vertex.calls().get("ListLogEntries", 0) == 0
+
+
+def test_a_running_pipelines_logs_show_its_running_tasks_lines_and_page_while_a_task_starts(
+    app: Any, call: Any, vertex: Any, vertex_server: Any
+) -> None:
+    """A running pipeline's `logs=N` reads every task's CustomJob (one GetPipelineJob: the tasks are only in its
+    jobDetail), and a page token stays good when a task starts between two pages (the later page keeps the first
+    page's jobs: Cloud Logging's token is valid only with the same filter, and the emulator refuses it otherwise)."""
+    import copy
+    import json
+
+    from tests.integration import test_pipeline_jobs as pipeline_tests
+
+    spec = copy.deepcopy(pipeline_tests.SPEC)
+    spec["root"]["dag"]["tasks"]["evaluate"]["dependentTasks"] = ["train"]  # waits while train runs
+    template_job = pipeline_tests.template_job(pipelineSpec=spec)
+    scripted = ["loading shards", "epoch 1 loss 0.52", "epoch 2 loss 0.31"]
+    template_job["runtimeConfig"]["parameterValues"]["VERTEX_EMULATOR_LOGS"] = json.dumps(scripted)
+    template = pipeline_tests.create_pipeline(pipeline_tests.pipeline_client(vertex_server.url), template_job)
+    run_id = pipeline_tests.submit(app, pipeline_tests.body_for(template, "logs-pipeline"))["runId"]
+    vertex.set_state(run_id, "PIPELINE_STATE_RUNNING")
+    vertex.reset_calls()
+
+    everything = status(call, runId=run_id, logs=200).get_json()
+    assert everything["status"] == "Running" and "diagnostics" not in everything  # the record names no task
+    lines = everything["logs"]["lines"]
+    assert [x["text"] for x in lines if x["source"] == "train/workerpool0-0"] == scripted  # the running task's
+    assert {x["source"] for x in lines} == {"pipeline", "train/service", "train/workerpool0-0"}
+    assert vertex.calls()["GetPipelineJob"] == 1 and vertex.calls()["ListLogEntries"] == 1
+
+    first = status(call, runId=run_id, logs=2).get_json()["logs"]
+    assert first["lines"] == lines[-2:] and first["nextPageToken"]
+    vertex.set_state(run_id, "PIPELINE_STATE_SUCCEEDED")  # evaluate starts (and ends): its CustomJob appears
+    vertex.reset_calls()
+    second = status(call, runId=run_id, logs=2, pageToken=first["nextPageToken"])
+    assert second.status_code == 200, second.get_json()
+    page = second.get_json()["logs"]
+    assert page["lines"] and page["nextPageToken"]
+    assert not any(x["source"].startswith("evaluate/") for x in page["lines"])  # the first page's jobs only
+    assert vertex.calls()["GetPipelineJob"] == 1 and vertex.calls()["ListLogEntries"] == 1
+
+    now = status(call, runId=run_id, logs=200).get_json()["logs"]["lines"]  # a new first page: the new task too
+    assert {"evaluate/service", "train/workerpool0-0"} <= {x["source"] for x in now}
+
+
+def test_custom_job_logs_cost_no_vertex_ai_call(app: Any, call: Any, vertex: Any) -> None:
+    run_id = submit_run(app, "logs-cost")
+    vertex.set_state(run_id, "JOB_STATE_RUNNING")
+    vertex.reset_calls()
+    token = status(call, runId=run_id, logs=1).get_json()["logs"]["nextPageToken"]
+    assert status(call, runId=run_id, logs=1, pageToken=token).status_code == 200
+    assert {k: v for k, v in vertex.calls().items() if v} == {"ListLogEntries": 2}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,14 +53,22 @@ class RunService:
     def _logs(
         self, kind: kinds.JobKind, name: JobResourceName, run: dict[str, Any], count: int, page_token: str | None
     ) -> dict[str, Any]:
-        """{"lines": [...] in time order, "nextPageToken"}: one entries:list call (none for kinds without logs)."""
+        """{"lines": [...] in time order, "nextPageToken"}: one entries:list call (none for kinds without logs), and
+        for kinds whose logs need the job (`logs_need_job`) one GET of it first."""
+        deadline = time.monotonic() + min(LOGS_BUDGET_SECONDS, self.settings.request_budget_seconds)
         job = kind.run_job_view(run)
-        filter_ = diagnostics.combined_filter([kind.log_filter(name, job, all_tasks=True)], since=run.get("createTime"))
-        upstream = logpage.decode_token(page_token, filter_)
+        if kind.logs_need_job and kind.reads_logs and self.logs is not None:
+            job = self._job_for_logs(name, job, deadline)
+        since = run.get("createTime")
+
+        def filter_of(job_ids: Sequence[str]) -> str:
+            return diagnostics.combined_filter([kind.run_log_filter(name, job_ids)], since=since)
+
+        upstream, others = logpage.decode_token(page_token, filter_of, kind.log_jobs(job))
+        filter_ = filter_of(others)
         own = kind.failure_lines(job)
         if not kind.reads_logs or self.logs is None:
             return {"lines": own[-count:], "nextPageToken": ""}
-        deadline = time.monotonic() + min(LOGS_BUDGET_SECONDS, self.settings.request_budget_seconds)
         try:
             entries, token = self.logs.list_entries(
                 [name.project], filter_, deadline, page_size=count, page_token=upstream
@@ -68,7 +77,19 @@ class RunService:
             raise logging_error(err, project=name.project, field="pageToken" if upstream else "logs") from None
         sources = kind.log_sources(job)
         lines = sorted((diagnostics.line_of(e, sources) for e in entries), key=lambda line: line["time"])
-        return {"lines": lines, "nextPageToken": logpage.encode_token(token, filter_) if token else ""}
+        return {"lines": lines, "nextPageToken": logpage.encode_token(token, filter_, others) if token else ""}
+
+    def _job_for_logs(self, name: JobResourceName, recorded: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """The job as Vertex AI has it now; when that GET fails, the run record's view (a warning, never a 500)."""
+        try:
+            return self.vertex.get(name.resource_name, deadline)
+        except UpstreamError as err:
+            log.warning(
+                "status logs: reading the job failed; showing the lines of the jobs its record names",
+                runId=name.resource_name,
+                code=err.code,
+            )
+            return recorded
 
     def cancel(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         kind, name = kinds.parse_run_name(body.get("runId"), "runId")

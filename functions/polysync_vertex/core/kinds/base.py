@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
@@ -147,6 +147,9 @@ class JobKind(ABC):
     # A Failed run carries `failedTasks` [{name, state, error}] at top level (in `output_fields`) and its error
     # message begins with the first failed task's name (core/diagnostics.py `name_failed_tasks`).
     failed_tasks_on_run: ClassVar[bool] = False
+    # `status?logs=N` reads the job itself (one GET) for `log_jobs`: the run record does not name every job whose
+    # entries are the run's (a running Pipeline Job's tasks are only in its jobDetail). False: no Vertex AI call.
+    logs_need_job: ClassVar[bool] = False
 
     def log_filter(self, name: JobResourceName, job: dict[str, Any], *, all_tasks: bool = False) -> str:
         """The Cloud Logging filter of the job's entries. Vertex AI training writes them on resource `ml_job`
@@ -154,6 +157,15 @@ class JobKind(ABC):
         "workerpool0-0" (gcloud ai custom-jobs stream-logs filters the same way:
         googlecloudsdk/command_lib/ai/log_util.py, `_LogFilters`)."""
         return ml_job_filter([name.job_id])
+
+    def log_jobs(self, job: dict[str, Any]) -> list[str]:
+        """Ids of the other jobs whose entries are the run's (a pipeline's tasks' CustomJobs), oldest first: what
+        `run_log_filter` may name."""
+        return []
+
+    def run_log_filter(self, name: JobResourceName, job_ids: Sequence[str]) -> str:
+        """`status?logs=N`'s filter: the job's own entries and those of `job_ids` (some of `log_jobs`)."""
+        return self.log_filter(name, {}, all_tasks=True)
 
     def run_job_view(self, run: dict[str, Any]) -> dict[str, Any]:
         """A recorded run as the job its diagnostics read (state, error, times, the kind's output fields): what a

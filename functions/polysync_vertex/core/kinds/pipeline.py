@@ -11,7 +11,7 @@ answers ALREADY_EXISTS and the existing job is used.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -212,7 +212,17 @@ class PipelineJobKind(JobKind):
         return pipeline_tasks.log_filter(name.job_id, job, all_tasks=all_tasks)
 
     failure_needs_detail = True  # jobDetail.taskDetails: "Not available in the list view"
+    # Every task's CustomJob, running or ended, is only in GetPipelineJob's jobDetail.taskDetails (v1
+    # PipelineTaskDetail.executor_detail: PipelineTaskExecutorDetail.ContainerDetail.main_job / CustomJobDetail.job,
+    # "The name of the CustomJob for the main container execution"; google/cloud/aiplatform_v1/types/pipeline_job.py).
+    logs_need_job = True
     failed_tasks_on_run = True  # issue 23: failedTasks on the run, in status and the terminal event
+
+    def log_jobs(self, job: dict[str, Any]) -> list[str]:
+        return pipeline_tasks.job_ids(job, all_tasks=True)
+
+    def run_log_filter(self, name: JobResourceName, job_ids: Sequence[str]) -> str:
+        return pipeline_tasks.filter_of(name.job_id, job_ids)
 
     def run_job_view(self, run: dict[str, Any]) -> dict[str, Any]:
         return {**super().run_job_view(run), **pipeline_tasks.job_of_run(run)}

@@ -10,6 +10,7 @@ name; google.cloud.aiplatform_v1.types.pipeline_job). A task's CustomJob writes 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..shape import as_dict
@@ -90,9 +91,13 @@ def sources(job: dict[str, Any]) -> dict[str, str]:
 
 def log_filter(pipeline_job_id: str, job: dict[str, Any], *, all_tasks: bool) -> str:
     """The pipeline's events, or its (failed) tasks' CustomJobs."""
+    return filter_of(pipeline_job_id, job_ids(job, all_tasks=all_tasks))
+
+
+def filter_of(pipeline_job_id: str, ids: Sequence[str]) -> str:
+    """The pipeline's events, or the CustomJobs `ids` (its tasks')."""
     events = "(" + EVENTS_FILTER.format(id=pipeline_job_id) + ")"
-    ids = job_ids(job, all_tasks=all_tasks)
-    return f"{events} OR ({ml_job_filter(ids)})" if ids else events
+    return f"{events} OR ({ml_job_filter(list(ids))})" if ids else events
 
 
 def job_of_run(run: dict[str, Any]) -> dict[str, Any]:
