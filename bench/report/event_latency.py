@@ -151,7 +151,11 @@ def section(result: Result | None) -> list[str]:
         "",
         "Method (`bench/measure/event_latency.py`): two phases, hints off then hints on, each its own connector "
         "(collections, status topic) in its own location of one Vertex AI emulator. Per phase and job type, jobs "
-        "are seeded directly (half PENDING, half RUNNING), the scale benchmark's realistic latency is injected on "
+        "are seeded directly (half PENDING, half RUNNING), and "
+        f"{result.phases[0].background} further Custom Jobs (`--background`, PENDING, never changing) in the same "
+        f"location and connector (active runs the first pass saw: {', '.join(str(p.active) for p in result.phases)}; "
+        "the log-router stand-in routes only entries written after it starts, so they bring no hints), the scale "
+        "benchmark's realistic latency is injected on "
         "every Vertex AI call (list 400 ms, get 150 ms, create 1 s, cancel 300 ms), and the deployed parts run in "
         "the benchmark process (`bench/measure/deployed.py`): a thread calls `poll`'s code `PollService.tick(<RFC3339 "
         "tick time>)` every 60 s of real wall time (each tick on an idle app instance, so a long tick never delays "
