@@ -135,14 +135,20 @@ def test_a_foreign_job_costs_no_vertex_call(app: Any, vertex: Any) -> None:
     assert sum(vertex.calls().values()) == 0
 
 
+def running_entries(app: Any, vertex: Any, vertex_server: Any, prefix: str, n: int) -> list[Any]:
+    """Submit n runs, move each job to RUNNING, and return the newest entry the hints sink keeps for each."""
+    entries: list[Any] = []
+    for i in range(n):
+        run_id = submit_run(app, f"{prefix}-{i}")
+        vertex.set_state(run_id, "JOB_STATE_RUNNING")
+        entries += sink_entries(vertex_server.url, job_id(run_id))[-1:]
+    return entries
+
+
 def test_hints_above_the_get_budget_are_ignored_until_the_tick(
     app: Any, vertex: Any, vertex_server: Any, status_subscription: str
 ) -> None:
-    run_ids = [submit_run(app, f"hint-budget-{i}") for i in range(3)]
-    entries = []
-    for run_id in run_ids:
-        vertex.set_state(run_id, "JOB_STATE_RUNNING")
-        entries += sink_entries(vertex_server.url, job_id(run_id))[-1:]
+    entries = running_entries(app, vertex, vertex_server, "hint-budget", 3)
     hints = HintService(app.settings, app.poll, MinuteBudget(2, clock=lambda: 0.0))
     vertex.reset_calls()
     summary = hints.handle(entries)
@@ -156,11 +162,7 @@ def test_a_batch_that_drops_hints_over_budget_is_logged_at_warning(
     app: Any, vertex: Any, vertex_server: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """infra/monitoring.tf counts `hint batch` lines at WARNING as batches that dropped hints (the alert)."""
-    run_ids = [submit_run(app, f"hint-warn-{i}") for i in range(2)]
-    entries = []
-    for run_id in run_ids:
-        vertex.set_state(run_id, "JOB_STATE_RUNNING")
-        entries += sink_entries(vertex_server.url, job_id(run_id))[-1:]
+    entries = running_entries(app, vertex, vertex_server, "hint-warn", 2)
     hints = HintService(app.settings, app.poll, MinuteBudget(1, clock=lambda: 0.0))
     capsys.readouterr()
     assert hints.handle(entries[:1])["overBudget"] == 0

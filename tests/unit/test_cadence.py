@@ -147,16 +147,6 @@ def test_a_failing_extra_pass_or_lease_ends_the_loop_after_the_ticks_pass() -> N
 # -- PollService ---------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def vertex() -> FakeVertex:
-    return FakeVertex()
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    return FakeStore()
-
-
 def submitted(vertex: FakeVertex, store: FakeStore, n: int) -> list[str]:
     service = SubmitService(SETTINGS, vertex, store)
     return [service.submit(example_body(f"r-{i}"))[1]["runId"] for i in range(n)]

@@ -28,16 +28,6 @@ SETTINGS = Settings(
 
 
 @pytest.fixture
-def vertex() -> FakeVertex:
-    return FakeVertex()
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    return FakeStore()
-
-
-@pytest.fixture
 def publisher() -> FakePublisher:
     return FakePublisher()
 
