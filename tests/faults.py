@@ -7,9 +7,13 @@ it held, in order, so the connection is intact afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
+
+import pytest
 
 
 class StallingProxy:
@@ -74,3 +78,16 @@ class StallingProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+@contextlib.contextmanager
+def stalling_emulator(upstream: str, env_var: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[StallingProxy]:
+    """An emulator behind a StallingProxy: clients built inside (reading `env_var`, e.g. FIRESTORE_EMULATOR_HOST)
+    talk through it; resumed and closed on the way out."""
+    stalling = StallingProxy(upstream)
+    monkeypatch.setenv(env_var, stalling.host)
+    try:
+        yield stalling
+    finally:
+        stalling.resume()
+        stalling.close()

@@ -7,9 +7,11 @@ or reordered event; above the per-minute GET budget hints are ignored."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -171,24 +173,34 @@ def test_a_batch_that_drops_hints_over_budget_is_logged_at_warning(
     assert [(line["severity"], line["overBudget"]) for line in lines] == [("INFO", 0), ("WARNING", 1)]
 
 
+@contextlib.contextmanager
+def router_topic(env: dict[str, str], suffix: str) -> Iterator[tuple[Any, str, str]]:
+    """A topic of its own for a log router under test, with a pull subscription: (publisher, topic, subscription)."""
+    from google.cloud import pubsub_v1
+
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = f"projects/{PROJECT}/topics/{env['PSV_STATUS_TOPIC']}-{suffix}"
+    sub = f"{topic.replace('/topics/', '/subscriptions/')}-sub"
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(request={"name": sub, "topic": topic})
+    try:
+        yield publisher, topic, sub
+    finally:
+        subscriber.delete_subscription(subscription=sub)
+        publisher.delete_topic(topic=topic)
+
+
 def test_the_local_log_router_routes_what_the_sink_keeps_with_delay_and_drop_rate(
     vertex: Any, vertex_server: Any, app: Any, env: dict[str, str], cloud_emulators: dict[str, str]
 ) -> None:
     import threading
-
-    from google.cloud import pubsub_v1
 
     from polysync_local.log_router import LogRouter
     from tests.conftest import pull_events
 
     run_id = submit_run(app, "hint-router")
     vertex.set_state(run_id, "JOB_STATE_RUNNING")
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    topic = f"projects/{PROJECT}/topics/{env['PSV_STATUS_TOPIC']}-hints"
-    sub = f"{topic.replace('/topics/', '/subscriptions/')}-sub"
-    publisher.create_topic(name=topic)
-    subscriber.create_subscription(request={"name": sub, "topic": topic})
-    try:
+    with router_topic(env, "hints") as (publisher, topic, sub):
         kept = sink_entries(vertex_server.url, job_id(run_id))
         router = LogRouter(publisher, topic, vertex_server.url, PROJECT, threading.Event(), delay=(1.0, 2.0))
         router.route_once(0.0)
@@ -202,9 +214,6 @@ def test_the_local_log_router_routes_what_the_sink_keeps_with_delay_and_drop_rat
         lossy = LogRouter(publisher, topic, vertex_server.url, PROJECT, threading.Event(), drop_rate=1.0)
         lossy.route_once(10.0)
         assert lossy.published == 0 and lossy.dropped >= len(kept)
-    finally:
-        subscriber.delete_subscription(subscription=sub)
-        publisher.delete_topic(topic=topic)
 
 
 class RecordingPublisher:
@@ -224,20 +233,13 @@ def test_the_local_log_router_storm_delivers_every_entry_three_times_shuffled(
 ) -> None:
     import threading
 
-    from google.cloud import pubsub_v1
-
     from polysync_local.log_router import LogRouter
     from tests.conftest import pull_events
 
     run_id = submit_run(app, "hint-storm-router")
     vertex.set_state(run_id, "JOB_STATE_QUEUED")
     vertex.set_state(run_id, "JOB_STATE_RUNNING")
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    topic = f"projects/{PROJECT}/topics/{env['PSV_STATUS_TOPIC']}-storm"
-    sub = f"{topic.replace('/topics/', '/subscriptions/')}-sub"
-    publisher.create_topic(name=topic)
-    subscriber.create_subscription(request={"name": sub, "topic": topic})
-    try:
+    with router_topic(env, "storm") as (publisher, topic, sub):
         kept = {json.dumps(e, sort_keys=True) for e in sink_entries(vertex_server.url, job_id(run_id))}
         assert len(kept) >= 2
         orders = []
@@ -256,9 +258,6 @@ def test_the_local_log_router_storm_delivers_every_entry_three_times_shuffled(
         assert sorted(orders[0]) == sorted(orders[1]) and orders[0] != orders[1], "the same copies, shuffled"
         grouped = all(orders[0][i] == orders[0][i - i % 3] for i in range(len(orders[0])))
         assert grouped, "without shuffle the copies go out together (same due time: by entry)"
-    finally:
-        subscriber.delete_subscription(subscription=sub)
-        publisher.delete_topic(topic=topic)
 
 
 def test_the_local_log_router_with_a_lookback_reads_only_recent_entries(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import pull_events
-from tests.faults import StallingProxy
+from tests.faults import StallingProxy, stalling_emulator
 from tests.integration.test_poll_cancel import submit_run
 
 
@@ -18,13 +18,8 @@ from tests.integration.test_poll_cancel import submit_run
 def pubsub_proxy(
     cloud_emulators: dict[str, str], status_subscription: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[StallingProxy]:
-    stalling = StallingProxy(cloud_emulators["pubsub"])
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stalling.host)
-    try:
+    with stalling_emulator(cloud_emulators["pubsub"], "PUBSUB_EMULATOR_HOST", monkeypatch) as stalling:
         yield stalling
-    finally:
-        stalling.resume()
-        stalling.close()
 
 
 def _outage_app(settings: Any) -> Any:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.faults import StallingProxy
+from tests.faults import StallingProxy, stalling_emulator
 from tests.helpers import example_body, stored_docs, wait_for
 
 
@@ -55,13 +55,8 @@ def test_templates_page_token_of_nested_brackets_is_400(call: Callable[..., Any]
 @pytest.fixture
 def proxy(cloud_emulators: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[StallingProxy]:
     """The Firestore emulator behind a proxy that can stall; apps built after this fixture talk through it."""
-    stalling = StallingProxy(cloud_emulators["firestore"])
-    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", stalling.host)
-    try:
+    with stalling_emulator(cloud_emulators["firestore"], "FIRESTORE_EMULATOR_HOST", monkeypatch) as stalling:
         yield stalling
-    finally:
-        stalling.resume()
-        stalling.close()
 
 
 def test_release_under_a_stalled_store_answers_the_refusal(settings: Any, vertex: Any, proxy: StallingProxy) -> None:

@@ -66,14 +66,24 @@ def record(store: FakeStore, run_id: str) -> dict[str, Any]:
     return run
 
 
-def test_failed_jobs_gets_share_the_ticks_bound_and_the_rest_are_diagnosed_next_tick() -> None:
-    vertex, store, publisher, logs = FakeVertex(), FakeStore(), FakePublisher(), FakeLogs()
-    ids = pipeline_runs(vertex, store, 5)
-    poll = PollService(SETTINGS, vertex, store, publisher, logs=logs)
-    poll.outputs_reads_per_tick = 2
+def poller(vertex: FakeVertex, store: FakeStore, bound: int, publisher: FakePublisher | None = None) -> PollService:
+    """A poller whose tick reads and GETs at most `bound` jobs, after a first tick that saw every run running."""
+    poll = PollService(SETTINGS, vertex, store, publisher or FakePublisher(), logs=FakeLogs())
+    poll.outputs_reads_per_tick = bound
     poll.poll(None)
-    for run_id in ids:
+    return poll
+
+
+def fail_all(vertex: FakeVertex, run_ids: list[str]) -> None:
+    for run_id in run_ids:
         fail(vertex, run_id)
+
+
+def test_failed_jobs_gets_share_the_ticks_bound_and_the_rest_are_diagnosed_next_tick() -> None:
+    vertex, store, publisher = FakeVertex(), FakeStore(), FakePublisher()
+    ids = pipeline_runs(vertex, store, 5)
+    poll = poller(vertex, store, 2, publisher)
+    fail_all(vertex, ids)
     vertex.calls.clear()
     first = poll.poll(None)
     assert vertex.calls["get"] == 2 and first["failedJobGets"] == 2  # the bound, not one GET per failed run
@@ -108,14 +118,11 @@ def test_failed_jobs_gets_share_the_ticks_bound_and_the_rest_are_diagnosed_next_
 def test_gets_for_outputs_and_for_diagnostics_are_one_count() -> None:
     """Two failing runs that declared outputs (their GET serves outputs and diagnosis) and two without: a bound of 3
     lets 3 GETs through, the outputs' first; the fourth run is recorded on time and diagnosed next tick."""
-    vertex, store, publisher, logs = FakeVertex(), FakeStore(), FakePublisher(), FakeLogs()
+    vertex, store = FakeVertex(), FakeStore()
     with_outputs = pipeline_runs(vertex, store, 2, "outs", parameters=ACCURACY)
     without = pipeline_runs(vertex, store, 2, "plain")
-    poll = PollService(SETTINGS, vertex, store, publisher, logs=logs)
-    poll.outputs_reads_per_tick = 3
-    poll.poll(None)
-    for run_id in with_outputs + without:
-        fail(vertex, run_id)
+    poll = poller(vertex, store, 3)
+    fail_all(vertex, with_outputs + without)
     vertex.calls.clear()
     first = poll.poll(None)
     assert vertex.calls["get"] == 3 and (first["outputsRead"], first["failedJobGets"]) == (2, 1)
@@ -128,13 +135,10 @@ def test_gets_for_outputs_and_for_diagnostics_are_one_count() -> None:
 
 
 def test_a_failed_get_of_a_failed_job_is_tried_again_next_tick_within_the_bound() -> None:
-    vertex, store, publisher, logs = FakeVertex(), FakeStore(), FakePublisher(), FakeLogs()
+    vertex, store = FakeVertex(), FakeStore()
     ids = pipeline_runs(vertex, store, 4)
-    poll = PollService(SETTINGS, vertex, store, publisher, logs=logs)
-    poll.outputs_reads_per_tick = 3
-    poll.poll(None)
-    for run_id in ids:
-        fail(vertex, run_id)
+    poll = poller(vertex, store, 3)
+    fail_all(vertex, ids)
     vertex.fail("get", "UNAVAILABLE")  # the first GET fails: that run is diagnosed again next tick
     vertex.calls.clear()
     first = poll.poll(None)

@@ -10,7 +10,7 @@ from google.cloud import aiplatform_v1 as v1
 
 from vertex_emulator import AdminClient, EmulatorServer
 
-from .support import PROJECT, TIME_FACTOR, make_client
+from .support import PROJECT, TIME_FACTOR, make_client, make_pipeline_client
 
 _locations = itertools.count(1)
 
@@ -33,6 +33,11 @@ def exec_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator
 @pytest.fixture(scope="module")
 def client(emulator: EmulatorServer) -> v1.JobServiceClient:
     return make_client(emulator.url)
+
+
+@pytest.fixture(scope="module")
+def pipelines(emulator: EmulatorServer) -> v1.PipelineServiceClient:
+    return make_pipeline_client(emulator.url)
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,12 @@ def make_client(url: str) -> v1.JobServiceClient:
     )
 
 
+def make_pipeline_client(url: str) -> v1.PipelineServiceClient:
+    return v1.PipelineServiceClient(
+        transport="rest", client_options={"api_endpoint": url}, credentials=AnonymousCredentials()
+    )
+
+
 def job_proto(
     display_name: str = "job",
     scenario: str | None = None,
@@ -66,13 +72,11 @@ def create(client: v1.JobServiceClient, parent: str, **kwargs: Any) -> v1.Custom
     return client.create_custom_job(parent=parent, custom_job=job_proto(**kwargs))
 
 
-def wait_for(
-    client: v1.JobServiceClient, name: str, done: Callable[[v1.CustomJob], bool], timeout: float = 20.0
-) -> v1.CustomJob:
-    """Poll ``get`` until ``done(job)``; fail with the last job seen at the deadline."""
+def wait_until(get: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 20.0) -> Any:
+    """Call ``get`` until ``done(job)``; fail with the last job seen at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
-        job = client.get_custom_job(name=name)
+        job = get()
         if done(job):
             return job
         if time.monotonic() > deadline:
@@ -80,8 +84,23 @@ def wait_for(
         time.sleep(0.01)
 
 
+def wait_for(
+    client: v1.JobServiceClient, name: str, done: Callable[[v1.CustomJob], bool], timeout: float = 20.0
+) -> v1.CustomJob:
+    """Poll ``get`` until ``done(job)``; fail with the last job seen at the deadline."""
+    job: v1.CustomJob = wait_until(lambda: client.get_custom_job(name=name), done, timeout)
+    return job
+
+
 def wait_state(client: v1.JobServiceClient, name: str, state: v1.JobState, timeout: float = 20.0) -> v1.CustomJob:
     return wait_for(client, name, lambda job: job.state == state, timeout)
+
+
+def wait_pipeline_state(
+    client: v1.PipelineServiceClient, name: str, state: v1.PipelineState, timeout: float = 20.0
+) -> v1.PipelineJob:
+    job: v1.PipelineJob = wait_until(lambda: client.get_pipeline_job(name=name), lambda j: j.state == state, timeout)
+    return job
 
 
 def raw_get(url: str, path: str, **params: str) -> requests.Response:

@@ -11,23 +11,15 @@ from typing import Any
 import pytest
 import requests
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1 as v1
 from google.protobuf import empty_pb2, struct_pb2
 
 from vertex_emulator import AdminClient, EmulatorServer
 
-from .support import error_of
+from .support import error_of, wait_pipeline_state
 
 pytestmark = pytest.mark.timeout(120)
 SUCCEEDED = v1.PipelineState.PIPELINE_STATE_SUCCEEDED
-
-
-@pytest.fixture(scope="module")
-def pipelines(emulator: EmulatorServer) -> v1.PipelineServiceClient:
-    return v1.PipelineServiceClient(
-        transport="rest", client_options={"api_endpoint": emulator.url}, credentials=AnonymousCredentials()
-    )
 
 
 SPEC: dict[str, Any] = {
@@ -74,17 +66,6 @@ def pipeline_job(
     for key, value in params.items():
         job.runtime_config.parameter_values[key] = value
     return job
-
-
-def wait_state(client: v1.PipelineServiceClient, name: str, state: v1.PipelineState) -> v1.PipelineJob:
-    deadline = time.monotonic() + 20
-    while True:
-        job = client.get_pipeline_job(name=name)
-        if job.state == state:
-            return job
-        if time.monotonic() > deadline:
-            pytest.fail(f"state {state.name} not reached; last {job.state.name}")
-        time.sleep(0.01)
 
 
 def test_create_with_client_chosen_id_get_and_already_exists(pipelines: v1.PipelineServiceClient, parent: str) -> None:
@@ -141,7 +122,7 @@ def test_outputs_on_the_root_task_not_in_runtime_config_and_update_time_moves(
 
 def test_failed_pipeline_has_error(pipelines: v1.PipelineServiceClient, parent: str) -> None:
     job = pipelines.create_pipeline_job(parent=parent, pipeline_job=pipeline_job("RUNNING:0,FAILED", outputs={"x": 1}))
-    failed = wait_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_FAILED)
+    failed = wait_pipeline_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_FAILED)
     assert failed.error.code == 9 and "failed" in failed.error.message
     assert "x" not in failed.runtime_config.parameter_values  # outputs only on success
 
@@ -199,7 +180,7 @@ def test_spec_or_template_and_output_directory_are_required(emulator: EmulatorSe
 
 def test_cancel_and_delete(pipelines: v1.PipelineServiceClient, parent: str) -> None:
     job = pipelines.create_pipeline_job(parent=parent, pipeline_job=pipeline_job("PENDING:0,RUNNING"))
-    wait_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_RUNNING)
+    wait_pipeline_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_RUNNING)
     with pytest.raises(gexc.BadRequest) as early:
         pipelines.delete_pipeline_job(name=job.name)
     assert error_of(early)["status"] == "FAILED_PRECONDITION"

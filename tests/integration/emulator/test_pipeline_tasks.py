@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import pytest
 import requests
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1 as v1
 from google.protobuf import field_mask_pb2, json_format, struct_pb2
 
 from vertex_emulator import AdminClient, EmulatorServer
 
-from .support import error_of
+from .support import error_of, wait_pipeline_state
 
 pytestmark = pytest.mark.timeout(120)
 State = v1.PipelineTaskDetail.State
@@ -71,13 +69,6 @@ SPEC: dict[str, Any] = {
 OUTPUTS = {"accuracy": 0.93, "count": 7, "label": "best", "ok": True, "config": {"layers": [1, 2]}}
 
 
-@pytest.fixture(scope="module")
-def pipelines(emulator: EmulatorServer) -> v1.PipelineServiceClient:
-    return v1.PipelineServiceClient(
-        transport="rest", client_options={"api_endpoint": emulator.url}, credentials=AnonymousCredentials()
-    )
-
-
 def pipeline_job(scenario: str, **scripted: str) -> v1.PipelineJob:
     spec = struct_pb2.Struct()
     spec.update(SPEC)
@@ -89,17 +80,6 @@ def pipeline_job(scenario: str, **scripted: str) -> v1.PipelineJob:
     for key, value in values.items():
         job.runtime_config.parameter_values[key] = value
     return job
-
-
-def wait_state(client: v1.PipelineServiceClient, name: str, state: v1.PipelineState) -> v1.PipelineJob:
-    deadline = time.monotonic() + 20
-    while True:
-        job = client.get_pipeline_job(name=name)
-        if job.state == state:
-            return job
-        if time.monotonic() > deadline:
-            pytest.fail(f"state {state.name} not reached; last {job.state.name}")
-        time.sleep(0.01)
 
 
 def by_name(job: v1.PipelineJob) -> dict[str, v1.PipelineTaskDetail]:
@@ -123,11 +103,11 @@ def test_success_keeps_runtime_config_and_puts_outputs_on_the_root_task(
 ) -> None:
     sent = pipeline_job("PENDING:0,RUNNING", VERTEX_EMULATOR_OUTPUTS=json.dumps(OUTPUTS))
     created = pipelines.create_pipeline_job(parent=parent, pipeline_job=sent, pipeline_job_id="dag-ok")
-    running = wait_state(pipelines, created.name, v1.PipelineState.PIPELINE_STATE_RUNNING)
+    running = wait_pipeline_state(pipelines, created.name, v1.PipelineState.PIPELINE_STATE_RUNNING)
     assert not any(k.startswith("output:") for k in root_of(running).execution.metadata)
     assert states(running)["prepare"] == "RUNNING" and states(running)["train"] == "PENDING"
     AdminClient(emulator.url).set_state(created.name, "SUCCEEDED")
-    done = wait_state(pipelines, created.name, v1.PipelineState.PIPELINE_STATE_SUCCEEDED)
+    done = wait_pipeline_state(pipelines, created.name, v1.PipelineState.PIPELINE_STATE_SUCCEEDED)
 
     assert done.runtime_config == created.runtime_config == sent.runtime_config  # nothing merged in
     root = root_of(done)
@@ -160,7 +140,7 @@ def test_a_failing_job_fails_its_named_task(pipelines: v1.PipelineServiceClient,
         "RUNNING:0,FAILED", VERTEX_EMULATOR_OUTPUTS='{"accuracy": 1}', VERTEX_EMULATOR_FAIL_TASK="train"
     )
     job = pipelines.create_pipeline_job(parent=parent, pipeline_job=sent, pipeline_job_id="dag-failed")
-    failed = wait_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_FAILED)
+    failed = wait_pipeline_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_FAILED)
     # upstream succeeded, the named task failed, its dependents never ran, an independent one was cancelled
     root = root_of(failed)
     assert states(failed) == {
@@ -183,7 +163,7 @@ def test_a_failing_job_fails_its_named_task(pipelines: v1.PipelineServiceClient,
 
 def test_without_a_named_task_the_first_one_fails(pipelines: v1.PipelineServiceClient, parent: str) -> None:
     job = pipelines.create_pipeline_job(parent=parent, pipeline_job=pipeline_job("PENDING:0,FAILED"))
-    failed = wait_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_FAILED)
+    failed = wait_pipeline_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_FAILED)
     named = {k: v for k, v in states(failed).items() if k != root_of(failed).task_name}
     # the first task in a dependency order, ties by name: notify (prepare also has no dependency)
     assert named == {"notify": "FAILED", "prepare": "CANCELLED", "train": "CANCELLED", "evaluate": "CANCELLED"}
@@ -202,7 +182,7 @@ def test_cancel_cancels_the_running_tasks(
     pipelines: v1.PipelineServiceClient, emulator: EmulatorServer, parent: str
 ) -> None:
     job = pipelines.create_pipeline_job(parent=parent, pipeline_job=pipeline_job("PENDING:0,RUNNING"))
-    running = wait_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_RUNNING)
+    running = wait_pipeline_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_RUNNING)
     root = root_of(running).task_name
     assert states(running) == {
         root: "RUNNING",
@@ -226,7 +206,7 @@ def test_lists_carry_no_task_details_whatever_the_read_mask(
     pipelines: v1.PipelineServiceClient, emulator: EmulatorServer, parent: str
 ) -> None:
     job = pipelines.create_pipeline_job(parent=parent, pipeline_job=pipeline_job("SUCCEEDED"))
-    wait_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_SUCCEEDED)
+    wait_pipeline_state(pipelines, job.name, v1.PipelineState.PIPELINE_STATE_SUCCEEDED)
     assert by_name(pipelines.get_pipeline_job(name=job.name))  # GET has them
 
     def listed(*paths: str) -> v1.PipelineJob:
